@@ -1,0 +1,121 @@
+"""The two small protocols that carry all coordination into the pipeline.
+
+`train_strategy()` knows nothing of buses, HTTP or asyncio. Whoever calls it passes a Reporter
+(told about phases, batches and epochs) and a CancellationToken (asked between phases and after
+every batch). Adapters for the bus trainer and the local CLI live with those entry points.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+# The one phase sequence, in order (DESIGN §3). Reporters receive these exact names.
+PHASES: tuple[str, ...] = (
+    "data_loading",
+    "indicators",
+    "fuzzy",
+    "features",
+    "labels",
+    "combining",
+    "splitting",
+    "model_creation",
+    "training",
+    "evaluation",
+    "saving",
+)
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    epoch: int  # 1-based
+    total_epochs: int
+    batch: int  # 1-based within the epoch
+    total_batches: int
+    loss: float  # running mean over the epoch so far
+    accuracy: float  # running accuracy over the epoch so far
+    samples_per_s: float
+    progress: float  # 0..1 over the whole training phase
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
+class EpochInfo:
+    epoch: int  # 1-based
+    total_epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    learning_rate: float
+    duration_s: float
+    best_epoch: int
+
+
+class Reporter(Protocol):
+    def phase_started(self, phase: str, index: int, total: int, message: str) -> None: ...
+
+    def batch_progress(self, info: BatchInfo) -> None: ...
+
+    def epoch_completed(self, info: EpochInfo) -> None: ...
+
+
+class CancellationToken(Protocol):
+    def is_cancelled(self) -> bool: ...
+
+
+class TrainingCancelled(Exception):
+    """Raised by the pipeline when its token says stop; nothing partial has been saved."""
+
+    def __init__(self, phase: str, epoch: int | None = None) -> None:
+        super().__init__(f"training cancelled during {phase}")
+        self.phase = phase
+        self.epoch = epoch
+
+
+class NullReporter:
+    def phase_started(self, phase: str, index: int, total: int, message: str) -> None:
+        pass
+
+    def batch_progress(self, info: BatchInfo) -> None:
+        pass
+
+    def epoch_completed(self, info: EpochInfo) -> None:
+        pass
+
+
+class RecordingReporter:
+    """Keeps every callback, in order; for tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def phase_started(self, phase: str, index: int, total: int, message: str) -> None:
+        self.calls.append(("phase", phase))
+
+    def batch_progress(self, info: BatchInfo) -> None:
+        self.calls.append(("batch", info))
+
+    def epoch_completed(self, info: EpochInfo) -> None:
+        self.calls.append(("epoch", info))
+
+
+class Never:
+    """A token that is never cancelled."""
+
+    def is_cancelled(self) -> bool:
+        return False
+
+
+class CancelFlag:
+    """A thread-safe token that any thread (a signal handler, an event loop) can set."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    def is_cancelled(self) -> bool:
+        return self._event.is_set()
