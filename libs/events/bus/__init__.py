@@ -1,0 +1,46 @@
+"""The event bus: a port (`EventBus`), an in-memory adapter and an aio-pika adapter.
+
+Composition roots build one with `bus_from_url(settings.broker_url, Topology())`; nothing here
+connects at import time.
+"""
+
+from __future__ import annotations
+
+from libs.events.bus.port import (
+    BusError,
+    Delivery,
+    EventBus,
+    Handler,
+    PublishFailed,
+    Subscription,
+    TopologyMismatch,
+)
+from libs.events.bus.topology import DEVICE_CLASSES, Topology
+
+__all__ = [
+    "DEVICE_CLASSES",
+    "BusError",
+    "Delivery",
+    "EventBus",
+    "Handler",
+    "PublishFailed",
+    "Subscription",
+    "Topology",
+    "TopologyMismatch",
+    "bus_from_url",
+]
+
+
+def bus_from_url(url: str | None, topology: Topology | None = None) -> EventBus:
+    """`amqp://` / `amqps://` → RabbitMQ (aio-pika); None, "" or `memory://` → in-process."""
+    if not url or url.startswith("memory:"):
+        from libs.events.bus.memory import InMemoryBus
+
+        return InMemoryBus(topology)
+    if url.startswith(("amqp://", "amqps://")):
+        from libs.events.bus.amqp import AmqpBus
+
+        return AmqpBus(url, topology)
+    raise ValueError(
+        f"KTRDR_BROKER_URL must start with amqp://, amqps:// or memory:// (got {url!r})"
+    )
