@@ -1,0 +1,90 @@
+"""Engines for the event store: PostgreSQL (asyncpg) or SQLite (aiosqlite, embedded mode).
+
+Built by composition roots (`make_engine(settings.database_url)`), never at import time.
+
+SQLite needs three things the driver does not do by itself:
+- WAL journal (readers never block the single writer), foreign keys on, a busy timeout so a
+  second process waits for the write lock instead of failing at once;
+- transactions that SQLAlchemy controls: pysqlite/aiosqlite's own implicit BEGIN is switched off
+  and we emit BEGIN ourselves, so a writer can ask for `BEGIN IMMEDIATE` (take the write lock at
+  the start of the transaction, not at its first write — the store's append relies on it);
+- the database folder must exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/ktrdr.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option a writer sets on its connection to get BEGIN IMMEDIATE on SQLite.
+SQLITE_BEGIN_IMMEDIATE = "ktrdr_sqlite_begin_immediate"
+
+SUPPORTED_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
+
+
+class DatabaseSettings(BaseSettings):
+    """The one database setting every service shares (KTRDR_DATABASE_URL)."""
+
+    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+
+
+def parse_url(url: str | URL) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise ValueError(
+            f"database URL driver {parsed.drivername!r} is not supported; "
+            f"use one of {', '.join(SUPPORTED_DRIVERS)} (e.g. {DEFAULT_DATABASE_URL})"
+        )
+    return parsed
+
+
+def is_sqlite(bind: AsyncEngine | AsyncConnection) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+    """An AsyncEngine for a postgresql+asyncpg:// or sqlite+aiosqlite:// URL.
+
+    Extra kwargs go to `create_async_engine` (e.g. `connect_args={"server_settings":
+    {"search_path": schema}}` for a per-test Postgres schema).
+    """
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(parsed, **kwargs)
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> AsyncEngine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, **kwargs)
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level: SQLAlchemy's "begin" hook below emits BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fsync at checkpoints
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
