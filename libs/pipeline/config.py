@@ -1,0 +1,296 @@
+"""Strategy configuration: load a KTRDR strategy (v1 `data:` or v2 `training_data:` layout),
+validate it completely, and give back one frozen, fully resolved `StrategyConfig`.
+
+Validation happens in two passes: pydantic checks each section's shape (unknown fields, types,
+ranges, enums -- all problems at once), then cross-checks that need the whole file (fuzzy
+inputs refer to indicators, timeframes are known, the base timeframe is one of them, ...).
+Either pass raises one StrategyConfigError listing every problem it found.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from libs.pipeline import timeframes as tf
+from libs.pipeline.config_errors import StrategyConfigError, describe
+from libs.pipeline.config_models import FuzzyInputConfig, IndicatorConfig, Section
+from libs.pipeline.config_overrides import OVERRIDE_PATHS, overridden_snapshot
+from libs.pipeline.config_training import ModelConfig, TrainingSection, V1Data, V2Data
+
+__all__ = [
+    "OTHER_SUBSYSTEM_SECTIONS",
+    "OVERRIDE_PATHS",
+    "StrategyConfig",
+    "StrategyConfigError",
+    "apply_overrides",
+    "load_strategy",
+]
+
+# Top-level KTRDR sections that belong to other subsystems (live decisions, risk, backtests,
+# deployment, research notes). Training accepts them, keeps them in the snapshot, and reports
+# them once as not used -- it never drops them silently.
+OTHER_SUBSYSTEM_SECTIONS: tuple[str, ...] = (
+    "decisions",
+    "risk_management",
+    "backtesting",
+    "deployment",
+    "scope",
+    "hypothesis",
+    "orchestrator",
+    "metadata",
+)
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # becomes a folder under models/
+SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")  # becomes part of a data file name
+
+
+def _text(value: Any) -> Any:
+    # YAML reads `version: 1.0` as a float and `description:` (empty) as None.
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+class _RawStrategy(Section):
+    """The file as written: either layout, before cross-checks."""
+
+    name: str
+    description: str = ""
+    version: str | None = None
+    data: V1Data | None = None
+    training_data: V2Data | None = None
+    indicators: list[IndicatorConfig] = Field(min_length=1)
+    fuzzy_sets: dict[str, FuzzyInputConfig] = Field(min_length=1)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+
+    _text = field_validator("description", "version", mode="before")(_text)
+
+
+class StrategyConfig(Section):
+    name: str
+    description: str = ""
+    version: str | None = None
+    symbols: list[str]
+    timeframes: list[str]
+    base_timeframe: str
+    history_required: int = 0  # bars before the first usable row
+    indicators: list[IndicatorConfig]
+    fuzzy_sets: dict[str, FuzzyInputConfig]  # key: feature_id or feature_id.output
+    model: ModelConfig
+    training: TrainingSection
+    other_sections: dict[str, Any] = Field(default_factory=dict)
+    unused_sections: list[str] = Field(default_factory=list)
+
+    def indicator(self, feature_id: str) -> IndicatorConfig:
+        for indicator in self.indicators:
+            if indicator.feature_id == feature_id:
+                return indicator
+        raise KeyError(feature_id)
+
+    def fuzzy_source(self, key: str) -> tuple[IndicatorConfig, str]:
+        """The indicator a fuzzy input reads and the indicator column holding its values."""
+        feature_id, _, output = key.partition(".")
+        indicator = self.indicator(feature_id)
+        if not output or output == indicator.spec.primary:
+            return indicator, feature_id
+        return indicator, key
+
+    def snapshot(self) -> dict[str, Any]:
+        """The full resolved strategy as a JSON-able KTRDR (v2 layout) mapping;
+        `load_strategy(cfg.snapshot()) == cfg`."""
+        out: dict[str, Any] = {"name": self.name, "description": self.description}
+        if self.version is not None:
+            out["version"] = self.version
+        several_symbols, several_tfs = len(self.symbols) > 1, len(self.timeframes) > 1
+        out["training_data"] = {
+            "symbols": {
+                "mode": "multi_symbol" if several_symbols else "single_symbol",
+                "list": list(self.symbols),
+            },
+            "timeframes": {
+                "mode": "multi_timeframe" if several_tfs else "single_timeframe",
+                "list": list(self.timeframes),
+                "base_timeframe": self.base_timeframe,
+            },
+            "history_required": self.history_required,
+        }
+        out["indicators"] = [indicator.to_ktrdr() for indicator in self.indicators]
+        out["fuzzy_sets"] = {key: fuzzy.to_ktrdr() for key, fuzzy in self.fuzzy_sets.items()}
+        out["model"] = self.model.to_ktrdr()
+        out["training"] = self.training.model_dump()
+        out.update(copy.deepcopy(self.other_sections))
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    """YAML extras (dates, tuples) made JSON-able, so other sections survive the snapshot."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _read(source: str | Path | Mapping[str, Any]) -> Any:
+    if isinstance(source, Mapping):
+        return source
+    looks_like_path = isinstance(source, Path) or (
+        "\n" not in source and source.strip().lower().endswith((".yaml", ".yml"))
+    )
+    try:
+        text = Path(source).read_text(encoding="utf-8") if looks_like_path else source
+    except OSError as exc:
+        raise StrategyConfigError([f"cannot read strategy file {source}: {exc.strerror}"]) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise StrategyConfigError([f"not valid YAML: {exc}"]) from exc
+
+
+def _layout(raw: _RawStrategy, problems: list[str]) -> tuple[list[str], list[str], str, int]:
+    """symbols, timeframes, base timeframe and history_required from either layout."""
+    if raw.data is not None and raw.training_data is not None:
+        problems.append("data, training_data: give one (v1 `data:` or v2 `training_data:`)")
+    if raw.training_data is not None:
+        v2 = raw.training_data
+        symbols, frames = list(v2.symbols.names), list(v2.timeframes.names)
+        if v2.symbols.mode == "single_symbol" and len(symbols) > 1:
+            problems.append(
+                f"training_data.symbols: mode single_symbol with {len(symbols)} "
+                "symbols; use mode: multi_symbol"
+            )
+        if v2.timeframes.mode == "single_timeframe" and len(frames) > 1:
+            problems.append(
+                f"training_data.timeframes: mode single_timeframe with {len(frames)} "
+                "timeframes; use mode: multi_timeframe"
+            )
+        base = v2.timeframes.base_timeframe or frames[0]
+        return symbols, frames, base, v2.history_required
+    if raw.data is not None:
+        return (
+            list(raw.data.symbols),
+            list(raw.data.timeframes),
+            raw.data.timeframes[0],
+            (raw.data.history_required),
+        )
+    problems.append("training_data: required (or the v1 `data:` section)")
+    return [], [], "", 0
+
+
+def _check_names(raw: _RawStrategy, symbols: list[str], frames: list[str], base: str) -> list[str]:
+    where = "training_data." if raw.training_data is not None else "data."
+    name, problems = raw.name, []
+    if not NAME.match(name):
+        problems.append(
+            f"name: {name!r} must be 1-100 letters, digits, _ . - (it names a folder under models/)"
+        )
+    for label, values in (("symbols", symbols), ("timeframes", frames)):
+        duplicates = sorted({v for v in values if values.count(v) > 1})
+        if duplicates:
+            problems.append(f"{where}{label}: listed more than once: {', '.join(duplicates)}")
+    bad_symbols = [s for s in symbols if not SYMBOL.match(s)]
+    if bad_symbols:
+        problems.append(
+            f"{where}symbols: {bad_symbols} are not valid symbols (letters, digits, . _ -)"
+        )
+    unknown = [f for f in frames if not tf.is_timeframe(f)]
+    if unknown:
+        problems.append(
+            f"{where}timeframes: unknown {unknown}; valid timeframes: {', '.join(tf.TIMEFRAMES)}"
+        )
+    if frames and base not in frames:
+        problems.append(
+            f"training_data.timeframes.base_timeframe: {base!r} is not one of the "
+            f"timeframes {frames}"
+        )
+    return problems
+
+
+def _check_references(raw: _RawStrategy) -> list[str]:
+    problems = []
+    ids = [indicator.feature_id for indicator in raw.indicators]
+    for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(
+            f"indicators: feature_id {duplicate!r} is used by several indicators; "
+            "give each a distinct feature_id"
+        )
+    valid: dict[str, str] = {}
+    for indicator in raw.indicators:
+        valid[indicator.feature_id] = indicator.feature_id
+        for output in indicator.spec.outputs:
+            valid[f"{indicator.feature_id}.{output}"] = indicator.feature_id
+    used = {valid[key] for key in raw.fuzzy_sets if key in valid}
+    for key in raw.fuzzy_sets:
+        if key not in valid:
+            problems.append(
+                f"fuzzy_sets.{key}: refers to no indicator; valid inputs: {', '.join(valid)}"
+            )
+    for feature_id in ids:
+        if feature_id not in used:
+            problems.append(
+                f"indicators: {feature_id!r} has no fuzzy_sets entry, so it would "
+                "have no effect; add fuzzy sets for it or remove it"
+            )
+    return problems
+
+
+def load_strategy(source: str | Path | Mapping[str, Any]) -> StrategyConfig:
+    """A strategy from a YAML file path, YAML text, or a mapping (e.g. a snapshot)."""
+    document = _read(source)
+    if not isinstance(document, Mapping):
+        raise StrategyConfigError(["the strategy must be a YAML mapping of sections"])
+    body = {k: v for k, v in document.items() if k not in OTHER_SUBSYSTEM_SECTIONS}
+    others = {str(k): _jsonable(v) for k, v in document.items() if k in OTHER_SUBSYSTEM_SECTIONS}
+    try:
+        raw = _RawStrategy.model_validate(body)
+    except ValidationError as exc:
+        raise StrategyConfigError(describe(exc, _RawStrategy, OTHER_SUBSYSTEM_SECTIONS)) from None
+    problems: list[str] = []
+    symbols, frames, base, history = _layout(raw, problems)
+    problems += _check_names(raw, symbols, frames, base)
+    problems += _check_references(raw)
+    if problems:
+        raise StrategyConfigError(problems)
+    return StrategyConfig(
+        name=raw.name,
+        description=raw.description,
+        version=raw.version,
+        symbols=symbols,
+        timeframes=frames,
+        base_timeframe=base,
+        history_required=history,
+        indicators=raw.indicators,
+        fuzzy_sets=raw.fuzzy_sets,
+        model=raw.model,
+        training=raw.training,
+        other_sections=others,
+        unused_sections=list(others),
+    )
+
+
+def apply_overrides(
+    cfg: StrategyConfig,
+    *,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> StrategyConfig:
+    """`cfg` with other symbols/timeframes and hyper-parameters, validated again.
+
+    `overrides` keys are the short names in OVERRIDE_PATHS (epochs, batch_size, ...) or a
+    dotted path into the KTRDR layout (`model.training.lr_scheduler`)."""
+    snapshot = overridden_snapshot(cfg.snapshot(), symbols, timeframes, overrides or {})
+    return load_strategy(snapshot)
