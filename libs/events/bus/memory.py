@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from libs.events.bus.memory_broker import InMemoryBroker, MemoryQueue, StoredMessage
 from libs.events.bus.messages import outgoing
-from libs.events.bus.policy import Outcome, settle, settle_best_effort
+from libs.events.bus.policy import Outcome, drain, settle, settle_best_effort
 from libs.events.bus.port import EventBus, Handler, PublishFailed, Subscription
 from libs.events.bus.topology import BindingSpec, QueueSpec, Topology
 from libs.events.catalog import Event
@@ -59,7 +59,7 @@ class QueueConsumer(Subscription):
         if self in self._queue.consumers:
             self._queue.consumers.remove(self)
             self._queue.dispatch()  # under single-active-consumer the next one takes over
-        await _drain(self._tasks, grace_s)
+        await drain(self._tasks, grace_s)
         if self._on_stop is not None:
             self._on_stop()
 
@@ -72,6 +72,8 @@ class StreamConsumer(Subscription):
         self._queue, self._handler = queue, handler
         self._offset = 0 if from_start else len(queue.log)
         self._target = len(queue.log)  # caught up once everything present now is handled
+        if self._offset >= self._target:
+            self.caught_up.set()
         self._wakeup = asyncio.Event()
         self._stopping = False
         queue.stream_readers.append(self)
@@ -98,7 +100,7 @@ class StreamConsumer(Subscription):
             self._queue.stream_readers.remove(self)
         self._stopping = True
         self._wakeup.set()
-        await _drain({self._task}, grace_s)
+        await drain({self._task}, grace_s)
 
 
 class InMemoryBus(EventBus):
@@ -178,15 +180,3 @@ class InMemoryBus(EventBus):
 def _check_prefetch(prefetch: int) -> None:
     if prefetch < 1:
         raise ValueError(f"prefetch must be >= 1, got {prefetch}")
-
-
-async def _drain(tasks: set[asyncio.Task[None]], grace_s: float | None) -> None:
-    """Wait for in-flight handlers; cancel whatever is still running after `grace_s`."""
-    pending = {t for t in tasks if not t.done()}
-    if not pending:
-        return
-    _, still_running = await asyncio.wait(pending, timeout=grace_s)
-    for task in still_running:
-        task.cancel()
-    if still_running:
-        await asyncio.wait(still_running)

@@ -72,3 +72,16 @@ async def settle_best_effort(raw: RawMessage, handler: Handler) -> Outcome:
 def _first_line(error: Exception) -> str:
     text = str(error)
     return text.splitlines()[0] if text else type(error).__name__
+
+
+async def drain(tasks: set[asyncio.Task[None]], grace_s: float | None) -> None:
+    """Wait for in-flight handlers; cancel whatever still runs after `grace_s` (None: never)."""
+    current = asyncio.current_task()  # a handler may stop its own subscription
+    pending = {t for t in tasks if not t.done() and t is not current}
+    if not pending:
+        return
+    _, still_running = await asyncio.wait(pending, timeout=grace_s)
+    for task in still_running:
+        task.cancel()
+    if still_running:
+        await asyncio.wait(still_running)

@@ -1,0 +1,271 @@
+"""One behaviour, two adapters: every test runs on the in-memory bus and on RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from libs.events.bus.port import Delivery, EventBus, PublishFailed
+from libs.events.catalog import Event
+from tests.contract import factories as make
+from tests.contract.conftest import WAIT_S, Harness
+
+
+class Collector:
+    """A handler that records deliveries; tests wait on it, never sleep."""
+
+    def __init__(self, fail_on: set[str] | None = None) -> None:
+        self.deliveries: list[Delivery] = []
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._fail_on = fail_on or set()
+
+    async def __call__(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+        self._queue.put_nowait(delivery)
+        if str(delivery.event.event_id) in self._fail_on:
+            raise RuntimeError("handler refuses this one")
+
+    async def next(self) -> Delivery:
+        return await asyncio.wait_for(self._queue.get(), WAIT_S)
+
+    async def until(self, event: Event) -> list[Delivery]:
+        """Everything received up to and including `event` (queues are FIFO)."""
+        received = []
+        while True:
+            delivery = await self.next()
+            received.append(delivery)
+            if delivery.event.event_id == event.event_id:
+                return received
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(d.event.event_id) for d in self.deliveries]
+
+
+def ids(events: list[Event] | list[Delivery]) -> list[str]:
+    return [str(e.event.event_id if isinstance(e, Delivery) else e.event_id) for e in events]
+
+
+async def test_publish_routes_each_event_to_the_right_queues(harness: Harness) -> None:
+    bus, topo = harness.bus, harness.topology
+    tid = make.training_id()
+    cuda, cancel, step, done = (
+        make.requested("cuda", tid),
+        make.cancel(tid),
+        make.progress(tid),
+        make.completed(tid),
+    )
+    beat = make.heartbeat()
+    await bus.publish_many([cuda, cancel, step, done, beat])
+    # Sentinels published last: FIFO queues hold nothing else before them that they should not.
+    any_sentinel, cuda_sentinel = make.requested("any"), make.requested("cuda")
+    await bus.publish_many([any_sentinel, cuda_sentinel])
+
+    queues = {
+        "any": (topo.trainer_queue("any"), any_sentinel, []),
+        "cuda": (topo.trainer_queue("cuda"), cuda_sentinel, [cuda]),
+        "projector": (
+            topo.projector_queue,
+            cuda_sentinel,
+            [cuda, cancel, step, done, beat, any_sentinel],
+        ),
+    }
+    for name, (queue, sentinel, expected) in queues.items():
+        collector = Collector()
+        await bus.consume(queue, collector, prefetch=10)
+        received = await collector.until(sentinel)
+        assert ids(received[:-1]) == ids(expected), name
+
+    control = Collector()
+    subscription = await bus.consume_control(control)
+    await asyncio.wait_for(subscription.caught_up.wait(), WAIT_S)
+    assert ids(control.deliveries) == ids([cancel, done])
+
+
+async def test_delivery_carries_the_event_and_its_amqp_metadata(harness: Harness) -> None:
+    event = make.requested("cpu")
+    collector = Collector()
+    await harness.bus.consume(harness.topology.trainer_queue("cpu"), collector)
+    await harness.bus.publish(event)
+    delivery = await collector.next()
+    assert delivery.event == event
+    assert delivery.routing_key == "training.requested.cpu"
+    assert delivery.queue == harness.topology.trainer_queue("cpu")
+    assert (delivery.redelivered, delivery.delivery_count, delivery.death) == (False, 0, None)
+    assert delivery.headers["training_id"] == event.training_id
+    assert delivery.headers["tenant"] == event.tenant
+    assert delivery.headers["schema_version"] == event.schema_version
+
+
+async def test_publish_returns_only_after_the_broker_holds_every_message(
+    harness: Harness,
+) -> None:
+    events = [make.requested("mps") for _ in range(50)]
+    await harness.bus.publish_many(events)
+    # No waiting: the confirm means the queue already holds them all.
+    assert await harness.depth(harness.topology.trainer_queue("mps")) == 50
+
+
+async def test_publish_keeps_order_within_a_batch(harness: Harness) -> None:
+    tid = make.training_id()
+    events = [make.progress(tid, batch=i) for i in range(300)]
+    collector = Collector()
+    await harness.bus.consume(harness.topology.projector_queue, collector, prefetch=50)
+    await harness.bus.publish_many(events)
+    received = await collector.until(events[-1])
+    assert ids(received) == ids(events)
+
+
+async def test_competing_consumers_split_the_work(harness: Harness) -> None:
+    other_bus = await harness.second_bus()
+    queue = harness.topology.trainer_queue("any")
+    both_busy = asyncio.Event()
+    holders: dict[str, list[str]] = {"a": [], "b": []}
+
+    def busy_handler(name: str):
+        async def handle(delivery: Delivery) -> None:
+            holders[name].append(str(delivery.event.event_id))
+            if holders["a"] and holders["b"]:
+                both_busy.set()
+            await both_busy.wait()  # hold the message: prefetch 1 forces the other consumer
+
+        return handle
+
+    await harness.bus.consume(queue, busy_handler("a"), prefetch=1)
+    await other_bus.consume(queue, busy_handler("b"), prefetch=1)
+    events = [make.requested("any"), make.requested("any")]
+    await harness.bus.publish_many(events)
+    await asyncio.wait_for(both_busy.wait(), WAIT_S)
+    assert len(holders["a"]) == len(holders["b"]) == 1
+    assert sorted(holders["a"] + holders["b"]) == sorted(ids(events))
+
+
+async def test_single_active_consumer_gets_everything_until_it_stops(harness: Harness) -> None:
+    other_bus = await harness.second_bus()
+    queue = harness.topology.projector_queue
+    first, second = Collector(), Collector()
+    first_subscription = await harness.bus.consume(queue, first, prefetch=1)
+    await other_bus.consume(queue, second, prefetch=1)
+    events = [make.progress() for _ in range(6)]
+    await harness.bus.publish_many(events)
+    assert ids(await first.until(events[-1])) == ids(events)
+    assert second.deliveries == []
+
+    await first_subscription.stop()
+    late = make.progress()
+    await harness.bus.publish(late)
+    assert (await second.next()).event.event_id == late.event_id
+    assert len(first.deliveries) == len(events)
+
+
+async def test_failing_handler_is_retried_then_dead_lettered_and_the_consumer_goes_on(
+    harness: Harness,
+) -> None:
+    topo = harness.topology
+    poison, good = make.requested("cpu"), make.requested("cpu")
+    collector = Collector(fail_on={str(poison.event_id)})
+    await harness.bus.consume(topo.trainer_queue("cpu"), collector)
+    dead_requests = Collector()
+    await harness.bus.consume(topo.projector_dead_requests_queue, dead_requests)
+    await harness.bus.publish_many([poison, good])
+
+    await collector.until(good)
+    attempts = [d for d in collector.deliveries if d.event.event_id == poison.event_id]
+    limit = topo.delivery_limit
+    assert [d.delivery_count for d in attempts] == list(range(limit + 1))
+    assert [d.redelivered for d in attempts] == [False] + [True] * limit
+
+    parked = await harness.next_dead()
+    assert parked.message_id == str(poison.event_id)
+    assert parked.headers["x-death"][0]["reason"] == "delivery_limit"
+    # The projector hears about the dead request (to turn it into Failed).
+    dead = await dead_requests.next()
+    assert dead.event == poison
+    assert dead.death is not None
+    assert (dead.death["reason"], dead.death["queue"]) == (
+        "delivery_limit",
+        topo.trainer_queue("cpu"),
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        json.dumps({"type": "NoSuchEvent", "source": "api"}).encode(),
+        json.dumps({"type": "TrainingRequested", "source": "api"}).encode(),  # schema error
+        b"[1, 2, 3]",
+    ],
+    ids=["bad-json", "unknown-type", "schema-error", "not-an-object"],
+)
+async def test_undecodable_body_is_dead_lettered_at_once(harness: Harness, body: bytes) -> None:
+    collector = Collector()
+    await harness.bus.consume(harness.topology.trainer_queue("any"), collector)
+    await harness.inject("training.requested.any", body)
+    good = make.requested("any")
+    await harness.bus.publish(good)
+    assert ids(await collector.until(good)) == ids([good])  # the handler never saw the poison
+    parked = await harness.next_dead()
+    assert parked.body == body
+    assert parked.headers["x-death"][0]["reason"] == "rejected"
+
+
+async def test_control_stream_replays_from_the_start_to_a_late_consumer(
+    harness: Harness,
+) -> None:
+    history = [make.cancel(), make.completed(), make.cancel()]
+    await harness.bus.publish_many([history[0], make.progress(), *history[1:]])
+
+    late_bus = await harness.second_bus()  # e.g. a trainer that boots after the cancels
+    replay = Collector()
+    subscription = await late_bus.consume_control(replay)
+    await asyncio.wait_for(subscription.caught_up.wait(), WAIT_S)
+    assert ids(replay.deliveries) == ids(history)
+
+    live_only = Collector()
+    tail = await late_bus.consume_control(live_only, from_start=False)
+    assert tail.caught_up.is_set()
+    live = make.cancel()
+    await harness.bus.publish(live)
+    assert ids(await replay.until(live)) == ids([*history, live])
+    assert ids(await live_only.until(live)) == ids([live])
+
+
+async def test_tap_sees_matching_events_only(harness: Harness) -> None:
+    collector = Collector()
+    subscription = await harness.bus.tap(["training.cancel_requested", "trainer.*"], collector)
+    cancel, beat = make.cancel(), make.heartbeat()
+    await harness.bus.publish_many([make.progress(), cancel, make.requested("any"), beat])
+    assert ids(await collector.until(beat)) == ids([cancel, beat])
+    await subscription.stop()
+
+
+async def test_stopping_a_consumer_mid_handler_hands_the_message_to_another(
+    harness: Harness,
+) -> None:
+    queue = harness.topology.trainer_queue("cuda")
+    started = asyncio.Event()
+
+    async def never_finishes(delivery: Delivery) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    stuck = await harness.bus.consume(queue, never_finishes)
+    event = make.requested("cuda")
+    await harness.bus.publish(event)
+    await asyncio.wait_for(started.wait(), WAIT_S)
+    await stuck.stop(grace_s=0.01)
+
+    other_bus: EventBus = await harness.second_bus()
+    collector = Collector()
+    await other_bus.consume(queue, collector)
+    delivery = await collector.next()
+    assert delivery.event.event_id == event.event_id
+    assert delivery.redelivered
+
+
+async def test_publishing_on_a_bus_that_is_not_started_fails_loudly(harness: Harness) -> None:
+    with pytest.raises(PublishFailed, match="not started"):
+        await harness.new_bus().publish(make.cancel())
