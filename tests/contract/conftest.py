@@ -95,7 +95,7 @@ class AmqpHarness(Harness):
     async def start(self) -> None:
         import aio_pika
 
-        from libs.events.bus.amqp import raw_of
+        from libs.events.bus.amqp_consumers import raw_of
 
         await self.bus.start()
         self._raw = await aio_pika.connect(AMQP_URL)
