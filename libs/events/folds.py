@@ -146,7 +146,8 @@ def _new_attempt(state: TrainingState, event: ev.Event) -> dict[str, Any]:
     changes.update(
         attempt=event.attempt,
         trainer_id=event.source[len(TRAINER_SOURCE_PREFIX) :],
-        started_at=event.occurred_at,
+        # A trainer that dequeues an already-cancelled request never runs it: no start time.
+        started_at=None if event.is_terminal else event.occurred_at,
         status=CANCELLING if state.status == CANCELLING else RUNNING,
     )
     return changes
@@ -230,9 +231,11 @@ def _epoch_completed(state: TrainingState, e: ev.EpochCompleted, p: int, changes
     }
     latest = _current(state, changes, "latest_metrics") or {}
     if e.epoch >= latest.get("epoch", e.epoch):
-        changes["latest_metrics"] = metrics
-    if e.epoch >= (_current(state, changes, "epoch") or 0):
-        changes.update(epoch=e.epoch, total_epochs=e.total_epochs)
+        changes["latest_metrics"] = {**latest, **metrics}  # keeps the newest running_* values
+    if e.epoch > (_current(state, changes, "epoch") or 0):
+        # The whole epoch is done: a late BatchProgress from inside it must not count as newer.
+        batch = _current(state, changes, "total_batches")
+        changes.update(epoch=e.epoch, total_epochs=e.total_epochs, batch=batch)
     best = _current(state, changes, "best_metrics")
     if best is None or (e.val_loss, e.epoch) < (best["val_loss"], best["epoch"]):
         changes["best_metrics"] = metrics

@@ -1,0 +1,228 @@
+"""The event store's contract, run on SQLite and on the real Postgres (see conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from libs.events import sql as store_sql
+from libs.events import tables as t
+from libs.events.catalog import BatchProgress
+from libs.events.folds import fold_stream
+from libs.events.samples import TrainingScript
+from libs.events.state import CANCELLING, COMPLETED, QUEUED, RUNNING
+from libs.events.store import IdempotencyConflict
+
+
+async def test_append_assigns_increasing_positions_and_reads_back_equal_events(store):
+    s = TrainingScript("t-1")
+    events = [s.requested(), *s.run(epochs=2, batches=3)]
+    result = await store.append(events)
+    assert len(result.positions) == len(events)
+    assert list(result.positions) == sorted(set(result.positions))
+    stored = await store.read_stream("t-1")
+    assert [x.event for x in stored] == events  # field-for-field round trip, upcast included
+    assert [x.position for x in stored] == list(result.positions)
+    assert await store.max_position() == result.last_position
+    assert all(x.recorded_at.tzinfo is not None for x in stored)
+
+
+async def test_read_stream_and_read_all_page_by_position(store):
+    a, b = TrainingScript("t-a"), TrainingScript("t-b")
+    await store.append([a.requested(), b.requested(), a.started(), b.started(), a.phase("x", 0)])
+    stream_a = await store.read_stream("t-a")
+    assert [x.event.training_id for x in stream_a] == ["t-a"] * 3
+    tail = await store.read_stream("t-a", after=stream_a[0].position, limit=1)
+    assert [x.position for x in tail] == [stream_a[1].position]
+    everything = await store.read_all()
+    assert len(everything) == 5
+    page = await store.read_all(after=everything[1].position, limit=2)
+    assert [x.position for x in page] == [x.position for x in everything[2:4]]
+
+
+async def test_read_all_filters_by_source_exactly_or_by_prefix(store):
+    s = TrainingScript("t-1")
+    await store.append([s.requested(), s.started(), s.cancel_requested(), s.cancelled()])
+    api = await store.read_all(sources={"api", "projector"})
+    assert [x.event.type for x in api] == ["TrainingRequested", "CancelRequested"]
+    trainer = await store.read_all(sources=["trainer:*"])
+    assert [x.event.type for x in trainer] == ["Started", "Cancelled"]
+    assert await store.read_all(sources=[]) == []
+    with pytest.raises(TypeError):
+        await store.read_all(sources="api")
+
+
+async def test_duplicates_are_skipped_and_not_folded_again(store):
+    s = TrainingScript("t-1")
+    events = [s.requested(), s.started(), s.batch(1, 1)]
+    first = await store.append(events)
+    before = await store.get_training("t-1")
+    again = await store.append([events[2], events[2], s.batch(1, 2)])
+    assert again.duplicates == {events[2].event_id}
+    assert len(again.appended) == 1 and again.appended[0].event.batch == 2
+    assert len(await store.read_all()) == len(events) + 1
+    replay = await store.append(events)
+    assert replay.appended == () and replay.duplicates == {e.event_id for e in events}
+    after = await store.get_training("t-1")
+    assert after.last_position == again.last_position > first.last_position
+    assert before.status == after.status == RUNNING
+
+
+async def test_read_models_are_folded_in_the_append(store):
+    s = TrainingScript("t-1", tenant="acme")
+    queued = await store.append([s.requested()])
+    assert queued.states["t-1"].status == QUEUED  # read-your-writes
+    run = s.run(epochs=3, batches=2, version=4)
+    await store.append(run[:5])
+    assert (await store.get_training("t-1")).status == RUNNING
+    await store.append(run[5:])
+    state = await store.get_training("t-1")
+    assert state.status == COMPLETED and state.model["version"] == 4
+    assert state == fold_stream([(x.position, x.event) for x in await store.read_stream("t-1")])
+    epochs = await store.list_epochs("t-1")
+    assert [(e.attempt, e.epoch) for e in epochs] == [(1, 1), (1, 2), (1, 3)]
+    models = await store.list_models(strategy=s.strategy)
+    assert [(m.version, m.training_id, m.tenant) for m in models] == [(4, "t-1", "acme")]
+    assert await store.list_models(tenant="someone-else") == []
+
+
+async def test_heartbeats_update_trainers_but_are_not_stored(store):
+    s = TrainingScript("t-1")
+    await store.append([s.heartbeat("t9", running=["t-1"])])
+    await store.append([s.heartbeat("t9", running=[])])
+    trainers = await store.list_trainers()
+    assert [(x.trainer_id, x.running) for x in trainers] == [("t9", [])]
+    assert await store.max_position() == 0
+
+
+async def test_events_without_a_stream_are_refused(store):
+    s = TrainingScript("t-1")
+    orphan = s.started().model_copy(update={"training_id": None})
+    with pytest.raises(ValueError, match="training_id"):
+        await store.append([orphan])
+
+
+async def test_a_failing_fold_rolls_back_the_events(store, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("read model write failed")
+
+    monkeypatch.setattr(store_sql, "write_read_models", broken)
+    s = TrainingScript("t-1")
+    with pytest.raises(RuntimeError):
+        await store.append([s.requested()])
+    assert await store.max_position() == 0
+    assert await store.get_training("t-1") is None
+
+
+async def test_state_as_of_refolds_a_prefix(store):
+    s = TrainingScript("t-1")
+    result = await store.append([s.requested(), s.started(), s.cancel_requested(), s.cancelled()])
+    p = result.positions
+    assert (await store.state_as_of("t-1", p[0])).status == QUEUED
+    assert (await store.state_as_of("t-1", p[1])).status == RUNNING
+    assert (await store.state_as_of("t-1", p[2])).status == CANCELLING
+    assert await store.state_as_of("t-1", p[3]) == await store.get_training("t-1")
+    assert await store.state_as_of("t-1", 0) is None
+    assert await store.state_as_of("nope", p[3]) is None
+
+
+async def test_list_trainings_filters_and_pages_newest_first(store):
+    for i in range(5):
+        s = TrainingScript(f"t-{i}", tenant="acme" if i % 2 == 0 else "other")
+        await store.append([s.requested()] + ([s.started()] if i >= 3 else []))
+    page1, cursor = await store.list_trainings(limit=2)
+    assert [x.training_id for x in page1] == ["t-4", "t-3"]
+    page2, cursor2 = await store.list_trainings(limit=2, after_cursor=cursor)
+    page3, cursor3 = await store.list_trainings(limit=2, after_cursor=cursor2)
+    assert [x.training_id for x in page2 + page3] == ["t-2", "t-1", "t-0"]
+    assert cursor3 is None
+    acme, _ = await store.list_trainings(tenant="acme")
+    assert [x.training_id for x in acme] == ["t-4", "t-2", "t-0"]
+    running, _ = await store.list_trainings(status=[RUNNING])
+    assert [x.training_id for x in running] == ["t-4", "t-3"]
+    with pytest.raises(ValueError, match="not one of"):
+        await store.list_trainings(status="finished")
+    with pytest.raises(ValueError, match="after_cursor"):
+        await store.list_trainings(after_cursor="abc")
+
+
+async def test_relay_cursor_defaults_to_zero_and_persists(store):
+    assert await store.get_relay_cursor("relay") == 0
+    await store.set_relay_cursor("relay", 42)
+    await store.set_relay_cursor("relay", 43)
+    await store.set_relay_cursor("other", 7)
+    assert (await store.get_relay_cursor("relay"), await store.get_relay_cursor("other")) == (43, 7)
+
+
+async def test_idempotency_key_returns_the_same_training(store):
+    s = TrainingScript("t-1", tenant="acme")
+    first = await store.append([s.requested(idempotency_key="k")], idempotency=("acme", "k", "h1"))
+    assert first.replayed_training_id is None and len(first.appended) == 1
+    assert await store.idempotent_training_id("acme", "k") == "t-1"
+    assert await store.idempotent_training_id("other", "k") is None
+    retry = TrainingScript("t-2", tenant="acme").requested(idempotency_key="k")
+    again = await store.append([retry], idempotency=("acme", "k", "h1"))
+    assert again.replayed_training_id == "t-1" and again.appended == ()
+    assert again.states["t-1"].status == QUEUED
+    assert await store.get_training("t-2") is None
+    with pytest.raises(IdempotencyConflict, match="different request"):
+        await store.append([retry], idempotency=("acme", "k", "h2"))
+    assert await store.max_position() == first.last_position
+
+
+async def test_concurrent_requests_with_one_key_make_one_training(store):
+    async def submit(i: int):
+        req = TrainingScript(f"t-{i}").requested(idempotency_key="same")
+        return await store.append([req], idempotency=("default", "same", "h"))
+
+    results = await asyncio.gather(*(submit(i) for i in range(6)))
+    created = [r for r in results if r.replayed_training_id is None]
+    assert len(created) == 1
+    winner = created[0].appended[0].event.training_id
+    assert all(r.replayed_training_id in (None, winner) for r in results)
+    assert len(await store.read_all()) == 1
+
+
+async def test_notifier_is_signalled_after_commit(store, notifier):
+    sub = notifier.subscribe()
+    s = TrainingScript("t-1")
+    result = await store.append([s.requested(), s.started(), TrainingScript("t-2").requested()])
+    got = [await sub.get(timeout=5), await sub.get(timeout=5)]
+    by_training = {n.training_id: n for n in got}
+    assert by_training["t-1"].position == result.positions[1]
+    assert by_training["t-1"].type == "Started"
+    assert by_training["t-2"].position == result.positions[2]
+    assert await notifier.wait_for_change(result.positions[1], timeout=1)
+    assert not await notifier.wait_for_change(result.last_position, timeout=0.05)
+    sub.close()
+
+
+async def test_old_schema_versions_are_upcast_on_read(store, engine):
+    event_id = uuid.uuid4()
+    s = TrainingScript("t-1")
+    await store.append([s.requested()])
+    v1 = {"epoch": 1, "total_epochs": 2, "batch": 3, "total_batches": 4, "loss": 0.5}
+    v1 |= {"accuracy": 0.6, "samples_per_s": 10.0, "percent": 25.0}
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(t.events).values(
+                event_id=event_id,
+                training_id="t-1",
+                type="BatchProgress",
+                schema_version=1,
+                tenant="default",
+                source="trainer:t1",
+                attempt=1,
+                seq=1,
+                correlation_id=None,
+                occurred_at=s.clock,
+                recorded_at=s.clock,
+                payload=v1,
+            )
+        )
+    stored = (await store.read_stream("t-1"))[-1].event
+    assert isinstance(stored, BatchProgress) and stored.schema_version == 2
+    assert (stored.running_loss, stored.progress) == (0.5, 0.25)
