@@ -1,0 +1,137 @@
+"""CancelRequested (and terminal events) from the control stream → cancellation tokens.
+
+`ControlState` is fed every event of the control stream, which the trainer reads from the
+start on boot. It remembers, in bounded memory, which trainings were cancelled and which
+already reached a terminal state, and holds the token of every training running here, so a
+CancelRequested for one of them stops it within one batch. Everything here runs on the event
+loop except `RunToken.is_cancelled`, which the training thread calls after every batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from libs.events.catalog import TERMINAL_TYPES, CancelRequested, Event
+
+
+class StopReason(StrEnum):
+    USER = "user"  # CancelRequested → publish Cancelled
+    DEADLINE = "deadline"  # held longer than max_run_s → publish Failed
+    SHUTDOWN = "shutdown"  # SIGTERM grace expired → give the request back, publish nothing
+    DELIVERY_LOST = "delivery_lost"  # the broker took the request back → it runs elsewhere
+    SUPERSEDED = "superseded"  # another attempt already finished this training
+
+
+class RunToken:
+    """The CancellationToken of one run; the first reason to stop wins."""
+
+    def __init__(
+        self, deadline: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._stop = threading.Event()
+        self._deadline = deadline
+        self._clock = clock
+        self.reason: StopReason | None = None
+        self.detail = ""
+
+    def cancel(self, reason: StopReason, detail: str = "") -> None:
+        if not self._stop.is_set():
+            self.reason, self.detail = reason, detail
+            self._stop.set()
+
+    def is_cancelled(self) -> bool:
+        if self._stop.is_set():
+            return True
+        if self._deadline is not None and self._clock() >= self._deadline:
+            self.cancel(StopReason.DEADLINE, "the run exceeded max_run_s")
+            return True
+        return False
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedMap(Generic[K, V]):
+    """A dict that forgets its oldest entries beyond `max_size`."""
+
+    def __init__(self, max_size: int) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._max = max_size
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+    def get(self, key: K) -> V | None:
+        return self._items.get(key)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class Running:
+    token: RunToken
+    source: str
+    attempt: int
+
+
+class ControlState:
+    def __init__(self, memory: int = 100_000) -> None:
+        self._cancelled: BoundedMap[str, str] = BoundedMap(memory)  # training_id → reason
+        self._terminal: BoundedMap[str, str] = BoundedMap(memory)  # training_id → event type
+        self._running: dict[str, Running] = {}
+        self.applied = 0
+
+    def apply(self, event: Event) -> None:
+        """Fold one control-stream event (idempotent: replays and duplicates are harmless)."""
+        self.applied += 1
+        training_id = event.training_id
+        if training_id is None:
+            return
+        if isinstance(event, CancelRequested):
+            self._cancelled.put(training_id, event.reason)
+            running = self._running.get(training_id)
+            if running is not None:
+                running.token.cancel(StopReason.USER, event.reason)
+        elif event.type in TERMINAL_TYPES:
+            self._terminal.put(training_id, event.type)
+            running = self._running.get(training_id)
+            # Our own terminal event comes back through the stream too; anyone else's means
+            # this run is redundant (the broker gave the request to another attempt).
+            if running is not None and (event.source, event.attempt) != (
+                running.source,
+                running.attempt,
+            ):
+                by = f"{event.type} by {event.source} (attempt {event.attempt})"
+                running.token.cancel(StopReason.SUPERSEDED, by)
+
+    def cancel_reason(self, training_id: str) -> str | None:
+        return self._cancelled.get(training_id)
+
+    def terminal_type(self, training_id: str) -> str | None:
+        return self._terminal.get(training_id)
+
+    def register(self, training_id: str, token: RunToken, *, source: str, attempt: int) -> None:
+        self._running[training_id] = Running(token, source, attempt)
+
+    def unregister(self, training_id: str, token: RunToken) -> None:
+        running = self._running.get(training_id)
+        if running is not None and running.token is token:
+            del self._running[training_id]
+
+    def running_ids(self) -> list[str]:
+        return list(self._running)
+
+    def cancel_all(self, reason: StopReason, detail: str = "") -> None:
+        for running in self._running.values():
+            running.token.cancel(reason, detail)

@@ -1,0 +1,67 @@
+"""How a failed training is described in its Failed event.
+
+Bad input -- an unknown strategy field, missing data, bad dates, a device this trainer lacks --
+fails the same way on every attempt, so it is `retryable=False` and the request is acked: a bad
+request must never crash-loop. The pipeline raises those as ValueError subclasses
+(StrategyConfigError, DataError, DeviceError, pydantic's ValidationError). Anything else (out of
+memory, a full disk, a torch runtime error) may well pass on a resubmit: `retryable=True`.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+
+TRACEBACK_EXCERPT_CHARS = 2_000
+_INPUT_ERRORS = (ValueError, LookupError, TypeError)
+
+
+class RequestError(ValueError):
+    """The request itself is unusable (e.g. a date that is not a date)."""
+
+
+@dataclass(frozen=True)
+class FailureInfo:
+    error_type: str
+    message: str
+    retryable: bool
+    traceback: str | None
+
+
+def describe_failure(error: BaseException) -> FailureInfo:
+    message = str(error).strip() or type(error).__name__
+    return FailureInfo(
+        error_type=type(error).__name__,
+        message=message,
+        retryable=not isinstance(error, _INPUT_ERRORS),
+        traceback=traceback_excerpt(error),
+    )
+
+
+def traceback_excerpt(error: BaseException) -> str:
+    """The end of the traceback (where it went wrong), capped so events stay small."""
+    text = "".join(traceback.format_exception(error)).rstrip()
+    if len(text) > TRACEBACK_EXCERPT_CHARS:
+        text = "…" + text[-TRACEBACK_EXCERPT_CHARS:]
+    return text
+
+
+def check_date(field: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise RequestError(
+            f"{field}: {value!r} is not an ISO 8601 date (expected YYYY-MM-DD or "
+            "YYYY-MM-DDTHH:MM[:SS])"
+        ) from None
+
+
+def check_dates(start: str | None, end: str | None) -> None:
+    first, last = check_date("start_date", start), check_date("end_date", end)
+    if first is not None and last is not None:
+        comparable = (first.tzinfo is None) == (last.tzinfo is None)
+        if comparable and first > last:
+            raise RequestError(f"start_date {start} is after end_date {end}")

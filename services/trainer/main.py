@@ -1,0 +1,62 @@
+"""`ktrdr trainer`'s composition root: settings → bus → TrainerService, with signal handling.
+
+SIGTERM (or Ctrl-C): stop taking work, let the running training finish within
+shutdown_grace_s, otherwise stop it and give its request back unacked (another trainer takes
+it), then exit 0. A second signal gives the running training back at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from services.trainer.settings import TrainerSettings
+
+log = logging.getLogger("ktrdr.trainer")
+
+
+def run_trainer(settings: TrainerSettings) -> int:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from libs.pipeline.device import configure_threads
+
+    configure_threads()
+    return asyncio.run(serve(settings))
+
+
+async def serve(settings: TrainerSettings) -> int:
+    from libs.events.bus import Topology, bus_from_url
+    from services.trainer.cancellation import StopReason
+    from services.trainer.service import TrainerService
+
+    if not settings.broker_url or settings.broker_url.startswith("memory:"):
+        log.warning(
+            "KTRDR_BROKER_URL is not set: this trainer uses an in-process bus and will only see "
+            "requests published inside this process (use `ktrdr up`, or set amqp://...)"
+        )
+    bus = bus_from_url(settings.broker_url, Topology(prefix=settings.topology_prefix))
+    service = TrainerService(settings, bus)
+    signals = asyncio.Queue[int]()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, signals.put_nowait, signum)
+    try:
+        await service.start()
+        signum = await signals.get()
+        log.info("%s received: shutting down", signal.Signals(signum).name)
+        stopping = asyncio.create_task(service.stop())
+        while not stopping.done():
+            second = asyncio.ensure_future(signals.get())
+            await asyncio.wait({stopping, second}, return_when=asyncio.FIRST_COMPLETED)
+            if second.done():
+                log.info("second signal: giving the running trainings back now")
+                service.control.cancel_all(StopReason.SHUTDOWN, "second signal")
+            else:
+                second.cancel()
+        await stopping
+    finally:
+        await bus.close()
+    return 0

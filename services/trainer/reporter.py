@@ -1,0 +1,162 @@
+"""Pipeline callbacks → events: the bus trainer's Reporter adapter.
+
+`train_strategy()` calls the Reporter from its worker thread. Each callback builds the event at
+once (so `occurred_at` is when it happened) and hands it to `emit`, which in the service is
+`loop.call_soon_threadsafe(publisher.submit, event)`: the training thread never waits for the
+broker. BatchProgress is throttled here, at the source; PhaseStarted and EpochCompleted never
+are. Every event of one attempt carries the same envelope and a `seq` that grows by one per
+event, so consumers can order and spot gaps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from libs.events.catalog import (
+    BatchProgress,
+    Cancelled,
+    Completed,
+    DeviceInfo,
+    EpochCompleted,
+    Event,
+    Failed,
+    ModelRef,
+    PhaseStarted,
+    Started,
+)
+from libs.pipeline.progress import BatchInfo, EpochInfo
+from libs.pipeline.request import TrainingResult
+from services.trainer.jsonable import jsonable
+
+
+@dataclass(frozen=True)
+class RunEnvelope:
+    """What every event of one training attempt shares."""
+
+    training_id: str
+    tenant: str
+    source: str  # "trainer:<id>"
+    attempt: int  # x-delivery-count + 1
+    correlation_id: str | None  # the request's event_id
+
+
+class EventReporter:
+    """A `libs.pipeline.progress.Reporter` that turns callbacks into events for one attempt."""
+
+    def __init__(
+        self,
+        envelope: RunEnvelope,
+        emit: Callable[[Event], None],
+        *,
+        batch_interval_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.envelope = envelope
+        self._emit = emit
+        self._interval = batch_interval_s
+        self._clock = clock
+        self._seq = 0
+        self._lock = threading.Lock()  # terminal events are built on the loop, the rest in a thread
+        self._last_batch_at: float | None = None
+        self.current_phase: str | None = None
+        self.current_epoch: int | None = None
+        self.batches_seen = 0
+        self.batches_sent = 0
+
+    # --- the Reporter protocol (called from the training thread) -------------------------------
+    def phase_started(self, phase: str, index: int, total: int, message: str) -> None:
+        self.current_phase = phase
+        self._emit(
+            self.make(PhaseStarted, phase=phase, index=index, total_phases=total, message=message)
+        )
+
+    def batch_progress(self, info: BatchInfo) -> None:
+        self.batches_seen += 1
+        self.current_epoch = info.epoch
+        now = self._clock()
+        due = self._last_batch_at is None or now - self._last_batch_at >= self._interval
+        # The last batch of an epoch is always sent: it costs one event per epoch and lets a
+        # client's batch bar reach 100 % instead of stalling at the last throttled value.
+        if not (due or info.batch >= info.total_batches):
+            return
+        self._last_batch_at = now
+        self.batches_sent += 1
+        self._emit(
+            self.make(
+                BatchProgress,
+                epoch=info.epoch,
+                total_epochs=info.total_epochs,
+                batch=info.batch,
+                total_batches=info.total_batches,
+                running_loss=info.loss,
+                running_accuracy=info.accuracy,
+                samples_per_s=info.samples_per_s,
+                progress=info.progress,
+                eta_s=info.eta_s,
+            )
+        )
+
+    def epoch_completed(self, info: EpochInfo) -> None:
+        self.current_epoch = info.epoch
+        self._emit(
+            self.make(
+                EpochCompleted,
+                epoch=info.epoch,
+                total_epochs=info.total_epochs,
+                train_loss=info.train_loss,
+                train_accuracy=info.train_accuracy,
+                val_loss=info.val_loss,
+                val_accuracy=info.val_accuracy,
+                learning_rate=info.learning_rate,
+                duration_s=info.duration_s,
+                best_epoch=info.best_epoch,
+            )
+        )
+
+    # --- lifecycle events (built on the loop; the caller publishes them) -----------------------
+    def started(self, trainer_id: str, host: str, device: DeviceInfo) -> Started:
+        return self.make(Started, trainer_id=trainer_id, host=host, device=device)
+
+    def completed(self, result: TrainingResult) -> Completed:
+        saved = result.model
+        model = ModelRef(
+            strategy=saved.strategy,
+            timeframe=saved.timeframe,
+            version=saved.version,
+            path=str(saved.path),
+            sha256=saved.sha256,
+            bytes=saved.bytes,
+        )
+        return self.make(
+            Completed,
+            model=model,
+            training_metrics=jsonable(result.training_metrics),
+            test_metrics=jsonable(result.test_metrics),
+            duration_s=result.duration_s,
+        )
+
+    def failed(self, **payload: Any) -> Failed:
+        payload.setdefault("phase", self.current_phase)
+        return self.make(Failed, **payload)
+
+    def cancelled(self, phase: str | None, epoch: int | None, reason: str) -> Cancelled:
+        return self.make(Cancelled, phase=phase, epoch=epoch, reason=reason)
+
+    def make(self, event_class: type[Event], **payload: Any) -> Any:
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        env = self.envelope
+        return event_class(
+            training_id=env.training_id,
+            tenant=env.tenant,
+            source=env.source,
+            attempt=env.attempt,
+            correlation_id=env.correlation_id,
+            seq=seq,
+            **payload,
+        )

@@ -1,0 +1,169 @@
+"""TrainerService: the bus trainer, embeddable in any asyncio process.
+
+    service = TrainerService(settings, bus)   # bus: any EventBus (RabbitMQ or in-memory)
+    await service.start()                     # boot: control stream caught up, then consume
+    ...
+    await service.stop()                      # graceful: finish or give back within the grace
+
+`ktrdr trainer` wraps it with signal handling (services/trainer/main.py); `ktrdr up` starts one
+beside the API and the projector on the in-memory bus. The service starts the bus (idempotent)
+but never closes it: whoever built the bus owns it.
+
+Boot order matters: the control stream is read from the start and caught up BEFORE the request
+queues are consumed, so a training cancelled (or finished) before this trainer existed is never
+run by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+from libs.events.bus.port import Delivery, EventBus, Subscription
+from libs.events.catalog import DeviceInfo
+from services.trainer.cancellation import ControlState, StopReason
+from services.trainer.heartbeat import Heartbeat
+from services.trainer.publisher import OrderedPublisher
+from services.trainer.settings import TrainerSettings
+from services.trainer.worker import TrainerIdentity, TrainFn, TrainingWorker, WorkerConfig
+
+log = logging.getLogger("ktrdr.trainer")
+
+
+def _resolve_device(requested: str) -> DeviceInfo:
+    from libs.pipeline.device import DeviceManager  # torch: imported by the composition only
+
+    return DeviceInfo(**DeviceManager.resolve(requested).capabilities())
+
+
+def _default_train_fn() -> TrainFn:
+    from libs.pipeline.pipeline import train_strategy
+
+    return train_strategy
+
+
+class TrainerService:
+    def __init__(
+        self,
+        settings: TrainerSettings,
+        bus: EventBus,
+        *,
+        train_fn: TrainFn | None = None,
+        device: DeviceInfo | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self._train_fn = train_fn
+        self._device = device
+        self.control = ControlState(settings.control_memory)
+        self.publisher = OrderedPublisher(bus, retry_s=settings.publish_retry_s)
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._control_sub: Subscription | None = None
+        self._request_subs: list[Subscription] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._heartbeat: Heartbeat | None = None
+        self.identity: TrainerIdentity | None = None
+        self.worker: TrainingWorker | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        settings = self.settings
+        device = self._device or _resolve_device(settings.device)
+        train_fn = self._train_fn or _default_train_fn()
+        self.identity = TrainerIdentity(settings.trainer_id, socket.gethostname(), device)
+        await self.bus.start()
+        self.publisher.start()
+
+        self._control_sub = await self.bus.consume_control(self._on_control, from_start=True)
+        await asyncio.wait_for(self._control_sub.caught_up.wait(), settings.control_sync_timeout_s)
+        log.info("control stream caught up (%d events)", self.control.applied)
+
+        self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="training")
+        self.worker = TrainingWorker(
+            self.identity,
+            WorkerConfig(
+                models_dir=settings.models_dir,
+                data_dir=settings.data_dir,
+                max_run_s=settings.max_run_s,
+                batch_progress_interval_s=settings.batch_progress_interval_s,
+            ),
+            publisher=self.publisher,
+            control=self.control,
+            sync_control=self._sync_control,
+            slots=asyncio.Semaphore(settings.concurrency),
+            stopping=self._stopping,
+            executor=self._executor,
+            train_fn=train_fn,
+        )
+        self._heartbeat = Heartbeat(
+            self.bus,
+            self.identity,
+            concurrency=settings.concurrency,
+            running=self.control.running_ids,
+            interval_s=settings.heartbeat_interval_s,
+        )
+        for queue in self.bus.topology.queues_for_trainer(device.type):
+            subscription = await self.bus.consume(
+                queue, self.worker.handle, prefetch=settings.concurrency
+            )
+            self._request_subs.append(subscription)
+        self._heartbeat.start()  # the first heartbeat says "consuming" to whoever waits for it
+        log.info(
+            "trainer %s serving %s on %s (%s), concurrency %d",
+            settings.trainer_id,
+            ", ".join(s.queue for s in self._request_subs),
+            device.type,
+            device.name,
+            settings.concurrency,
+        )
+
+    async def run(self) -> None:
+        """Start, then serve until `stop()` has finished."""
+        await self.start()
+        await self._stopped.wait()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop taking work; let running trainings finish within the grace, then give them
+        back (their requests are requeued, unacked, for another trainer). Idempotent."""
+        if self._stopping.is_set():
+            await self._stopped.wait()
+            return
+        self._stopping.set()
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        log.info("stopping: %d running, grace %.0fs", len(self.control.running_ids()), grace)
+        try:
+            # Handlers still running after the grace are cancelled by stop(); the worker then
+            # stops its run within one batch and the bus requeues the request.
+            await asyncio.gather(*(s.stop(grace_s=grace) for s in self._request_subs))
+            self.control.cancel_all(StopReason.SHUTDOWN, "trainer stopping")
+            if self._heartbeat is not None:
+                await self._heartbeat.stop()
+            if self._control_sub is not None:
+                await self._control_sub.stop(grace_s=1.0)
+            await self.publisher.stop()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+        finally:
+            self._stopped.set()
+            log.info("trainer %s stopped", self.settings.trainer_id)
+
+    # --- control stream ------------------------------------------------------------------------
+    async def _on_control(self, delivery: Delivery) -> None:
+        self.control.apply(delivery.event)
+
+    async def _sync_control(self) -> None:
+        """Make sure every control event published before now has been applied.
+
+        A CancelRequested published just before a request was dequeued may still be on its way
+        to the live reader. A second reader from the start with its own bookmark proves it:
+        once that bookmark is read back, everything published before it has been applied (each
+        event twice at most; applying is idempotent).
+        """
+        probe = await self.bus.consume_control(self._on_control, from_start=True)
+        try:
+            await asyncio.wait_for(probe.caught_up.wait(), self.settings.control_sync_timeout_s)
+        finally:
+            await probe.stop(grace_s=1.0)

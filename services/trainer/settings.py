@@ -1,0 +1,67 @@
+"""The trainer's settings (pydantic-settings, env prefix KTRDR_, the project's shared vocabulary).
+
+Built in the composition root (`ktrdr trainer`, `ktrdr up`, tests, the bench) and handed to
+`TrainerService`; never read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# RabbitMQ's default delivery-acknowledgement timeout (consumer_timeout): 30 minutes. A request
+# held unacked longer than this is taken back by the broker and redelivered (docs/trainer.md).
+BROKER_CONSUMER_TIMEOUT_S = 30 * 60
+
+
+def default_trainer_id() -> str:
+    """host + pid + a short random part: unique even for two trainers in one container."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class TrainerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
+
+    broker_url: str = "memory://"  # "memory://" = the in-process bus; "amqp://..." = RabbitMQ
+    # Name prefix of the bus topology (exchanges/queues); tests and e2e runs use a unique one.
+    topology_prefix: str = ""
+    trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
+    # Trainings run at once; also the prefetch of each request-queue consumer.
+    concurrency: int = Field(default=1, ge=1, le=64)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    models_dir: Path = Path("models")
+    data_dir: Path = Path("data")
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    # BatchProgress is throttled at the source to one per interval (plus each epoch's last batch).
+    batch_progress_interval_s: float = Field(default=0.25, ge=0)
+    # SIGTERM: how long the running training may take to finish before it is given back.
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    # The longest a request may be held unacked (waiting for a slot + running), counted from the
+    # moment it was delivered -- which is what the broker's consumer_timeout counts. Past it the
+    # training fails with MaxRunTimeExceeded instead of being taken back and run again.
+    max_run_s: float = Field(default=25 * 60, gt=0)
+    # The broker's consumer_timeout as configured (docs/trainer.md); max_run_s must stay below.
+    broker_consumer_timeout_s: float = Field(default=BROKER_CONSUMER_TIMEOUT_S, gt=0)
+    # How long to wait for the control stream to catch up before deciding on a request.
+    control_sync_timeout_s: float = Field(default=10.0, gt=0)
+    # Training ids remembered as cancelled / finished (bounded memory; oldest forgotten first).
+    control_memory: int = Field(default=100_000, ge=100)
+    # Seconds between retries while the broker refuses to confirm a publish.
+    publish_retry_s: float = Field(default=0.5, gt=0)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _run_fits_in_ack_timeout(self) -> TrainerSettings:
+        if self.max_run_s >= self.broker_consumer_timeout_s:
+            raise ValueError(
+                f"max_run_s ({self.max_run_s:g}) must be below broker_consumer_timeout_s "
+                f"({self.broker_consumer_timeout_s:g}): a training still running when the broker's "
+                "delivery-ack timeout fires would be redelivered and run twice"
+            )
+        return self

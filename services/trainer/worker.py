@@ -1,0 +1,247 @@
+"""One request, from delivery to the terminal event: the heart of the bus trainer.
+
+`TrainingWorker.handle` is the request queues' handler. The bus acks the request when it
+returns and requeues it when it raises (libs/events/bus/policy.py), so the rules are:
+
+* return only after the terminal event is confirmed (or when there is nothing to run: a
+  training already finished, or not a request at all);
+* raise (→ requeue) when this trainer gives the request back without finishing it: shutdown
+  grace expired, or the control stream could not be read -- never guess about cancellations;
+* bad input is not a reason to raise: it is a Failed event (retryable=False), then ack.
+
+The pipeline runs in a worker thread; its events reach the loop through `emit` without the
+thread ever waiting for the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from libs.events.bus.port import Delivery
+from libs.events.catalog import DeviceInfo, Event, TrainingRequested
+from libs.pipeline.progress import TrainingCancelled
+from libs.pipeline.request import TrainingRequest, TrainingResult
+from services.trainer.cancellation import ControlState, RunToken, StopReason
+from services.trainer.errors import check_dates, describe_failure
+from services.trainer.publisher import OrderedPublisher
+from services.trainer.reporter import EventReporter, RunEnvelope
+
+log = logging.getLogger("ktrdr.trainer.worker")
+
+TrainFn = Callable[..., TrainingResult]  # train_strategy(request, reporter, token)
+
+
+class GiveBack(Exception):
+    """Raised out of the handler so the bus requeues the request for another attempt."""
+
+
+@dataclass(frozen=True)
+class TrainerIdentity:
+    trainer_id: str
+    host: str
+    device: DeviceInfo  # from DeviceManager.capabilities()
+
+    @property
+    def source(self) -> str:
+        return f"trainer:{self.trainer_id}"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    models_dir: Path
+    data_dir: Path
+    max_run_s: float
+    batch_progress_interval_s: float
+
+
+class TrainingWorker:
+    def __init__(
+        self,
+        identity: TrainerIdentity,
+        config: WorkerConfig,
+        *,
+        publisher: OrderedPublisher,
+        control: ControlState,
+        sync_control: Callable[[], Awaitable[None]],
+        slots: asyncio.Semaphore,
+        stopping: asyncio.Event,
+        executor: Executor,
+        train_fn: TrainFn,
+    ) -> None:
+        self.identity = identity
+        self.config = config
+        self._publisher = publisher
+        self._control = control
+        self._sync_control = sync_control
+        self._slots = slots
+        self._stopping = stopping
+        self._executor = executor
+        self._train_fn = train_fn
+
+    async def handle(self, delivery: Delivery) -> None:
+        request = delivery.event
+        if not isinstance(request, TrainingRequested) or request.training_id is None:
+            log.error(
+                "ignoring %s %s on %s: not a TrainingRequested with a training_id",
+                request.type,
+                request.event_id,
+                delivery.queue,
+            )
+            return
+        # The broker's consumer_timeout counts from delivery, so the run's deadline does too.
+        deadline = time.monotonic() + self.config.max_run_s
+        await self._acquire_slot(request)
+        try:
+            await self._handle_in_slot(request, delivery.delivery_count + 1, deadline)
+        finally:
+            self._slots.release()
+
+    async def _acquire_slot(self, request: TrainingRequested) -> None:
+        # Two consumers (any + own device) with prefetch = concurrency may hand us more
+        # requests than slots; the extra one waits here, and goes back if we are shutting down.
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        acquired = False
+        try:
+            await asyncio.wait({acquire, stop}, return_when=asyncio.FIRST_COMPLETED)
+            acquired = acquire.done() and not acquire.cancelled()
+        finally:
+            stop.cancel()
+            if not acquired:
+                acquire.cancel()  # Semaphore.acquire gives a slot back if cancelled after a wake-up
+        if self._stopping.is_set():
+            if acquired:
+                self._slots.release()
+            raise GiveBack(f"shutting down; giving back {request.training_id}")
+
+    async def _handle_in_slot(
+        self, request: TrainingRequested, attempt: int, deadline: float
+    ) -> None:
+        training_id = request.training_id
+        assert training_id is not None
+        try:
+            await self._sync_control()
+        except Exception as error:
+            raise GiveBack(f"control stream not readable ({error}); not deciding blind") from error
+
+        reporter = EventReporter(
+            RunEnvelope(
+                training_id=training_id,
+                tenant=request.tenant,
+                source=self.identity.source,
+                attempt=attempt,
+                correlation_id=str(request.event_id),
+            ),
+            self._emit_threadsafe(),
+            batch_interval_s=self.config.batch_progress_interval_s,
+        )
+        finished = self._control.terminal_type(training_id)
+        if finished is not None:
+            log.info(
+                "%s already %s; acking attempt %d without running", training_id, finished, attempt
+            )
+            return
+        cancel_reason = self._control.cancel_reason(training_id)
+        if cancel_reason is not None:
+            log.info("%s was cancelled while queued; not running it", training_id)
+            await self._publisher.publish(reporter.cancelled(None, None, cancel_reason))
+            return
+
+        token = RunToken(deadline=deadline)
+        # No await between the checks above and this registration: a CancelRequested the
+        # control reader applies from now on reaches the token.
+        self._control.register(training_id, token, source=self.identity.source, attempt=attempt)
+        try:
+            terminal = await self._run(request, reporter, token)
+        finally:
+            self._control.unregister(training_id, token)
+        await self._publisher.publish(terminal)
+
+    async def _run(
+        self, request: TrainingRequested, reporter: EventReporter, token: RunToken
+    ) -> Event:
+        identity = self.identity
+        self._publisher.submit(
+            reporter.started(identity.trainer_id, identity.host, identity.device)
+        )
+        log.info("training %s attempt %d started", request.training_id, reporter.envelope.attempt)
+        try:
+            training_request = self._training_request(request)
+            result = await self._in_thread(training_request, reporter, token)
+        except TrainingCancelled as stop:
+            return self._stopped(reporter, token, stop)
+        except Exception as error:
+            info = describe_failure(error)
+            log.warning(
+                "training %s failed: %s: %s", request.training_id, info.error_type, info.message
+            )
+            return reporter.failed(
+                error_type=info.error_type,
+                message=info.message,
+                retryable=info.retryable,
+                traceback=info.traceback,
+            )
+        log.info("training %s completed: %s", request.training_id, result.model.path)
+        return reporter.completed(result)
+
+    async def _in_thread(
+        self, request: TrainingRequest, reporter: EventReporter, token: RunToken
+    ) -> TrainingResult:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._train_fn, request, reporter, token)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The bus cancelled the handler (shutdown grace over, channel lost): the request goes
+            # back to the queue, so stop this run (within one batch) before letting go of it.
+            token.cancel(StopReason.SHUTDOWN, "handler cancelled")
+            await asyncio.wait({future})
+            if not future.cancelled() and future.exception() is not None:
+                log.info("abandoned run ended with %r", future.exception())
+            raise
+
+    def _stopped(self, reporter: EventReporter, token: RunToken, stop: TrainingCancelled) -> Event:
+        reason = token.reason
+        if reason is StopReason.USER:
+            return reporter.cancelled(stop.phase, stop.epoch, token.detail or "cancelled")
+        if reason is StopReason.DEADLINE:
+            return reporter.failed(
+                error_type="MaxRunTimeExceeded",
+                message=(
+                    f"the training ran past max_run_s={self.config.max_run_s:g}s (counted from "
+                    "delivery, kept below the broker's delivery-ack timeout) and was stopped"
+                ),
+                phase=stop.phase,
+                retryable=False,
+            )
+        # Shutdown, a lost delivery or another attempt's result: this attempt publishes no
+        # terminal event; the request goes back (or is already back) to the queue.
+        raise GiveBack(f"{reporter.envelope.training_id}: stopped ({reason}: {token.detail})")
+
+    def _training_request(self, request: TrainingRequested) -> TrainingRequest:
+        check_dates(request.start_date, request.end_date)
+        return TrainingRequest(
+            strategy=dict(request.strategy),
+            data_dir=self.config.data_dir,
+            models_dir=self.config.models_dir,
+            symbols=list(request.symbols) or None,
+            timeframes=list(request.timeframes) or None,
+            start_date=request.start_date,
+            end_date=request.end_date,
+            overrides=dict(request.overrides),
+            seed=request.seed,
+            device=self.identity.device.type,
+            training_id=request.training_id,
+        )
+
+    def _emit_threadsafe(self) -> Callable[[Event], Any]:
+        loop = asyncio.get_running_loop()
+        submit = self._publisher.submit
+        return lambda event: loop.call_soon_threadsafe(submit, event)
