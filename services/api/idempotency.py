@@ -1,0 +1,47 @@
+"""Idempotency-Key handling for POST /trainings (DESIGN §5: same tenant + key → same training).
+
+The store arbitrates inside the append transaction (`append(..., idempotency=claim)`): a key
+seen before with the same request hash replays that training, with a different hash raises
+IdempotencyConflict. `earlier_training` checks the same thing up front, read-only, so a retried
+request is answered without re-validating (a retry must not fail because, say, a data file
+changed since the first attempt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from libs.events import tables as t
+from libs.events.store import IdempotencyConflict
+from services.api.errors import Problem
+from services.api.schemas import SubmitTraining
+
+
+def request_hash(body: SubmitTraining) -> str:
+    """A hash of the request as validated (defaults filled in): `{strategy: x}` and
+    `{strategy: x, seed: 42}` are the same request."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def earlier_training(store: Any, tenant: str, key: str, hashed: str) -> str | None:
+    """The training an earlier request with this key created; a conflict if its body differed."""
+    keys = t.idempotency_keys.c
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(
+            sa.select(keys.training_id, keys.request_hash)
+            .where(keys.tenant == tenant, keys.key == key)
+        )).first()
+    if row is None:
+        return None
+    if row.request_hash != hashed:
+        raise conflict(IdempotencyConflict(tenant, key, row.training_id))
+    return row.training_id
+
+
+def conflict(exc: IdempotencyConflict) -> Problem:
+    return Problem(409, str(exc), kind="idempotency-conflict", title="Idempotency key reused")

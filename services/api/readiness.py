@@ -1,0 +1,88 @@
+"""Readiness checks for GET /readyz: database reachable, broker connected, schema at head.
+
+Each check returns (ok, detail) within a timeout and never raises, so /readyz can report every
+failing check at once (503 naming them) instead of dying on the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+
+log = logging.getLogger("ktrdr.api.readiness")
+
+CHECK_TIMEOUT_S = 3.0
+Check = tuple[bool, str]
+
+
+async def run_checks(parts: Any) -> dict[str, Check]:
+    checks: dict[str, Callable[[], Awaitable[Check]]] = {
+        "database": lambda: check_database(parts.store.engine),
+        "migrations": lambda: check_migrations(parts.store.engine),
+        "broker": lambda: check_broker(parts.bus),
+    }
+    names = list(checks)
+    results = await asyncio.gather(*(_bounded(checks[name]()) for name in names))
+    return dict(zip(names, results, strict=True))
+
+
+async def _bounded(check: Awaitable[Check]) -> Check:
+    try:
+        return await asyncio.wait_for(check, CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return False, f"no answer within {CHECK_TIMEOUT_S:g} s"
+    except Exception as exc:  # noqa: BLE001 - a check reports, it does not crash /readyz
+        log.warning("readiness check failed: %s", exc)
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+async def check_database(engine: Any) -> Check:
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+    return True, f"{engine.dialect.name} reachable"
+
+
+async def check_migrations(engine: Any) -> Check:
+    from libs.events.migrate import current_revision
+
+    heads = migration_heads()
+    revision = await current_revision(engine)
+    current = {revision} if revision else set()
+    if current == heads:
+        return True, f"at head ({', '.join(sorted(heads))})"
+    return False, (f"database at {', '.join(sorted(current)) or 'nothing'}, code expects "
+                   f"{', '.join(sorted(heads))}: run `ktrdr db upgrade`")
+
+
+async def check_broker(bus: Any) -> Check:
+    if bus is None:
+        return False, "no bus configured"
+    connected = bus_connected(bus)
+    kind = type(bus).__name__
+    return (True, f"{kind} connected") if connected else (False, f"{kind} not connected")
+
+
+def bus_connected(bus: Any) -> bool:
+    """Prefer the port's `is_connected`; fall back to what the adapters hold today."""
+    flag = getattr(bus, "is_connected", None)
+    if flag is not None:
+        return bool(flag() if callable(flag) else flag)
+    connection = getattr(bus, "_connection", None)
+    if connection is not None:  # aio-pika robust connection
+        return not connection.is_closed
+    return bool(getattr(bus, "_started", False))  # in-memory bus
+
+
+@lru_cache(maxsize=1)
+def migration_heads() -> frozenset[str]:
+    """The head revision(s) of the Alembic scripts shipped with the code."""
+    from alembic.script import ScriptDirectory
+
+    from libs.events.migrate import alembic_config
+
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())

@@ -1,0 +1,140 @@
+"""/api/v1/models: saved models (from the models folder) and predictions on the latest bars.
+
+`{version}` in the path names one saved model of the strategy: `1h_v3` (the folder name),
+`1h_latest`, `v3` / `3` or `latest` (when the strategy has models for one timeframe only).
+Everything torch-related is imported lazily and runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import APIRouter
+
+from services.api.deps import PartsDep, PrincipalDep, SettingsDep
+from services.api.errors import Problem, invalid
+from services.api.model_cache import ModelCache
+from services.api.schemas import Prediction, PredictRequest, PredictResponse
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+_FOLDER = re.compile(r"^(?P<tf>.+)_v(?P<n>\d+)$")
+_TF_LATEST = re.compile(r"^(?P<tf>.+)_latest$")
+_NUMBER = re.compile(r"^v?(?P<n>\d+)$")
+
+
+@router.get("")
+async def list_models(settings: SettingsDep, _: PrincipalDep,
+                      strategy: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    from libs.pipeline.storage import list_models as list_saved
+
+    try:
+        found = await anyio.to_thread.run_sync(lambda: list_saved(settings.models_dir, strategy))
+    except ValueError as exc:
+        raise invalid("strategy", str(exc)) from None
+    return {"items": [_summary(info, settings.models_dir) for info in found]}
+
+
+@router.get("/{strategy}/{version}")
+async def get_model(strategy: str, version: str, parts: PartsDep,
+                    _: PrincipalDep) -> dict[str, Any]:
+    settings = parts.settings
+    path = await anyio.to_thread.run_sync(resolve, settings.models_dir, strategy, version)
+    loaded = await anyio.to_thread.run_sync(parts.model_cache.get, path)
+    return {
+        "strategy": strategy,
+        "timeframe": loaded.metadata.get("timeframe"),
+        "version": path.name,
+        "path": str(path.relative_to(settings.models_dir.resolve())),
+        "metadata": loaded.metadata,
+        "metrics": loaded.metrics,
+        "features": {"count": len(loaded.feature_names), "names": loaded.feature_names},
+        "config": loaded.config,
+    }
+
+
+@router.post("/{strategy}/{version}/predict", response_model=PredictResponse)
+async def predict(strategy: str, version: str, body: PredictRequest, parts: PartsDep,
+                  _: PrincipalDep) -> PredictResponse:
+    settings = parts.settings
+    if body.bars > settings.max_predict_bars:
+        raise invalid("bars", f"at most {settings.max_predict_bars}")
+    path = await anyio.to_thread.run_sync(resolve, settings.models_dir, strategy, version)
+    rows = await anyio.to_thread.run_sync(_predict, parts.model_cache, path, settings.data_dir,
+                                          body)
+    return PredictResponse(strategy=strategy, version=path.name, symbol=body.symbol,
+                           predictions=rows)
+
+
+def resolve(models_dir: Path, strategy: str, version: str) -> Path:
+    """The model folder for a `{strategy}/{version}` path, or a 404/422 problem."""
+    from libs.pipeline.storage import ModelNotFoundError, resolve_model_path
+
+    timeframe: str | None
+    if version == "latest":
+        timeframe, number = None, "latest"
+    elif match := _TF_LATEST.match(version):
+        timeframe, number = match["tf"], "latest"
+    elif match := _FOLDER.match(version):
+        timeframe, number = match["tf"], int(match["n"])
+    elif match := _NUMBER.match(version):
+        timeframe, number = None, int(match["n"])
+    else:
+        raise invalid("version", "use a model folder name like '1h_v3', '1h_latest', 'v3' "
+                                 "or 'latest'")
+    try:
+        path = resolve_model_path(models_dir, strategy, timeframe, number)
+    except ModelNotFoundError as exc:
+        raise Problem(404, str(exc), kind="not-found", title="Model not found") from None
+    except ValueError as exc:  # a name that could escape models_dir
+        field = "strategy" if str(exc).startswith("strategy") else "version"
+        raise invalid(field, str(exc)) from None
+    return path.resolve()
+
+
+def _predict(cache: ModelCache, path: Path, data_dir: Path,
+             body: PredictRequest) -> list[Prediction]:
+    from libs.pipeline.dataset import prediction_features
+    from libs.pipeline.split import Scaler
+
+    from libs.pipeline.config import StrategyConfigError, load_strategy
+
+    loaded = cache.get(path)
+    try:
+        cfg = load_strategy(loaded.config)
+    except StrategyConfigError as exc:
+        raise Problem(409, f"the model's saved strategy no longer loads: {exc}",
+                      kind="model-unusable", title="Model unusable") from None
+    scaler_dict = loaded.features.get("scaler")
+    scaler = Scaler.from_dict(scaler_dict) if scaler_dict else None
+    try:
+        X, index = prediction_features(cfg, data_dir, body.symbol, loaded.feature_names,
+                                       scaler, last_n=body.bars)
+    except ValueError as exc:  # DataError: missing file, too few rows, NaNs
+        raise invalid("symbol", str(exc)) from None
+    if len(X) == 0:
+        raise invalid("symbol", f"no bars with complete features for {body.symbol}")
+    result = loaded.predict(X)
+    names = ("BUY", "HOLD", "SELL")
+    return [
+        Prediction(timestamp=ts.to_pydatetime(), signal=label,
+                   probabilities={n: float(p) for n, p in zip(names, probs, strict=True)})
+        for ts, label, probs in zip(index, result.labels, result.probabilities, strict=True)
+    ]
+
+
+def _summary(info: Any, models_dir: Path) -> dict[str, Any]:
+    return {
+        "strategy": info.strategy,
+        "timeframe": info.timeframe,
+        "version": info.version,
+        "name": info.path.name,
+        "created_at": info.created_at,
+        "test_accuracy": info.test_accuracy,
+        "latest": info.latest,
+        "links": {"self": f"/api/v1/models/{info.strategy}/{info.path.name}",
+                  "predict": f"/api/v1/models/{info.strategy}/{info.path.name}/predict"},
+    }

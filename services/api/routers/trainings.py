@@ -1,0 +1,164 @@
+"""/api/v1/trainings: submit, list, read (optionally as of a log position), cancel.
+
+Writes append API events through the store, which folds them into the read model in the same
+transaction (read-your-writes) and wakes the outbox relay that publishes them to the bus.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Body, Header, Query, Response
+
+from libs.events.catalog import CancelRequested, TrainingRequested
+from libs.events.store import IdempotencyConflict
+from services.api import idempotency
+from services.api.deps import PrincipalDep, SettingsDep, StoreDep, SubmitterDep
+from services.api.errors import Problem, invalid, not_found
+from services.api.schemas import (
+    CancelAccepted,
+    CancelTraining,
+    Links,
+    Status,
+    SubmitAccepted,
+    SubmitTraining,
+    TrainingPage,
+    TrainingView,
+)
+from services.api.submission import resolve_submission
+
+router = APIRouter(prefix="/trainings", tags=["trainings"])
+
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # printable ASCII, no spaces
+
+
+def links_for(training_id: str) -> Links:
+    base = f"/api/v1/trainings/{training_id}"
+    return Links(self=base, events=f"{base}/events", cancel=f"{base}/cancel")
+
+
+async def visible_training(store: Any, principal: Any, training_id: str) -> Any:
+    """The training's read model, or 404 (also for another tenant's training)."""
+    state = await store.get_training(training_id)
+    if state is None or not principal.owns(state.tenant):
+        raise not_found("training", training_id)
+    return state
+
+
+@router.post("", status_code=202, response_model=SubmitAccepted,
+             responses={422: {"description": "invalid request (problem+json)"},
+                        409: {"description": "Idempotency-Key reused with another body"}})
+async def submit_training(
+    body: SubmitTraining,
+    response: Response,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: SubmitterDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key",
+                                                  pattern=IDEMPOTENCY_KEY_PATTERN)] = None,
+) -> SubmitAccepted:
+    hashed = idempotency.request_hash(body)
+    if idempotency_key:
+        replay = await idempotency.earlier_training(store, principal.tenant, idempotency_key,
+                                                    hashed)
+        if replay is not None:
+            state = await store.get_training(replay)
+            return _accepted(response, replay, status=state.status if state else "queued")
+    resolved = await anyio.to_thread.run_sync(resolve_submission, body, settings)
+    event = TrainingRequested(
+        training_id=str(uuid.uuid4()),
+        tenant=principal.tenant,
+        source="api",
+        strategy_name=resolved.strategy_name,
+        strategy=resolved.snapshot,
+        symbols=resolved.symbols,
+        timeframes=resolved.timeframes,
+        start_date=resolved.start_date,
+        end_date=resolved.end_date,
+        overrides=resolved.overrides,
+        seed=body.seed,
+        device=body.device,
+        requested_by=principal.name,
+        idempotency_key=idempotency_key,
+    )
+    training_id = await _append_request(store, event, principal.tenant, idempotency_key, hashed)
+    return _accepted(response, training_id, status="queued")
+
+
+@router.get("", response_model=TrainingPage)
+async def list_trainings(
+    store: StoreDep,
+    principal: PrincipalDep,
+    status: Status | None = None,
+    strategy: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> TrainingPage:
+    tenant = None if principal.sees_all_tenants else principal.tenant
+    try:
+        items, next_cursor = await store.list_trainings(
+            tenant=tenant, status=status, strategy=strategy, after_cursor=cursor, limit=limit)
+    except ValueError as exc:  # a cursor the store cannot decode
+        raise invalid("cursor", str(exc)) from None
+    return TrainingPage(
+        items=[TrainingView.of(s, links_for(s.training_id)) for s in items],
+        next=None if next_cursor is None else str(next_cursor),
+    )
+
+
+@router.get("/{training_id}", response_model=TrainingView)
+async def get_training(
+    training_id: str,
+    store: StoreDep,
+    principal: PrincipalDep,
+    as_of: Annotated[int | None, Query(ge=0, description="a log position")] = None,
+) -> TrainingView:
+    state = await visible_training(store, principal, training_id)
+    if as_of is not None:
+        state = await store.state_as_of(training_id, as_of)
+        if state is None:
+            raise invalid("as_of", f"training {training_id!r} has no events at or before "
+                                   f"position {as_of}")
+    return TrainingView.of(state, links_for(training_id))
+
+
+@router.post("/{training_id}/cancel", status_code=202, response_model=CancelAccepted,
+             responses={404: {"description": "unknown training"},
+                        409: {"description": "the training already finished"}})
+async def cancel_training(
+    training_id: str,
+    store: StoreDep,
+    principal: SubmitterDep,
+    body: Annotated[CancelTraining | None, Body()] = None,
+) -> CancelAccepted:
+    state = await visible_training(store, principal, training_id)
+    if state.is_terminal:
+        raise Problem(409, f"training {training_id!r} is already {state.status}",
+                      kind="already-finished", title="Training already finished")
+    if not state.cancel_requested:  # a repeated cancel is accepted, not appended twice
+        reason = body.reason if body else "cancelled by user"
+        await store.append([CancelRequested(training_id=training_id, tenant=state.tenant,
+                                            source="api", reason=reason,
+                                            requested_by=principal.name)])
+    return CancelAccepted(training_id=training_id, status="cancelling")
+
+
+def _accepted(response: Response, training_id: str, *, status: str) -> SubmitAccepted:
+    links = links_for(training_id)
+    response.headers["Location"] = links.self
+    return SubmitAccepted(training_id=training_id, status=status, links=links)
+
+
+async def _append_request(store: Any, event: TrainingRequested, tenant: str, key: str | None,
+                          hashed: str) -> str:
+    if key is None:
+        await store.append([event])
+        return event.training_id
+    try:
+        result = await store.append([event], idempotency=(tenant, key, hashed))
+    except IdempotencyConflict as exc:
+        raise idempotency.conflict(exc) from None
+    # A concurrent request with the same key won the race: answer with its training.
+    return result.replayed_training_id or event.training_id

@@ -1,0 +1,109 @@
+"""Following one training's event stream: replay from the store, then live (DESIGN §5).
+
+The no-gap, no-duplicate guarantee rests on three facts:
+1. appends are serialised, so positions appear in commit order: a reader that has seen position
+   N never later finds a smaller one;
+2. we subscribe to commit notifications BEFORE reading the backlog, so a commit that lands
+   between the backlog read and the first wait still wakes us;
+3. every read is `read_stream(after=last_sent)`: a notification only says "look again", the
+   store says what is new, so duplicated, coalesced or lost notifications cannot duplicate or
+   drop an event (a slow poll is the safety net for lost ones).
+The stream ends right after the first terminal event (Completed, Failed, Cancelled); a client
+resuming after that event gets an empty stream that ends at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi.sse import ServerSentEvent
+
+from libs.events.codec import to_dict
+
+PAGE = 500
+
+
+def event_json(stored: Any) -> dict[str, Any]:
+    """The JSON of a stored event: the flat event plus its global `position`."""
+    body = to_dict(stored.event)
+    body["position"] = stored.position
+    recorded_at = getattr(stored, "recorded_at", None)
+    body["recorded_at"] = recorded_at.isoformat() if recorded_at is not None else None
+    return body
+
+
+def to_sse(stored: Any) -> ServerSentEvent:
+    return ServerSentEvent(
+        id=str(stored.position),
+        event=stored.event.type,
+        raw_data=json.dumps(event_json(stored), separators=(",", ":")),
+    )
+
+
+def keepalive() -> ServerSentEvent:
+    return ServerSentEvent(comment="keep-alive")
+
+
+async def follow_training(
+    store: Any,
+    notifier: Any,
+    training_id: str,
+    after: int,
+    *,
+    keepalive_s: float,
+    poll_s: float,
+) -> AsyncIterator[ServerSentEvent]:
+    """SSE items for `training_id` after position `after`, until its terminal event."""
+    subscription = notifier.subscribe()  # before the backlog read: see fact 2 above
+    try:
+        # Read the state BEFORE the backlog: if it was terminal then, its terminal event is in
+        # the log already, so the backlog read below covers it (or the client is past it).
+        state = await store.get_training(training_id)
+        already_terminal = state is not None and state.is_terminal
+        cursor = _Cursor(after)
+        async for item in _read_new(store, training_id, cursor):
+            yield item
+        if cursor.finished or already_terminal:
+            return
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while True:
+            idle_left = keepalive_s - (loop.time() - quiet_since)
+            if idle_left <= 0:
+                yield keepalive()
+                quiet_since = loop.time()
+                continue
+            note = await subscription.get(timeout=min(poll_s, idle_left))
+            if note is not None and note.training_id not in (None, training_id):
+                continue  # another training's commit
+            async for item in _read_new(store, training_id, cursor):
+                yield item
+                quiet_since = loop.time()
+            if cursor.finished:
+                return
+    finally:
+        subscription.close()
+
+
+class _Cursor:
+    def __init__(self, position: int) -> None:
+        self.position = position
+        self.finished = False
+
+
+async def _read_new(
+    store: Any, training_id: str, cursor: _Cursor
+) -> AsyncIterator[ServerSentEvent]:
+    while not cursor.finished:
+        batch = await store.read_stream(training_id, after=cursor.position, limit=PAGE)
+        for stored in batch:
+            cursor.position = stored.position
+            yield to_sse(stored)
+            if stored.event.is_terminal:
+                cursor.finished = True
+                return
+        if len(batch) < PAGE:
+            return

@@ -1,0 +1,168 @@
+"""Validate a training submission the way a trainer would, before anything is appended.
+
+Everything a trainer would otherwise fail on minutes later is checked here and answered with a
+422 naming the field: strategy schema and overrides (the pipeline's own `load_strategy` /
+`apply_overrides`), dates, data files for every symbol and timeframe (a coarser one may be
+resampled from a finer file), a date range that overlaps the data, and finally the pipeline's
+`load_frames` itself (too few rows, NaNs, unsorted timestamps). Synchronous: call it in a worker
+thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from services.api.data_files import DataBounds, data_bounds, find_data_file
+from services.api.errors import FieldError, invalid, invalid_many
+from services.api.schemas import SubmitTraining
+from services.api.settings import ApiSettings
+from services.api.strategy_files import load_config, parse_yaml, problems_of, strategy_path
+
+
+@dataclass(frozen=True)
+class ResolvedSubmission:
+    strategy_name: str
+    snapshot: dict[str, Any]  # the strategy as loaded (overrides are carried separately)
+    symbols: list[str]  # after overrides
+    timeframes: list[str]
+    start_date: str | None
+    end_date: str | None
+    overrides: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_submission(body: SubmitTraining, settings: ApiSettings) -> ResolvedSubmission:
+    base = _load_base_config(body, settings)
+    resolved = _apply_overrides(base, body)
+    start, end = _parse_dates(body)
+    warnings = [f"section {name!r} is not used by training"
+                for name in getattr(resolved, "unused_sections", [])]
+    warnings += _check_data(resolved, body, settings.data_dir, start, end)
+    return ResolvedSubmission(
+        strategy_name=resolved.name,
+        snapshot=base.snapshot(),
+        symbols=list(resolved.symbols),
+        timeframes=list(resolved.timeframes),
+        start_date=body.start_date,
+        end_date=body.end_date,
+        overrides=dict(body.overrides),
+        warnings=warnings,
+    )
+
+
+def _load_base_config(body: SubmitTraining, settings: ApiSettings) -> Any:
+    if (body.strategy is None) == (body.strategy_yaml is None):
+        reason = "give exactly one of 'strategy' (a name) and 'strategy_yaml' (YAML text)"
+        raise invalid_many([FieldError("strategy", reason), FieldError("strategy_yaml", reason)])
+    if body.strategy is not None:
+        return load_config(strategy_path(settings.strategies_dir, body.strategy),
+                           field="strategy")
+    document = parse_yaml(body.strategy_yaml or "", field="strategy_yaml",
+                          max_bytes=settings.max_strategy_yaml_bytes)
+    return load_config(document, field="strategy_yaml")
+
+
+def _apply_overrides(base: Any, body: SubmitTraining) -> Any:
+    from libs.pipeline.config import StrategyConfigError, apply_overrides
+
+    try:
+        return apply_overrides(base, symbols=body.symbols, timeframes=body.timeframes,
+                               overrides=body.overrides or None)
+    except StrategyConfigError as exc:
+        raise invalid_many(_override_error(path, reason, body)
+                           for path, reason in problems_of(exc)) from None
+
+
+def _override_error(path: str, reason: str, body: SubmitTraining) -> FieldError:
+    """Point an apply_overrides problem at the request field that caused it: the pipeline
+    reports paths in the strategy ("model.training.epochs"), the client sent "overrides.epochs"."""
+    from libs.pipeline.config_overrides import OVERRIDE_PATHS
+
+    if path.startswith("overrides."):
+        return FieldError(path, reason)
+    for key in body.overrides:
+        target = ".".join(OVERRIDE_PATHS.get(key, tuple(key.split("."))))
+        if path == target or path.startswith(target + ".") or path.startswith(target + "["):
+            return FieldError(f"overrides.{key}{path[len(target):]}", reason)
+    if body.symbols and "symbol" in path:
+        return FieldError("symbols", reason)
+    if body.timeframes and "timeframe" in path:
+        return FieldError("timeframes", reason)
+    where = "overrides" if body.overrides else "strategy"
+    return FieldError(where, f"{path}: {reason}" if path else reason)
+
+
+def _parse_dates(body: SubmitTraining) -> tuple[datetime | None, datetime | None]:
+    start = _parse_date("start_date", body.start_date)
+    end = _parse_date("end_date", body.end_date)
+    if start and end and start > end:
+        raise invalid("end_date", f"must not be before start_date ({body.start_date})")
+    return start, end
+
+
+def _parse_date(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise invalid(name, f"not an ISO 8601 date or datetime: {value!r} "
+                            "(e.g. 2017-03-01 or 2017-03-01T12:00:00Z)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _check_data(cfg: Any, body: SubmitTraining, data_dir: Path,
+                start: datetime | None, end: datetime | None) -> list[str]:
+    symbols, timeframes = list(cfg.symbols), list(cfg.timeframes)
+    missing: list[FieldError] = []
+    bounds: dict[str, DataBounds] = {}
+    for i, symbol in enumerate(symbols):
+        for j, timeframe in enumerate(timeframes):
+            found = find_data_file(data_dir, symbol, timeframe)
+            if found is None:
+                where = (f"symbols[{i}]" if body.symbols else
+                         f"timeframes[{j}]" if body.timeframes else "data")
+                missing.append(FieldError(where, f"no data for {symbol} {timeframe}: "
+                                                 f"{data_dir / f'{symbol}_{timeframe}.csv'} "
+                                                 "is missing and no finer timeframe can be "
+                                                 "resampled"))
+            elif symbol not in bounds:
+                # Unreadable timestamps: load_frames below names the problem.
+                with contextlib.suppress(OSError, ValueError):
+                    bounds[symbol] = data_bounds(found)
+    if missing:
+        raise invalid_many(missing)
+    warnings = _check_range(bounds, start, end)
+    _load_frames(cfg, data_dir, body)
+    return warnings
+
+
+def _check_range(bounds: dict[str, DataBounds], start: datetime | None,
+                 end: datetime | None) -> list[str]:
+    warnings = []
+    for symbol, (first, last) in bounds.items():
+        if start and start > last:
+            raise invalid("start_date", f"after the last {symbol} bar ({last.isoformat()})")
+        if end and end < first:
+            raise invalid("end_date", f"before the first {symbol} bar ({first.isoformat()})")
+        if start and start < first:
+            warnings.append(f"start_date is before the first {symbol} bar ({first.isoformat()})")
+        if end and end > last:
+            warnings.append(f"end_date is after the last {symbol} bar ({last.isoformat()})")
+    return warnings
+
+
+def _load_frames(cfg: Any, data_dir: Path, body: SubmitTraining) -> None:
+    """The pipeline's data loader is the final word (row counts, NaNs, ordering)."""
+    from libs.pipeline.dataset import load_frames
+
+    try:
+        load_frames(cfg, data_dir, body.start_date, body.end_date)
+    except ValueError as exc:  # DataError is a ValueError
+        dated = body.start_date or body.end_date
+        fields = ["start_date", "end_date"] if dated and "rows" in str(exc) else ["data"]
+        raise invalid_many(FieldError(f, str(exc)) for f in fields) from None

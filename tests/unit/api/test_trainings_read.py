@@ -1,0 +1,92 @@
+"""GET /trainings (filters, cursor pagination), GET /trainings/{id} (+ as_of), cancel."""
+
+from __future__ import annotations
+
+from libs.events.catalog import CancelRequested
+from tests.unit.api.conftest import Api, requested
+from tests.unit.api.fake_trainer import run_events
+
+
+async def test_list_paginates_newest_first_without_overlap(api: Api) -> None:
+    ids = [await requested(api.store) for _ in range(5)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await api.client.get("/api/v1/trainings", params=params)).json()
+        seen += [item["training_id"] for item in page["items"]]
+        pages += 1
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    assert pages == 3
+
+
+async def test_list_filters_by_status_and_strategy(api: Api) -> None:
+    done = await requested(api.store)
+    await api.store.append(run_events(done))
+    queued = await requested(api.store, strategy="other")
+    page = (await api.client.get("/api/v1/trainings", params={"status": "completed"})).json()
+    assert [i["training_id"] for i in page["items"]] == [done]
+    page = (await api.client.get("/api/v1/trainings", params={"strategy": "other"})).json()
+    assert [i["training_id"] for i in page["items"]] == [queued]
+    r = await api.client.get("/api/v1/trainings", params={"status": "sleeping"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "status"
+    r = await api.client.get("/api/v1/trainings", params={"cursor": "zz"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_other_tenants_trainings_are_invisible(api: Api) -> None:
+    theirs = await requested(api.store, tenant="acme")
+    assert (await api.client.get(f"/api/v1/trainings/{theirs}")).status_code == 404
+    page = (await api.client.get("/api/v1/trainings")).json()
+    assert page["items"] == []
+
+
+async def test_read_model_fields_and_as_of(api: Api) -> None:
+    tid = await requested(api.store)
+    events = run_events(tid, epochs=2, batches=2)
+    await api.store.append(events)
+    view = (await api.client.get(f"/api/v1/trainings/{tid}")).json()
+    assert view["status"] == "completed"
+    assert (view["epoch"], view["total_epochs"]) == (2, 2)
+    assert view["model"]["version"] == 1 and view["attempt"] == 1
+    assert view["trainer_id"] == "t1" and view["device"]["type"] == "cpu"
+    assert view["best_metrics"] and view["finished_at"]
+    log = await api.store.read_stream(tid)
+    assert view["position"] == log[-1].position
+    # As of the first BatchProgress: running, in the training phase, epoch 1 batch 1.
+    first_batch = next(s for s in log if s.event.type == "BatchProgress")
+    then = (await api.client.get(f"/api/v1/trainings/{tid}",
+                                 params={"as_of": first_batch.position})).json()
+    assert then["status"] == "running" and then["phase"] == "training"
+    assert (then["epoch"], then["batch"]) == (1, 1)
+    assert then["position"] == first_batch.position
+    r = await api.client.get(f"/api/v1/trainings/{tid}", params={"as_of": 0})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "as_of"
+
+
+async def test_unknown_training_is_a_404_problem(api: Api) -> None:
+    r = await api.client.get("/api/v1/trainings/nope")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_cancel_202_then_repeat_appends_once(api: Api) -> None:
+    tid = await requested(api.store)
+    r = await api.client.post(f"/api/v1/trainings/{tid}/cancel")
+    assert r.status_code == 202 and r.json()["status"] == "cancelling"
+    r = await api.client.post(f"/api/v1/trainings/{tid}/cancel", json={"reason": "again"})
+    assert r.status_code == 202
+    cancels = [s.event for s in await api.store.read_stream(tid)
+               if isinstance(s.event, CancelRequested)]
+    assert len(cancels) == 1 and cancels[0].source == "api"
+    assert (await api.client.get(f"/api/v1/trainings/{tid}")).json()["status"] == "cancelling"
+
+
+async def test_cancel_terminal_is_409_and_unknown_404(api: Api) -> None:
+    tid = await requested(api.store)
+    await api.store.append(run_events(tid))
+    r = await api.client.post(f"/api/v1/trainings/{tid}/cancel")
+    assert r.status_code == 409 and "completed" in r.json()["detail"]
+    assert (await api.client.post("/api/v1/trainings/nope/cancel")).status_code == 404
