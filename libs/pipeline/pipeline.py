@@ -1,0 +1,244 @@
+"""`train_strategy()`: THE phase sequence every entry point trains through.
+
+The CLI, the bus trainer and tests all call this one function with a TrainingRequest, a
+Reporter and a CancellationToken. It reports `phase_started` for every name in PHASES, in order,
+checks the token before each phase and after every batch, and saves nothing when cancelled:
+the model folder is written only in the last phase, atomically.
+
+Determinism: every random draw comes from generators seeded from `request.seed` (model init,
+batch order, dropout, permutation importance), so the same request gives the same weights and
+metrics on every path -- even with several trainings running in threads of one process.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from libs.pipeline import dataset
+from libs.pipeline.config import StrategyConfig, apply_overrides, load_strategy
+from libs.pipeline.device import DeviceManager
+from libs.pipeline.evaluation import evaluate_model
+from libs.pipeline.model import CLASS_NAMES, build_model
+from libs.pipeline.progress import (
+    PHASES,
+    CancellationToken,
+    Never,
+    NullReporter,
+    Reporter,
+    TrainingCancelled,
+)
+from libs.pipeline.request import TrainingRequest, TrainingResult
+from libs.pipeline.storage import save_model
+from libs.pipeline.train_loop import EarlyStopParams, SchedulerParams, TrainParams, train_model
+
+T = TypeVar("T")
+
+
+class _Phases:
+    """Announces each phase in PHASES order; a cancelled token stops before the next phase."""
+
+    def __init__(self, reporter: Reporter, token: CancellationToken) -> None:
+        self.reporter, self.token, self.next_index = reporter, token, 0
+
+    def run(self, name: str, message: str, work: Callable[[], T]) -> T:
+        if PHASES[self.next_index] != name:  # a programming error, not a user one
+            raise RuntimeError(f"phase {name!r} out of order; expected {PHASES[self.next_index]}")
+        if self.token.is_cancelled():
+            raise TrainingCancelled(phase=name)
+        self.reporter.phase_started(name, self.next_index, len(PHASES), message)
+        self.next_index += 1
+        return work()
+
+
+def resolve_config(request: TrainingRequest) -> StrategyConfig:
+    """The strategy of a request with its symbol/timeframe/hyper-parameter overrides applied."""
+    return apply_overrides(
+        load_strategy(request.strategy),
+        symbols=request.symbols,
+        timeframes=request.timeframes,
+        overrides=request.overrides or None,
+    )
+
+
+def model_timeframe_key(cfg: StrategyConfig) -> str:
+    """The `{timeframe}` of models/{strategy}/{timeframe}_v{N}: all timeframes, base first
+    (a 1h-only model and a 1h+4h model of one strategy are different models)."""
+    others = [t for t in cfg.timeframes if t != cfg.base_timeframe]
+    return "-".join([cfg.base_timeframe, *others])
+
+
+def train_params(cfg: StrategyConfig, seed: int) -> TrainParams:
+    t = cfg.model.training
+    scheduler = t.lr_scheduler
+    early = t.early_stopping
+    return TrainParams(
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        learning_rate=t.learning_rate,
+        optimizer=t.optimizer,
+        weight_decay=t.weight_decay,
+        scheduler=SchedulerParams(
+            type=scheduler.type,
+            **{
+                k: v
+                for k, v in scheduler.model_dump().items()
+                if k != "type" and v is not None
+            },
+        ),
+        early_stopping=(
+            EarlyStopParams(early.patience, early.monitor, early.min_delta) if early else None
+        ),
+        gradient_clip=t.gradient_clip,
+        class_weights=t.class_weights,
+        seed=seed,
+        num_classes=len(CLASS_NAMES),
+    )
+
+
+def seed_global_rngs(seed: int) -> None:
+    """For code we do not own that might draw from global RNGs; ours uses its own generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train_strategy(
+    request: TrainingRequest,
+    reporter: Reporter | None = None,
+    token: CancellationToken | None = None,
+) -> TrainingResult:
+    reporter = reporter or NullReporter()
+    token = token or Never()
+    started = time.perf_counter()
+    cfg = resolve_config(request)
+    device = DeviceManager.resolve(request.device)
+    seed_global_rngs(request.seed)
+    warnings = []
+    if cfg.unused_sections:
+        warnings.append(
+            f"sections not used by training (kept in the saved config): "
+            f"{', '.join(cfg.unused_sections)}"
+        )
+    phases = _Phases(reporter, token)
+    where = f"{', '.join(cfg.symbols)} {', '.join(cfg.timeframes)}"
+
+    frames = phases.run(
+        "data_loading",
+        f"loading {where} from {request.data_dir}",
+        lambda: dataset.load_frames(cfg, request.data_dir, request.start_date, request.end_date),
+    )
+    indicators = phases.run(
+        "indicators",
+        f"{len(cfg.indicators)} indicators",
+        lambda: dataset.compute_indicators(cfg, frames),
+    )
+    fuzzy = phases.run(
+        "fuzzy", f"{len(cfg.fuzzy_sets)} fuzzy inputs",
+        lambda: dataset.compute_fuzzy(cfg, frames, indicators),
+    )
+    features = phases.run(
+        "features",
+        f"lookback {cfg.model.features.lookback_periods}",
+        lambda: dataset.build_features(cfg, fuzzy),
+    )
+    labels = phases.run(
+        "labels",
+        f"zigzag {cfg.training.labels.zigzag_threshold:g}",
+        lambda: dataset.build_labels(cfg, frames),
+    )
+    parts = phases.run("combining", where, lambda: dataset.combine(features, labels))
+    split = phases.run("splitting", "train / validation / test by time",
+                       lambda: dataset.split_and_scale(cfg, parts))
+
+    arch = cfg.model.architecture
+    architecture = {
+        "hidden_layers": list(arch.hidden_layers),
+        "activation": arch.activation,
+        "dropout": arch.dropout,
+        "num_classes": len(CLASS_NAMES),
+    }
+    input_size = int(split.X_train.shape[1])
+    model = phases.run(
+        "model_creation",
+        f"MLP {input_size} → {arch.hidden_layers} → {len(CLASS_NAMES)}",
+        lambda: build_model(
+            input_size, arch.hidden_layers, arch.activation, arch.dropout, len(CLASS_NAMES),
+            generator=torch.Generator().manual_seed(request.seed),
+        ),
+    )
+    params = train_params(cfg, request.seed)
+    outcome = phases.run(
+        "training",
+        f"{params.epochs} epochs, {len(split.X_train)} rows, batch {params.batch_size} "
+        f"on {device.type}",
+        lambda: train_model(
+            model, split.X_train, split.y_train, split.X_val, split.y_val, params,
+            device=device.torch_device, reporter=reporter, token=token,
+        ),
+    )
+    test_metrics = phases.run(
+        "evaluation",
+        f"{len(split.X_test)} test rows",
+        lambda: evaluate_model(
+            model, split.X_test, split.y_test, split.feature_names,
+            seed=request.seed, device=device.torch_device,
+        ),
+    )
+    training_metrics = {**outcome.summary(), "rows": split.rows}
+    capabilities = device.capabilities()
+    saved = phases.run(
+        "saving",
+        f"models/{cfg.name}",
+        lambda: save_model(
+            request.models_dir,
+            strategy=cfg.name,
+            timeframe=model_timeframe_key(cfg),
+            model=model,
+            config=cfg.snapshot(),
+            metrics={"training": training_metrics, "test": test_metrics},
+            features={
+                "feature_names": list(split.feature_names),
+                "lookback_periods": cfg.model.features.lookback_periods,
+                "scaler": split.scaler.to_dict() if split.scaler is not None else None,
+                "symbols": list(cfg.symbols),
+                "timeframes": list(cfg.timeframes),
+                "base_timeframe": cfg.base_timeframe,
+            },
+            metadata=_metadata(request, cfg, capabilities, input_size, architecture),
+        ),
+    )
+    return TrainingResult(
+        model=saved,
+        training_metrics=training_metrics,
+        test_metrics=test_metrics,
+        duration_s=time.perf_counter() - started,
+        device=capabilities,
+        warnings=warnings,
+    )
+
+
+def _metadata(
+    request: TrainingRequest,
+    cfg: StrategyConfig,
+    device: dict[str, Any],
+    input_size: int,
+    architecture: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "symbols": list(cfg.symbols),
+        "timeframes": list(cfg.timeframes),
+        "base_timeframe": cfg.base_timeframe,
+        "start_date": request.start_date,
+        "end_date": request.end_date,
+        "seed": request.seed,
+        "device": device,
+        "input_size": input_size,
+        "architecture": architecture,
+        "training_id": request.training_id,
+    }
