@@ -44,6 +44,13 @@ RESYNC = Notification(0, None, "*")
 
 
 class Notifier(Protocol):
+    """What the store signals and what tailing readers wait on (InProcessNotifier or
+    PostgresNotifier; start it before use, stop it at shutdown)."""
+
+    async def start(self, timeout: float = 10.0) -> None: ...  # noqa: ASYNC109
+
+    async def stop(self) -> None: ...
+
     @property
     def last_position(self) -> int: ...
 
@@ -110,6 +117,20 @@ class FanOut:
         """The highest position notified so far in this process."""
         return self._last_position
 
+    async def start(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Nothing to connect in process; PostgresNotifier overrides it."""
+
+    async def stop(self) -> None:
+        """Drop all subscribers."""
+        self._subscribers.clear()
+
+    async def __aenter__(self) -> FanOut:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
     def subscribe(self) -> Subscription:
         sub = Subscription(self)
         self._subscribers.add(sub)
@@ -150,3 +171,13 @@ class InProcessNotifier(FanOut):
 
     def publish(self, notifications: Sequence[Notification]) -> None:
         self._deliver(notifications)
+
+
+def make_notifier(url: str, *, channel: str = DEFAULT_CHANNEL, **kwargs: Any) -> Notifier:
+    """The notifier for a database URL: LISTEN/NOTIFY on Postgres, in-process on SQLite.
+    A PostgresNotifier must be started (`await notifier.start()` or `async with`)."""
+    if url.startswith("postgresql"):
+        from libs.events.notify_pg import PostgresNotifier
+
+        return PostgresNotifier(url, channel=channel, **kwargs)
+    return InProcessNotifier()
