@@ -1,0 +1,164 @@
+"""A fake pipeline and a bus harness for the trainer's unit tests (in-memory bus, no torch)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from libs.events.bus.memory import InMemoryBus
+from libs.events.bus.port import Delivery
+from libs.events.bus.topology import Topology
+from libs.events.catalog import CancelRequested, DeviceInfo, Event, TrainingRequested
+from libs.pipeline.progress import PHASES, BatchInfo, EpochInfo, TrainingCancelled
+from libs.pipeline.request import SavedModel, TrainingRequest, TrainingResult
+from services.trainer.service import TrainerService
+from services.trainer.settings import TrainerSettings
+
+CPU = DeviceInfo(type="cpu", name="test-cpu", threads=1)
+
+
+class FakePipeline:
+    """Calls the reporter like train_strategy() does. With `hold` set, the training phase keeps
+    running batches (5 ms of "work" each) until `release` is set or the token cancels."""
+
+    def __init__(self, *, epochs: int = 2, batches: int = 4, hold: bool = False) -> None:
+        self.epochs, self.batches, self.hold = epochs, batches, hold
+        self.release = threading.Event()
+        self.calls: list[TrainingRequest] = []
+        self.running = 0
+        self.max_running = 0
+        self.batches_run = 0
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+
+    def __call__(self, request: TrainingRequest, reporter: Any, token: Any) -> TrainingResult:
+        with self._lock:
+            self.calls.append(request)
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            return self._train(request, reporter, token)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    def _train(self, request: TrainingRequest, reporter: Any, token: Any) -> TrainingResult:
+        for index, phase in enumerate(PHASES):
+            if token.is_cancelled():
+                raise TrainingCancelled(phase)
+            reporter.phase_started(phase, index, len(PHASES), f"{phase}…")
+            if self.error is not None and phase == "indicators":
+                raise self.error
+            if phase == "training":
+                self._epochs(reporter, token)
+        return TrainingResult(
+            model=SavedModel("s", "1h", 1, Path(request.models_dir) / "s/1h_v1", "ab" * 32, 123),
+            training_metrics={"best_epoch": 1, "history": [0.5, 0.25]},
+            test_metrics={"accuracy": 0.5},
+            duration_s=0.1,
+            device={"type": "cpu", "name": "test-cpu"},
+        )
+
+    def _epochs(self, reporter: Any, token: Any) -> None:
+        epoch = 0
+        while epoch < self.epochs or (self.hold and not self.release.is_set()):
+            epoch += 1
+            for batch in range(1, self.batches + 1):
+                if self.hold:
+                    self.release.wait(0.005)
+                self.batches_run += 1
+                reporter.batch_progress(
+                    BatchInfo(epoch, self.epochs, batch, self.batches, 1.0, 0.5, 100.0, 0.5, 1.0)
+                )
+                if token.is_cancelled():
+                    raise TrainingCancelled("training", epoch)
+            reporter.epoch_completed(
+                EpochInfo(epoch, self.epochs, 1.0, 0.5, 1.0, 0.5, 0.001, 0.01, epoch)
+            )
+
+
+def request(
+    training_id: str | None = None, device: str = "any", **fields: Any
+) -> TrainingRequested:
+    fields.setdefault("strategy", {"name": "s"})
+    return TrainingRequested(
+        training_id=training_id or uuid.uuid4().hex,
+        source="api",
+        strategy_name="s",
+        symbols=["EURUSD"],
+        timeframes=["1h"],
+        device=device,
+        **fields,
+    )
+
+
+def cancel(training_id: str) -> CancelRequested:
+    return CancelRequested(training_id=training_id, source="api", reason="test cancel")
+
+
+class Harness:
+    """One in-memory broker, a tap recording every event, and trainers built on demand."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.topology = Topology(prefix=f"t{uuid.uuid4().hex[:8]}.", delivery_limit=3)
+        self.bus = InMemoryBus(self.topology)
+        self.events: list[Event] = []
+        self._changed = asyncio.Condition()
+        self.services: list[TrainerService] = []
+
+    async def __aenter__(self) -> Harness:
+        await self.bus.start()
+        await self.bus.tap(["#"], self._record)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for service in self.services:
+            await service.stop(grace_s=0)
+        await self.bus.close()
+
+    async def _record(self, delivery: Delivery) -> None:
+        async with self._changed:
+            self.events.append(delivery.event)
+            self._changed.notify_all()
+
+    def settings(self, **overrides: Any) -> TrainerSettings:
+        values: dict[str, Any] = {
+            "trainer_id": f"t{len(self.services)}",
+            "models_dir": self.tmp_path / "models",
+            "data_dir": self.tmp_path / "data",
+            "batch_progress_interval_s": 0,
+            "heartbeat_interval_s": 60,
+        }
+        values.update(overrides)
+        return TrainerSettings(**values)
+
+    async def trainer(self, pipeline: Callable[..., TrainingResult], **overrides: Any):
+        service = TrainerService(
+            self.settings(**overrides), self.bus, train_fn=pipeline, device=CPU
+        )
+        self.services.append(service)
+        await service.start()
+        return service
+
+    async def wait_for(self, predicate: Callable[[list[Event]], bool], within_s: float = 5.0):
+        async def until() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self.events))
+
+        await asyncio.wait_for(until(), within_s)
+
+    def of(self, training_id: str, *types: str) -> list[Event]:
+        return [
+            e
+            for e in self.events
+            if e.training_id == training_id and (not types or e.type in types)
+        ]
+
+    async def wait_terminal(self, training_id: str, within_s: float = 5.0) -> Event:
+        await self.wait_for(lambda _: any(e.is_terminal for e in self.of(training_id)), within_s)
+        return next(e for e in self.of(training_id) if e.is_terminal)

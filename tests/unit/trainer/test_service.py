@@ -1,0 +1,263 @@
+"""TrainerService end to end on the in-memory bus, with a fake pipeline (no torch, no I/O)."""
+
+from __future__ import annotations
+
+from libs.events.bus.memory_broker import StoredMessage
+from libs.events.catalog import Completed
+from libs.pipeline.progress import PHASES
+from tests.unit.trainer.fakes import FakePipeline, Harness, cancel, request
+
+
+def kinds(events):
+    return [e.type for e in events]
+
+
+async def test_one_training_publishes_the_full_sequence_in_order(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(epochs=2, batches=3)
+        await h.trainer(pipeline)
+        req = request()
+        await h.bus.publish(req)
+        terminal = await h.wait_terminal(req.training_id)
+
+        events = [e for e in h.of(req.training_id) if e.source.startswith("trainer:")]
+        assert terminal.type == "Completed"
+        assert kinds(events) == (
+            ["Started"]
+            + ["PhaseStarted"] * 9
+            + (["BatchProgress"] * 3 + ["EpochCompleted"]) * 2
+            + ["PhaseStarted"] * 2
+            + ["Completed"]
+        )
+        assert [e.phase for e in events if e.type == "PhaseStarted"] == list(PHASES)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert {(e.attempt, e.source, e.correlation_id) for e in events} == {
+            (1, "trainer:t0", str(req.event_id))
+        }
+        started = events[0]
+        assert started.device.type == "cpu" and started.trainer_id == "t0"
+        assert terminal.model.sha256 == "ab" * 32 and terminal.model.bytes == 123
+        assert terminal.test_metrics == {"accuracy": 0.5}
+        # The request reached the pipeline as a TrainingRequest on the trainer's own dirs.
+        (sent,) = pipeline.calls
+        assert sent.training_id == req.training_id and sent.models_dir == tmp_path / "models"
+        assert sent.device == "cpu" and sent.seed == req.seed
+
+
+async def test_cancel_mid_training_stops_within_one_batch(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(hold=True)
+        await h.trainer(pipeline)
+        req = request()
+        await h.bus.publish(req)
+        await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
+        batches_at_cancel = pipeline.batches_run
+        await h.bus.publish(cancel(req.training_id))
+        terminal = await h.wait_terminal(req.training_id)
+
+        assert terminal.type == "Cancelled"
+        assert terminal.phase == "training" and terminal.reason == "test cancel"
+        # The pipeline may be inside one batch when the token flips: at most one more runs.
+        assert pipeline.batches_run <= batches_at_cancel + 2
+        trainer_events = [e for e in h.of(req.training_id) if e.source == "trainer:t0"]
+        assert trainer_events[-1] is terminal  # nothing after Cancelled
+
+
+async def test_cancelled_while_queued_is_never_run(tmp_path):
+    async with Harness(tmp_path) as h:
+        req = request()
+        await h.bus.publish(req)  # no trainer yet: it waits in the queue
+        await h.bus.publish(cancel(req.training_id))
+        pipeline = FakePipeline()
+        await h.trainer(pipeline)
+        terminal = await h.wait_terminal(req.training_id)
+
+        assert terminal.type == "Cancelled" and terminal.phase is None
+        assert pipeline.calls == []
+        assert kinds(h.of(req.training_id, "Started", "PhaseStarted")) == []
+
+
+async def test_redelivered_request_of_a_finished_training_is_acked_without_running(tmp_path):
+    async with Harness(tmp_path) as h:
+        req = request()
+        first = FakePipeline()
+        await h.trainer(first)
+        await h.bus.publish(req)
+        await h.wait_terminal(req.training_id)
+
+        second = FakePipeline()
+        other = await h.trainer(second, trainer_id="t-other")
+        await h.bus.publish(req)  # the same request again, as after a lost ack
+        # Wait until both trainers' queues are empty and nothing is in flight.
+        queue = h.bus.broker.queue(h.topology.trainer_queue("any"))
+        await h.wait_for(lambda _: not queue.ready and not other.control.running_ids())
+        await h.services[0].stop()
+        await other.stop()
+
+        assert len(h.of(req.training_id, "Completed")) == 1
+        assert len(first.calls) + len(second.calls) == 1
+
+
+async def test_bad_dates_fail_clearly_and_are_not_retried(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline()
+        await h.trainer(pipeline)
+        req = request(start_date="2017-13-45")
+        await h.bus.publish(req)
+        terminal = await h.wait_terminal(req.training_id)
+
+        assert terminal.type == "Failed" and terminal.retryable is False
+        assert "start_date" in terminal.message and "2017-13-45" in terminal.message
+        assert pipeline.calls == []
+        assert not h.bus.broker.queue(h.topology.trainer_queue("any")).ready
+
+
+async def test_pipeline_input_error_is_failed_with_phase_and_acked(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline()
+        pipeline.error = ValueError("data_dir: no file EURUSD_1h.csv")
+        await h.trainer(pipeline)
+        req = request()
+        await h.bus.publish(req)
+        terminal = await h.wait_terminal(req.training_id)
+
+        assert terminal.type == "Failed"
+        assert (terminal.error_type, terminal.phase, terminal.retryable) == (
+            "ValueError",
+            "indicators",
+            False,
+        )
+        assert "EURUSD_1h.csv" in terminal.message and "ValueError" in terminal.traceback
+        assert len(pipeline.calls) == 1  # acked: not redelivered
+
+
+async def test_runtime_error_is_failed_retryable(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline()
+        pipeline.error = RuntimeError("CUDA out of memory")
+        await h.trainer(pipeline)
+        req = request()
+        await h.bus.publish(req)
+        terminal = await h.wait_terminal(req.training_id)
+        assert terminal.type == "Failed" and terminal.retryable is True
+
+
+async def test_poison_bodies_are_dead_lettered_and_the_trainer_keeps_serving(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline()
+        await h.trainer(pipeline)
+        exchange = h.topology.events_exchange
+        for body in (b"not json", b'{"type": "TrainingRequested", "source": "api"}'):
+            h.bus.broker.publish(StoredMessage(exchange, "training.requested.any", body))
+        req = request()
+        await h.bus.publish(req)
+        terminal = await h.wait_terminal(req.training_id)
+
+        assert terminal.type == "Completed"
+        dead = h.bus.broker.queue(h.topology.dead_queue).ready
+        assert sorted(m.body for m in dead) == sorted(
+            [b"not json", b'{"type": "TrainingRequested", "source": "api"}']
+        )
+
+
+async def test_run_past_max_run_s_fails_instead_of_being_redelivered(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(hold=True)
+        await h.trainer(pipeline, max_run_s=0.3, broker_consumer_timeout_s=1)
+        req = request()
+        await h.bus.publish(req)
+        terminal = await h.wait_terminal(req.training_id)
+
+        assert terminal.type == "Failed" and terminal.error_type == "MaxRunTimeExceeded"
+        assert terminal.retryable is False and terminal.phase == "training"
+        assert len(pipeline.calls) == 1
+
+
+async def test_concurrency_one_runs_requests_of_both_queues_one_at_a_time(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(batches=2)
+        await h.trainer(pipeline, concurrency=1)
+        reqs = [request(device="any"), request(device="cpu"), request(device="any")]
+        for req in reqs:
+            await h.bus.publish(req)
+        for req in reqs:
+            assert (await h.wait_terminal(req.training_id)).type == "Completed"
+        assert pipeline.max_running == 1 and len(pipeline.calls) == 3
+
+
+async def test_a_cuda_request_is_not_taken_by_a_cpu_trainer(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline()
+        await h.trainer(pipeline)
+        cuda_req, any_req = request(device="cuda"), request()
+        await h.bus.publish(cuda_req)
+        await h.bus.publish(any_req)
+        await h.wait_terminal(any_req.training_id)
+        assert h.of(cuda_req.training_id, "Started") == []
+        assert len(h.bus.broker.queue(h.topology.trainer_queue("cuda")).ready) == 1
+
+
+async def test_shutdown_within_grace_finishes_the_running_training(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(hold=True)
+        service = await h.trainer(pipeline)
+        req = request()
+        await h.bus.publish(req)
+        await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
+        stopping = service.stop(grace_s=30)
+        pipeline.release.set()
+        await stopping
+        assert [e.type for e in h.of(req.training_id) if e.is_terminal] == ["Completed"]
+        assert not h.bus.broker.queue(h.topology.trainer_queue("any")).ready
+
+
+async def test_shutdown_past_grace_gives_the_request_back_for_attempt_two(tmp_path):
+    async with Harness(tmp_path) as h:
+        first = FakePipeline(hold=True)
+        service = await h.trainer(first)
+        req = request()
+        await h.bus.publish(req)
+        await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
+        await service.stop(grace_s=0)  # the run is stopped and its request requeued
+        assert not [e for e in h.of(req.training_id) if e.is_terminal]
+
+        second = FakePipeline()
+        await h.trainer(second, trainer_id="t-second")
+        terminal = await h.wait_terminal(req.training_id)
+        assert isinstance(terminal, Completed) and terminal.attempt == 2
+        started = h.of(req.training_id, "Started")
+        assert [(e.source, e.attempt) for e in started] == [
+            ("trainer:t0", 1),
+            ("trainer:t-second", 2),
+        ]
+
+
+async def test_heartbeat_reports_device_and_running_trainings(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(hold=True)
+        service = await h.trainer(pipeline, concurrency=2)
+        req = request()
+        await h.bus.publish(req)
+        await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
+        beat = service._heartbeat.beat()
+        assert beat.running == [req.training_id] and beat.concurrency == 2
+        assert beat.device.type == "cpu" and beat.training_id is None
+        first = [e for e in h.events if e.type == "TrainerHeartbeat"]
+        assert first and first[0].trainer_id == "t0" and first[0].running == []
+        pipeline.release.set()
+        await h.wait_terminal(req.training_id)
+
+
+async def test_a_cancel_the_live_reader_has_not_seen_yet_still_prevents_the_run(tmp_path):
+    # The per-request sync re-reads the control stream up to a fresh bookmark, so a cancel
+    # published just before the dequeue counts even if the live reader lags behind.
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline()
+        service = await h.trainer(pipeline)
+        await service._control_sub.stop()  # the live reader falls behind for good
+        req = request()
+        await h.bus.publish(cancel(req.training_id))
+        await h.bus.publish(req)
+        terminal = await h.wait_terminal(req.training_id)
+        assert terminal.type == "Cancelled" and terminal.phase is None
+        assert pipeline.calls == []
