@@ -1,0 +1,54 @@
+"""Model inputs per symbol: fuzzy columns of every timeframe, lagged, aligned on the base
+timeframe's bars without look-ahead.
+
+A bar's values are known only once it has closed. A row of the base timeframe (indexed by its
+bar's open time t) therefore sees another timeframe's bar opened at T only when
+T + length(timeframe) <= t: a 4h bar opened at 00:00 reaches the 1h rows from 04:00 on, a daily
+bar from the next midnight. Lags are taken on each timeframe's own bars before alignment, so
+`1d_..._lag_1` is yesterday's daily value, not the value one hour ago.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from libs.pipeline import timeframes as tf
+from libs.pipeline.data import FIRST_USABLE
+
+
+def with_lags(frame: pd.DataFrame, lookback: int) -> pd.DataFrame:
+    """The columns, then `{column}_lag_{k}` (the value k bars earlier) for k = 1..lookback."""
+    blocks = [frame]
+    for k in range(1, lookback + 1):
+        blocks.append(frame.shift(k).add_suffix(f"_lag_{k}"))
+    return pd.concat(blocks, axis=1) if lookback else frame
+
+
+def align(frame: pd.DataFrame, timeframe: str, base_index: pd.DatetimeIndex) -> pd.DataFrame:
+    """`frame` (one timeframe's bars) on the base rows, each row holding the latest bar that
+    had closed by the row's time; rows before any closed bar are NaN."""
+    known_at = frame.index + tf.length(timeframe)
+    return frame.set_axis(known_at).reindex(base_index, method="ffill")
+
+
+def symbol_features(
+    fuzzy_by_timeframe: dict[str, pd.DataFrame],
+    timeframes: list[str],
+    base_timeframe: str,
+    lookback: int,
+) -> pd.DataFrame:
+    """One symbol's feature matrix on its base timeframe's index (warm-up rows trimmed only
+    up to the first usable row; NaN rows are dropped when features meet labels)."""
+    base = fuzzy_by_timeframe[base_timeframe]
+    prefix = len(timeframes) > 1
+    blocks = []
+    for timeframe in timeframes:
+        lagged = with_lags(fuzzy_by_timeframe[timeframe], lookback)
+        if timeframe != base_timeframe:
+            lagged = align(lagged, timeframe, base.index)
+        blocks.append(lagged.add_prefix(f"{timeframe}_") if prefix else lagged)
+    features = pd.concat(blocks, axis=1)
+    first_usable = base.attrs.get(FIRST_USABLE)
+    if first_usable is not None:
+        features = features[features.index >= first_usable]
+    return features
