@@ -1,0 +1,137 @@
+"""The outbox relay against the real store (SQLite and Postgres) and the in-memory bus."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from libs.events.bus.memory import InMemoryBus
+from libs.events.bus.topology import Topology
+from libs.events.catalog import Event, Failed
+from libs.events.relay import OutboxRelay
+from libs.events.store import EventStore
+from tests.contract import factories as make
+from tests.integration.relay.helpers import WAIT_S, Seen, WrappedBus
+
+
+def failed_by_projector(tid: str) -> Failed:
+    return Failed(training_id=tid, source="projector", error_type="DeadLettered", message="x")
+
+
+def ids(events: list[Event]) -> list[str]:
+    return [str(e.event_id) for e in events]
+
+
+@pytest.fixture
+async def bus() -> WrappedBus:
+    inner = InMemoryBus(Topology())
+    wrapped = WrappedBus(inner)
+    await wrapped.start()
+    yield wrapped
+    await wrapped.close()
+
+
+@pytest.fixture
+async def seen(bus: WrappedBus) -> Seen:
+    recorder = Seen()
+    await bus.tap(["#"], recorder)
+    return recorder
+
+
+async def test_relays_api_and_projector_events_in_order_and_never_trainer_events(
+    store: EventStore, bus: WrappedBus, seen: Seen
+) -> None:
+    tid = make.training_id()
+    request, step, cancel, failed = (
+        make.requested("any", tid),
+        make.progress(tid),
+        make.cancel(tid),
+        failed_by_projector(tid),
+    )
+    await store.append([request, step, cancel, failed], fold=False)
+
+    relay = OutboxRelay(store, bus)
+    assert await relay.relay_pending() == 3
+    await seen.wait_for(ids([request, cancel, failed]))
+    assert seen.ids == ids([request, cancel, failed])
+    assert await store.get_relay_cursor("outbox") == (await store.read_all())[-1].position
+
+
+async def test_publishes_in_batches_in_position_order(store: EventStore, bus: WrappedBus) -> None:
+    events = [make.cancel() for _ in range(5)]
+    await store.append(events, fold=False)
+    await OutboxRelay(store, bus, batch_size=2).relay_pending()
+    assert [len(batch) for batch in bus.batches] == [2, 2, 1]
+    assert [str(e.event_id) for batch in bus.batches for e in batch] == ids(events)
+
+
+async def test_cursor_advances_only_after_the_confirm(store: EventStore, bus: WrappedBus) -> None:
+    events = [make.cancel(), make.cancel()]
+    await store.append(events, fold=False)
+    relay = OutboxRelay(store, bus)
+    bus.fail_next = 1
+    with pytest.raises(Exception, match="broker said no"):
+        await relay.relay_pending()
+    assert await store.get_relay_cursor("outbox") == 0
+    assert await relay.relay_pending() == 2
+    assert await store.get_relay_cursor("outbox") == (await store.read_all())[-1].position
+
+
+async def test_a_new_relay_resumes_from_the_stored_cursor(
+    store: EventStore, bus: WrappedBus
+) -> None:
+    first = [make.cancel() for _ in range(3)]
+    await store.append(first, fold=False)
+    await OutboxRelay(store, bus).relay_pending()
+    later = [make.cancel() for _ in range(2)]
+    await store.append(later, fold=False)
+
+    bus.batches.clear()
+    assert await OutboxRelay(store, bus).relay_pending() == 2
+    assert [str(e.event_id) for batch in bus.batches for e in batch] == ids(later)
+
+
+async def test_cursor_skips_past_trainer_events_it_will_never_relay(
+    store: EventStore, bus: WrappedBus
+) -> None:
+    tid = make.training_id()
+    await store.append([make.cancel(tid)], fold=False)
+    await store.append([make.progress(tid, batch=i) for i in range(30)], fold=False)
+    relay = OutboxRelay(store, bus, skip_ahead_rows=10)
+    await relay.relay_pending()
+    last = await store.max_position()
+    assert relay.cursor == last
+    assert await store.get_relay_cursor("outbox") == last  # a big skip is persisted
+
+
+async def test_run_is_woken_by_the_notifier_not_the_poll(
+    store: EventStore, bus: WrappedBus, seen: Seen
+) -> None:
+    relay = OutboxRelay(store, bus, notifier=store.notifier, poll_interval_s=3600)
+    task = asyncio.create_task(relay.run())
+    first = make.cancel()
+    await store.append([first], fold=False)
+    await seen.wait_for(ids([first]))
+    second = make.cancel()  # the relay is idle now, waiting on the notifier, not the hour poll
+    await store.append([second], fold=False)
+    await seen.wait_for(ids([second]))
+    relay.stop()
+    await asyncio.wait_for(task, WAIT_S)
+
+
+async def test_run_survives_publish_failures_and_stops_cleanly(
+    store: EventStore, bus: WrappedBus, seen: Seen
+) -> None:
+    bus.fail_next = 2
+    relay = OutboxRelay(
+        store, bus, notifier=store.notifier, poll_interval_s=3600, max_backoff_s=0.05
+    )
+    task = asyncio.create_task(relay.run())
+    event = make.cancel()
+    await store.append([event], fold=False)
+    await seen.wait_for(ids([event]))
+    assert bus.fail_next == 0
+    relay.stop()
+    await asyncio.wait_for(task, WAIT_S)
+    assert task.exception() is None
