@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aio_pika
 import aiormq
@@ -40,7 +40,7 @@ class AmqpBus(EventBus):
         publish_window: int = 500,
     ) -> None:
         self.topology = topology or Topology()
-        self._url, self._connection_name = url, connection_name
+        self._url, self.connection_name = url, connection_name
         self._publish_timeout_s, self._publish_window = publish_timeout_s, publish_window
         self._connection: AbstractRobustConnection | None = None
         self._publisher: AbstractChannel | None = None
@@ -51,7 +51,7 @@ class AmqpBus(EventBus):
         if self._connection is not None:
             return
         self._connection = await aio_pika.connect_robust(
-            self._url, client_properties={"connection_name": self._connection_name}
+            self._url, client_properties={"connection_name": self.connection_name}
         )
         await self._declare()
         self._publisher = await self._connection.channel(publisher_confirms=True)
@@ -70,6 +70,11 @@ class AmqpBus(EventBus):
             if not channel.is_closed:
                 await channel.close()
 
+    def add_reconnect_callback(self, callback: Callable[[], object]) -> None:
+        """Called after the robust connection came back (channels and consumers restored)."""
+        assert self._connection is not None, "start() first"
+        self._connection.reconnect_callbacks.add(lambda *_: callback())
+
     async def close(self) -> None:
         subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
@@ -81,7 +86,14 @@ class AmqpBus(EventBus):
     async def publish_many(self, events: Sequence[Event]) -> None:
         if self._exchange is None:
             raise PublishFailed("the bus is not started (call start() first)")
-        exchange = self._exchange
+        exchange, publisher = self._exchange, self._publisher
+        assert publisher is not None
+        try:  # while the robust connection is reconnecting, wait for it rather than fail at once
+            await asyncio.wait_for(publisher.ready(), self._publish_timeout_s)  # type: ignore[attr-defined]
+        except TimeoutError as error:
+            raise PublishFailed(
+                f"no broker connection for {self._publish_timeout_s}s; nothing was published"
+            ) from error
         for first in range(0, len(events), self._publish_window):
             window = events[first : first + self._publish_window]
             # Pipelined: all frames go out in order (the channel lock is FIFO), then the
