@@ -47,6 +47,8 @@ def create_app(
                                bus=bus, engine=store.engine)
             if parts.notifier is None:
                 raise ValueError("create_app: pass a notifier (or a store built with one)")
+            if bus is not None:
+                parts.bus_ready.set()  # the caller started it
             relay = RelayTask(store, bus, parts.notifier)
             if bus is not None and (settings.run_relay if run_relay is None else run_relay):
                 relay.start()

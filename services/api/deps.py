@@ -8,6 +8,7 @@ without touching a route.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -48,6 +49,8 @@ class Components:
     bus: Any | None = None  # libs.events.bus port; only readiness looks at it
     engine: Any | None = None  # AsyncEngine; readiness pings it
     relay: Any | None = None
+    # Set once the bus is connected (standalone: connected in the background, with retries).
+    bus_ready: asyncio.Event = field(default_factory=asyncio.Event)
     model_cache: ModelCache = field(default_factory=ModelCache)
 
 

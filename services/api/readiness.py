@@ -26,6 +26,8 @@ async def run_checks(parts: Any) -> dict[str, Check]:
         "migrations": lambda: check_migrations(parts.store.engine),
         "broker": lambda: check_broker(parts.bus),
     }
+    if hasattr(parts.notifier, "connected"):  # Postgres LISTEN connection (SSE, relay wake-ups)
+        checks["notifications"] = lambda: check_listener(parts.notifier)
     names = list(checks)
     results = await asyncio.gather(*(_bounded(checks[name]()) for name in names))
     return dict(zip(names, results, strict=True))
@@ -48,11 +50,14 @@ async def check_database(engine: Any) -> Check:
 
 
 async def check_migrations(engine: Any) -> Check:
-    from libs.events.migrate import current_revision
-
+    # A plain query rather than Alembic's MigrationContext, which logs on every probe.
     heads = migration_heads()
-    revision = await current_revision(engine)
-    current = {revision} if revision else set()
+    async with engine.connect() as conn:
+        try:
+            rows = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
+        except sa.exc.DBAPIError:
+            rows = []  # no alembic_version table: never migrated
+    current = {row[0] for row in rows}
     if current == heads:
         return True, f"at head ({', '.join(sorted(heads))})"
     return False, (f"database at {', '.join(sorted(current)) or 'nothing'}, code expects "
@@ -65,6 +70,12 @@ async def check_broker(bus: Any) -> Check:
     connected = bus_connected(bus)
     kind = type(bus).__name__
     return (True, f"{kind} connected") if connected else (False, f"{kind} not connected")
+
+
+async def check_listener(notifier: Any) -> Check:
+    if notifier.connected:
+        return True, "LISTEN connection up"
+    return False, "LISTEN connection down (reconnecting); live streams fall back to polling"
 
 
 def bus_connected(bus: Any) -> bool:

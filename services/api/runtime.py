@@ -27,8 +27,10 @@ CONNECT_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 class RelayTask:
     """Runs the outbox relay (libs/events/relay.py) as a task of this process."""
 
-    def __init__(self, store: Any, bus: Any, notifier: Any) -> None:
+    def __init__(self, store: Any, bus: Any, notifier: Any,
+                 bus_ready: asyncio.Event | None = None) -> None:
         self.store, self.bus, self.notifier = store, bus, notifier
+        self.bus_ready = bus_ready or asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.relay: Any = None
 
@@ -41,28 +43,32 @@ class RelayTask:
 
     async def _run(self, connect_first: bool) -> None:
         if connect_first:
-            await connect_with_retry(self.bus)
+            await connect_with_retry(self.bus, self.bus_ready)
         from libs.events.relay import OutboxRelay
 
         self.relay = OutboxRelay(self.store, self.bus, notifier=self.notifier)
         await self.relay.run()
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Let the batch in flight finish (publish + cursor), then return."""
         if self._task is None:
             return
         if self.relay is not None:
-            await self.relay.stop()
-        self._task.cancel()
+            self.relay.stop()
+        done, _ = await asyncio.wait({self._task}, timeout=grace_s)
+        if not done:  # still connecting, or a publish that hangs: give up on it
+            self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         self._task = None
 
 
-async def connect_with_retry(bus: Any) -> None:
+async def connect_with_retry(bus: Any, ready: asyncio.Event) -> None:
     attempt = 0
     while True:
         try:
             await bus.start()
+            ready.set()
             return
         except Exception as exc:  # noqa: BLE001 - keep trying; readyz reports the broker
             delay = CONNECT_BACKOFF_S[min(attempt, len(CONNECT_BACKOFF_S) - 1)]
@@ -76,7 +82,7 @@ def make_notifier(database_url: str) -> Any:
     from libs.events.db import parse_url
 
     if parse_url(database_url).get_backend_name() == "postgresql":
-        from libs.events.notify import PostgresNotifier
+        from libs.events.notify_pg import PostgresNotifier
 
         return PostgresNotifier(database_url)
     from libs.events.notify import InProcessNotifier
@@ -93,21 +99,23 @@ async def standalone_components(settings: ApiSettings, *,
 
     engine = make_engine(settings.database_url)
     notifier = make_notifier(settings.database_url)
-    start = getattr(notifier, "start", None)
+    start = getattr(notifier, "start", None)  # PostgresNotifier: LISTEN before serving
     if start is not None:
         await start()
     store = EventStore(engine, notifier=notifier)
     bus = bus_from_url(settings.broker_url, Topology(prefix=settings.topology_prefix))
-    relay = RelayTask(store, bus, notifier)
+    bus_ready = asyncio.Event()
+    relay = RelayTask(store, bus, notifier, bus_ready)
     wanted = settings.run_relay if run_relay is None else run_relay
     connector: asyncio.Task[None] | None = None
     if wanted:
         relay.start(connect_first=True)
     else:
-        connector = asyncio.create_task(connect_with_retry(bus), name="ktrdr-bus-connect")
+        connector = asyncio.create_task(connect_with_retry(bus, bus_ready),
+                                        name="ktrdr-bus-connect")
     try:
         yield Components(settings=settings, store=store, notifier=notifier, bus=bus,
-                         engine=engine, relay=relay)
+                         engine=engine, relay=relay, bus_ready=bus_ready)
     finally:
         await relay.stop()
         if connector is not None:
@@ -116,7 +124,5 @@ async def standalone_components(settings: ApiSettings, *,
                 await connector
         with contextlib.suppress(Exception):
             await bus.close()
-        close = getattr(notifier, "close", None)
-        if close is not None:
-            await close()
+        await notifier.stop()
         await engine.dispose()

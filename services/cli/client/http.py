@@ -1,0 +1,105 @@
+"""A small synchronous client for the REST API, with problem+json turned into readable errors.
+
+Base URL and key come from --api-url / --api-key or KTRDR_API_URL (default
+http://127.0.0.1:8000) / KTRDR_API_KEY; the key is sent as a bearer token (DESIGN §8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+API_PREFIX = "/api/v1"
+
+
+class ClientSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
+
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: str | None = None
+
+
+@dataclass
+class ApiError(Exception):
+    """The API answered with an error (a problem document) or could not be reached."""
+
+    status: int | None  # None: not reached at all
+    detail: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [self.detail]
+        lines += [f"  {e.get('field', '?')}: {e.get('reason', '')}" for e in self.errors
+                  if f"{e.get('field')}: {e.get('reason')}" != self.detail]
+        return "\n".join(lines)
+
+
+class ApiClient:
+    def __init__(self, base_url: str, api_key: str | None = None, *,
+                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
+                                 transport=transport)
+
+    @classmethod
+    def from_options(cls, api_url: str | None, api_key: str | None) -> ApiClient:
+        settings = ClientSettings()
+        return cls(api_url or settings.api_url, api_key or settings.api_key)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- resources ---------------------------------------------------------------------------
+    def submit(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.request("POST", "/trainings", json=body, headers=headers)
+
+    def training(self, training_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/trainings/{training_id}")
+
+    def trainings(self, **params: Any) -> dict[str, Any]:
+        params = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", "/trainings", params=params)
+
+    def cancel(self, training_id: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"reason": reason} if reason else None
+        return self.request("POST", f"/trainings/{training_id}/cancel", json=body)
+
+    def events_url(self, training_id: str) -> str:
+        return f"{API_PREFIX}/trainings/{training_id}/events"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self.http.request(method, API_PREFIX + path, **kwargs)
+        except httpx.TransportError as exc:
+            raise unreachable(self.base_url, exc) from None
+        return checked(response)
+
+
+def checked(response: httpx.Response) -> Any:
+    if response.status_code < 400:
+        return response.json()
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    detail = str(body.get("detail") or f"HTTP {response.status_code} {response.reason_phrase}")
+    errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+    raise ApiError(response.status_code, detail, errors)
+
+
+def unreachable(base_url: str, exc: Exception) -> ApiError:
+    return ApiError(None, f"cannot reach the API at {base_url} ({type(exc).__name__}: {exc}); "
+                          "is `ktrdr up` or `ktrdr api` running? (--api-url / KTRDR_API_URL)")

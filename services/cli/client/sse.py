@@ -1,0 +1,102 @@
+"""Following a training's SSE stream from the client side, reconnecting with Last-Event-ID.
+
+`follow()` yields each event once, in order, until the terminal event. After a dropped
+connection (network error, read timeout with no keep-alive, a server restart, a stream that
+ended early) it reconnects with `Last-Event-ID` = the last id it yielded, so the server resumes
+exactly after it: no gap, no duplicate (ids are also checked to be increasing, as a guard).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from services.cli.client.http import ApiClient, ApiError, checked, unreachable
+
+TERMINAL = frozenset({"Completed", "Failed", "Cancelled"})
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    position: int
+    type: str
+    data: dict[str, Any]
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, str | None, str]]:
+    """(id, event, data) per dispatched block; comments (keep-alives) are skipped."""
+    ident: str | None = None
+    kind: str | None = None
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data or kind is not None:
+                yield ident, kind, "\n".join(data)
+            ident, kind, data = None, None, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "id":
+            ident = value
+        elif name == "event":
+            kind = value
+        elif name == "data":
+            data.append(value)
+
+
+def follow(client: ApiClient, training_id: str, *, after: int = 0,
+           read_timeout_s: float = 45.0, give_up_after_s: float = 120.0,
+           on_reconnect: Callable[[int, str], None] | None = None) -> Iterator[StreamEvent]:
+    """Every event of the training after `after`, until (and including) its terminal event."""
+    last = after
+    failing_since: float | None = None
+    attempt = 0
+    while True:
+        try:
+            for event in _one_connection(client, training_id, last, read_timeout_s):
+                last, failing_since, attempt = event.position, None, 0
+                yield event
+                if event.type in TERMINAL:
+                    return
+            reason = "the stream ended before the terminal event"
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
+        failing_since = failing_since or now
+        if now - failing_since > give_up_after_s:
+            raise unreachable(client.base_url, RuntimeError(reason))
+        if on_reconnect is not None:
+            on_reconnect(last, reason)
+        time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+        attempt += 1
+
+
+def _one_connection(client: ApiClient, training_id: str, after: int,
+                    read_timeout_s: float) -> Iterator[StreamEvent]:
+    headers = {"Accept": "text/event-stream", "Last-Event-ID": str(after)}
+    timeout = httpx.Timeout(10.0, read=read_timeout_s)
+    with client.http.stream("GET", client.events_url(training_id), headers=headers,
+                            timeout=timeout) as response:
+        if response.status_code >= 400:
+            response.read()
+            checked(response)  # raises ApiError: a 404 is not worth reconnecting for
+        for ident, kind, data in parse_sse(response.iter_lines()):
+            if ident is None:
+                continue
+            position = int(ident)
+            if position <= after:  # never yield twice, whatever the server does
+                continue
+            after = position
+            payload = json.loads(data) if data else {}
+            yield StreamEvent(position, kind or payload.get("type", "message"), payload)
+
+
+__all__ = ["ApiError", "StreamEvent", "follow", "parse_sse"]

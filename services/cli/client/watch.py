@@ -1,0 +1,114 @@
+"""`ktrdr watch`'s display: rich progress bars for phase, epoch and batch, plus one line per
+milestone (start, each phase, each epoch, the outcome) so a non-terminal log still tells the
+story. Exit codes: 0 completed, 1 failed, 130 cancelled (what a Ctrl-C'd local run gives).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+EXIT_COMPLETED = 0
+EXIT_FAILED = 1
+EXIT_CANCELLED = 130
+EXIT_CODES = {"Completed": EXIT_COMPLETED, "Failed": EXIT_FAILED, "Cancelled": EXIT_CANCELLED}
+
+
+class WatchDisplay:
+    def __init__(self, console: Console, training_id: str) -> None:
+        self.console = console
+        self.training_id = training_id
+        self.progress = Progress(
+            TextColumn("{task.description:<8}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.phase = self.progress.add_task("phase", total=None, info="waiting for a trainer")
+        self.epoch = self.progress.add_task("epoch", total=None, info="", visible=False)
+        self.batch = self.progress.add_task("batch", total=None, info="", visible=False)
+        self.outcome: str | None = None
+
+    def __enter__(self) -> WatchDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def log(self, text: str) -> None:
+        self.progress.console.print(text)
+
+    def reconnecting(self, last: int, reason: str) -> None:
+        self.log(f"[yellow]connection lost ({reason}); resuming after event {last}[/]")
+
+    def show(self, kind: str, data: dict[str, Any]) -> None:
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(data)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.outcome or "", EXIT_FAILED)
+
+    # --- one method per event type ------------------------------------------------------------
+    def _on_TrainingRequested(self, d: dict[str, Any]) -> None:  # noqa: N802
+        self.log(f"queued {d.get('strategy_name')} on {', '.join(d.get('symbols', []))} "
+                 f"{', '.join(d.get('timeframes', []))} (device {d.get('device')})")
+
+    def _on_CancelRequested(self, d: dict[str, Any]) -> None:  # noqa: N802
+        self.log(f"[yellow]cancel requested: {d.get('reason')}[/]")
+
+    def _on_Started(self, d: dict[str, Any]) -> None:  # noqa: N802
+        device = d.get("device") or {}
+        self.log(f"started on {d.get('trainer_id')} ({d.get('host')}), device "
+                 f"{device.get('type')} {device.get('name')}, attempt {d.get('attempt')}")
+        self.progress.update(self.phase, completed=0, info="")
+        self.progress.update(self.epoch, completed=0, visible=False)
+        self.progress.update(self.batch, completed=0, visible=False)
+
+    def _on_PhaseStarted(self, d: dict[str, Any]) -> None:  # noqa: N802
+        self.progress.update(self.phase, total=d["total_phases"], completed=d["index"],
+                             info=d["phase"])
+        self.log(f"phase {d['index'] + 1}/{d['total_phases']}: {d['phase']}")
+
+    def _on_BatchProgress(self, d: dict[str, Any]) -> None:  # noqa: N802
+        self.progress.update(self.epoch, total=d["total_epochs"], completed=d["epoch"] - 1,
+                             visible=True)
+        eta = f" eta {d['eta_s']:.0f}s" if d.get("eta_s") is not None else ""
+        self.progress.update(self.batch, total=d["total_batches"], completed=d["batch"],
+                             visible=True, info=f"loss {d['running_loss']:.4f} "
+                                                f"acc {d['running_accuracy']:.3f}{eta}")
+
+    def _on_EpochCompleted(self, d: dict[str, Any]) -> None:  # noqa: N802
+        self.progress.update(self.epoch, total=d["total_epochs"], completed=d["epoch"],
+                             visible=True, info=f"val loss {d['val_loss']:.4f} "
+                                                f"acc {d['val_accuracy']:.3f}")
+        self.log(f"epoch {d['epoch']}/{d['total_epochs']}: train loss {d['train_loss']:.4f} "
+                 f"acc {d['train_accuracy']:.3f} | val loss {d['val_loss']:.4f} "
+                 f"acc {d['val_accuracy']:.3f} (best epoch {d['best_epoch']})")
+
+    def _on_Completed(self, d: dict[str, Any]) -> None:  # noqa: N802
+        self.outcome = "Completed"
+        self.progress.update(self.phase, completed=self.progress.tasks[self.phase].total or 0,
+                             info="done")
+        model = d.get("model") or {}
+        accuracy = (d.get("test_metrics") or {}).get("accuracy")
+        acc = f", test accuracy {accuracy:.3f}" if isinstance(accuracy, int | float) else ""
+        self.log(f"[green]completed[/] in {d.get('duration_s', 0):.1f}s: model "
+                 f"{model.get('strategy')}/{model.get('timeframe')}_v{model.get('version')}{acc}")
+
+    def _on_Failed(self, d: dict[str, Any]) -> None:  # noqa: N802
+        self.outcome = "Failed"
+        where = f" in {d['phase']}" if d.get("phase") else ""
+        self.log(f"[red]failed{where}: {d.get('error_type')}: {d.get('message')}[/]")
+
+    def _on_Cancelled(self, d: dict[str, Any]) -> None:  # noqa: N802
+        self.outcome = "Cancelled"
+        where = f" during {d['phase']}" if d.get("phase") else " before it started"
+        self.log(f"[yellow]cancelled{where}: {d.get('reason')}[/]")

@@ -1,0 +1,62 @@
+"""`ktrdr api`: the REST API + SSE as its own process, with the outbox relay running inside it.
+
+Settings from KTRDR_* (database_url, broker_url, host, port, strategies_dir, data_dir,
+models_dir, sse_keepalive_s, ...); --host / --port win over KTRDR_HOST / KTRDR_PORT. On Postgres
+run `ktrdr db upgrade` first (GET /readyz says so when the schema is behind); a SQLite database
+is migrated on start unless --no-migrate.
+"""
+
+from __future__ import annotations
+
+import typer
+
+
+def api(
+    host: str | None = typer.Option(None, help="Interface to listen on (default KTRDR_HOST "
+                                               "or 127.0.0.1)."),
+    port: int | None = typer.Option(None, min=1, max=65535,
+                                    help="Port (default KTRDR_PORT or 8000)."),
+    migrate: bool | None = typer.Option(None, "--migrate/--no-migrate",
+                                        help="Run `db upgrade` first (default: on SQLite only)."),
+    relay: bool = typer.Option(True, "--relay/--no-relay",
+                               help="Run the outbox relay in this process."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Serve the REST API and the SSE progress streams."""
+    import uvicorn
+
+    from libs.events.db import parse_url
+    from services.api.app import create_app
+    from services.api.settings import ApiSettings
+
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = ApiSettings(**overrides, run_relay=relay)
+    try:
+        sqlite = parse_url(settings.database_url).get_backend_name() == "sqlite"
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="KTRDR_DATABASE_URL") from None
+    if migrate if migrate is not None else sqlite:
+        from libs.events.migrate import upgrade
+
+        upgrade(settings.database_url)
+    typer.echo(f"ktrdr api listening on http://{settings.host}:{settings.port} "
+               f"(database {_safe(settings.database_url)}, broker {_safe(settings.broker_url)})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=log_level, timeout_graceful_shutdown=5)
+
+
+def _safe(url: str) -> str:
+    """A URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - amqp:// and memory:// are not SQLAlchemy URLs
+        if "@" in url and "://" in url:
+            scheme, rest = url.split("://", 1)
+            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+        return url
+
+
+def register(app: typer.Typer) -> None:
+    app.command("api")(api)
