@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,16 @@ class WorkerConfig:
     batch_progress_interval_s: float
 
 
+@dataclass
+class _Active:
+    """A request of one training being handled here (waiting for a slot, or running)."""
+
+    attempt: int
+    token: RunToken | None = None
+    lost: bool = False  # a newer delivery of the same request arrived: this one is void
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class TrainingWorker:
     def __init__(
         self,
@@ -84,6 +94,7 @@ class TrainingWorker:
         self._stopping = stopping
         self._executor = executor
         self._train_fn = train_fn
+        self._active: dict[str, _Active] = {}
 
     async def handle(self, delivery: Delivery) -> None:
         request = delivery.event
@@ -97,11 +108,42 @@ class TrainingWorker:
             return
         # The broker's consumer_timeout counts from delivery, so the run's deadline does too.
         deadline = time.monotonic() + self.config.max_run_s
-        await self._acquire_slot(request)
+        training_id, attempt = request.training_id, delivery.delivery_count + 1
+        await self._wait_for_earlier_delivery(training_id, attempt)
+        active = _Active(attempt)
+        self._active[training_id] = active  # no await since the wait: nobody slipped in
         try:
-            await self._handle_in_slot(request, delivery.delivery_count + 1, deadline)
+            await self._acquire_slot(request)
+            try:
+                await self._handle_in_slot(request, active, deadline)
+            finally:
+                self._slots.release()
         finally:
-            self._slots.release()
+            if self._active.get(training_id) is active:
+                del self._active[training_id]
+            active.done.set()
+
+    async def _wait_for_earlier_delivery(self, training_id: str, attempt: int) -> None:
+        """One handler per training at a time in this trainer.
+
+        The broker redelivers a request only once the delivery before it is gone (its channel
+        closed, e.g. by the delivery-ack timeout): if that earlier delivery is still being
+        handled here, its run is stopped at once -- its ack could never land, and only the
+        newer attempt must go on. A same-attempt duplicate (the relay publishes at least once)
+        just waits; it finds the training finished and is acked without running.
+        """
+        while (earlier := self._active.get(training_id)) is not None:
+            if earlier.attempt < attempt:
+                earlier.lost = True
+                if earlier.token is not None:
+                    detail = f"its request was redelivered as attempt {attempt}"
+                    earlier.token.cancel(StopReason.DELIVERY_LOST, detail)
+                log.warning(
+                    "%s: delivery of attempt %d was taken back by the broker; stopping it",
+                    training_id,
+                    earlier.attempt,
+                )
+            await earlier.done.wait()
 
     async def _acquire_slot(self, request: TrainingRequested) -> None:
         # Two consumers (any + own device) with prefetch = concurrency may hand us more
@@ -122,9 +164,9 @@ class TrainingWorker:
             raise GiveBack(f"shutting down; giving back {request.training_id}")
 
     async def _handle_in_slot(
-        self, request: TrainingRequested, attempt: int, deadline: float
+        self, request: TrainingRequested, active: _Active, deadline: float
     ) -> None:
-        training_id = request.training_id
+        training_id, attempt = request.training_id, active.attempt
         assert training_id is not None
         try:
             await self._sync_control()
@@ -154,7 +196,9 @@ class TrainingWorker:
             await self._publisher.publish(reporter.cancelled(None, None, cancel_reason))
             return
 
-        token = RunToken(deadline=deadline)
+        if active.lost:
+            raise GiveBack(f"{training_id}: attempt {attempt} superseded by a redelivery")
+        token = active.token = RunToken(deadline=deadline)
         # No await between the checks above and this registration: a CancelRequested the
         # control reader applies from now on reaches the token.
         self._control.register(training_id, token, source=self.identity.source, attempt=attempt)

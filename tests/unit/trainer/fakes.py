@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -146,9 +147,14 @@ class Harness:
         return service
 
     async def wait_for(self, predicate: Callable[[list[Event]], bool], within_s: float = 5.0):
+        """Wait until `predicate(events)` holds: re-checked on every event, and every 10 ms for
+        conditions on trainer state that no event announces."""
+
         async def until() -> None:
             async with self._changed:
-                await self._changed.wait_for(lambda: predicate(self.events))
+                while not predicate(self.events):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), 0.01)
 
         await asyncio.wait_for(until(), within_s)
 

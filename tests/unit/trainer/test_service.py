@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from libs.events.bus.memory_broker import StoredMessage
 from libs.events.catalog import Completed
 from libs.pipeline.progress import PHASES
@@ -261,3 +263,52 @@ async def test_a_cancel_the_live_reader_has_not_seen_yet_still_prevents_the_run(
         terminal = await h.wait_terminal(req.training_id)
         assert terminal.type == "Cancelled" and terminal.phase is None
         assert pipeline.calls == []
+
+
+async def test_a_redelivery_while_the_old_delivery_still_runs_here_stops_the_old_run(tmp_path):
+    # The broker redelivers only after it took the first delivery back (channel closed by the
+    # delivery-ack timeout): the old run must stop at once; only the new attempt finishes.
+    from libs.events.bus.port import Delivery
+
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(hold=True)
+        service = await h.trainer(pipeline, concurrency=2)
+        req = request()
+        await h.bus.publish(req)
+        await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
+        redelivery = Delivery(
+            event=req,
+            queue=h.topology.trainer_queue("any"),
+            routing_key=req.routing_key,
+            redelivered=True,
+            delivery_count=1,
+        )
+        second = asyncio.ensure_future(service.worker.handle(redelivery))
+        await h.wait_for(lambda _: any(e.attempt == 2 for e in h.of(req.training_id, "Started")))
+        pipeline.release.set()
+        await second
+        await h.wait_for(lambda _: not service.control.running_ids())
+
+        assert len(pipeline.calls) == 2
+        assert [(e.attempt, e.type) for e in h.of(req.training_id) if e.is_terminal] == [
+            (2, "Completed")
+        ]
+        old = [e for e in h.of(req.training_id) if e.attempt == 1]
+        first_new = next(e for e in h.events if e.attempt == 2 and e.training_id == req.training_id)
+        assert all(h.events.index(e) < h.events.index(first_new) for e in old)
+
+
+async def test_a_duplicate_request_waits_for_the_running_one_and_is_not_run_again(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(hold=True)
+        service = await h.trainer(pipeline, concurrency=2)
+        req = request()
+        await h.bus.publish(req)
+        await h.bus.publish(req)  # the relay publishes at least once
+        await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
+        pipeline.release.set()
+        await h.wait_terminal(req.training_id)
+        queue = h.bus.broker.queue(h.topology.trainer_queue("any"))
+        await h.wait_for(lambda _: not queue.ready and not service.worker._active)
+        assert len(pipeline.calls) == 1
+        assert len(h.of(req.training_id, "Completed")) == 1
