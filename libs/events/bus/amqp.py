@@ -48,16 +48,21 @@ class AmqpBus(EventBus):
         self._subscriptions: list[AmqpSubscription] = []
 
     async def start(self) -> None:
-        if self._connection is not None:
+        if self._exchange is not None:
             return
-        self._connection = await aio_pika.connect_robust(
-            self._url, client_properties={"connection_name": self.connection_name}
-        )
-        await self._declare()
-        self._publisher = await self._connection.channel(publisher_confirms=True)
-        self._exchange = await self._publisher.get_exchange(
-            self.topology.events_exchange, ensure=False
-        )
+        if self._connection is None:
+            self._connection = await aio_pika.connect_robust(
+                self._url, client_properties={"connection_name": self.connection_name}
+            )
+        try:
+            await self._declare()
+            self._publisher = await self._connection.channel(publisher_confirms=True)
+            self._exchange = await self._publisher.get_exchange(
+                self.topology.events_exchange, ensure=False
+            )
+        except BaseException:  # leave nothing half-open: start() may be retried
+            await self.close()
+            raise
 
     async def _declare(self) -> None:
         assert self._connection is not None

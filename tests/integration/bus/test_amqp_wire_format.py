@@ -53,3 +53,17 @@ async def test_a_plain_amqp_consumer_reads_an_event_without_project_code(
     assert body["training_id"] == event.training_id
     assert body["device"] == "cuda"
     assert body["symbols"] == ["EURUSD"]
+
+
+async def test_a_topology_declared_with_other_arguments_is_refused_clearly(
+    amqp_bus: AmqpBus,
+) -> None:
+    from dataclasses import replace
+
+    from libs.events.bus.port import PublishFailed, TopologyMismatch
+
+    other = AmqpBus(AMQP_URL, replace(amqp_bus.topology, delivery_limit=1))
+    with pytest.raises(TopologyMismatch, match="x-delivery-limit"):
+        await other.start()
+    with pytest.raises(PublishFailed, match="not started"):  # nothing half-open is left
+        await other.publish(make.cancel())
