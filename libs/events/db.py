@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
@@ -51,6 +52,12 @@ def is_sqlite(bind: AsyncEngine | AsyncConnection) -> bool:
     return bind.dialect.name == "sqlite"
 
 
+def json_dumps(value: Any) -> str:
+    # Postgres JSON rejects NaN/Infinity (a diverging loss is a real value): write them as the
+    # strings "NaN"/"Infinity", which pydantic reads back into float fields as nan/inf.
+    return pydantic_core.to_json(value, inf_nan_mode="strings").decode()
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     """An AsyncEngine for a postgresql+asyncpg:// or sqlite+aiosqlite:// URL.
 
@@ -58,6 +65,9 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     {"search_path": schema}}` for a per-test Postgres schema).
     """
     parsed = parse_url(url)
+    # pydantic-core's Rust JSON is several times faster than the stdlib on the read path.
+    kwargs.setdefault("json_serializer", json_dumps)
+    kwargs.setdefault("json_deserializer", pydantic_core.from_json)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)

@@ -22,10 +22,9 @@ was accepted (so a stale attempt's epochs or a second Completed add nothing).
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from libs.events import catalog as ev
 from libs.events.state import (
@@ -61,8 +60,7 @@ _ATTEMPT_RESET: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FoldResult:
+class FoldResult(NamedTuple):
     state: TrainingState
     accepted: bool  # False: the event only advanced last_position
     epoch: EpochRow | None = None
@@ -105,7 +103,7 @@ def apply(state: TrainingState | None, event: ev.Event, position: int) -> FoldRe
     changes["last_position"] = max(state.last_position, position)
     if event.occurred_at > state.updated_at:
         changes["updated_at"] = event.occurred_at
-    return FoldResult(dataclasses.replace(state, **changes), accepted, **derived)
+    return FoldResult(state.evolve(changes), accepted, **derived)
 
 
 def trainer_row(event: ev.TrainerHeartbeat) -> TrainerRow:
@@ -117,6 +115,26 @@ def trainer_row(event: ev.TrainerHeartbeat) -> TrainerRow:
         running=list(event.running),
         last_seen=event.occurred_at,
     )
+
+
+# --- non-finite numbers --------------------------------------------------------------------------
+# A diverging run reports NaN/inf losses. Read models store them as None (SQL NULL / JSON null):
+# SQLite turns NaN into NULL anyway, JSON has no NaN, and NaN != NaN would make every rebuild
+# comparison fail. The events themselves keep the raw values.
+
+
+def _num(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 # --- acceptance --------------------------------------------------------------------------------
@@ -204,17 +222,17 @@ def _batch_progress(state: TrainingState, e: ev.BatchProgress, _p: int, changes,
         return
     latest = dict(_current(state, changes, "latest_metrics") or {})
     latest.update(
-        running_loss=e.running_loss,
-        running_accuracy=e.running_accuracy,
-        samples_per_s=e.samples_per_s,
+        running_loss=_num(e.running_loss),
+        running_accuracy=_num(e.running_accuracy),
+        samples_per_s=_num(e.samples_per_s),
     )
     changes.update(
         epoch=e.epoch,
         total_epochs=e.total_epochs,
         batch=e.batch,
         total_batches=e.total_batches,
-        progress=e.progress,
-        eta_s=e.eta_s,
+        progress=_num(e.progress),
+        eta_s=_num(e.eta_s),
         latest_metrics=latest,
     )
 
@@ -223,11 +241,11 @@ def _epoch_completed(state: TrainingState, e: ev.EpochCompleted, p: int, changes
     _mark_running(state, changes)
     metrics = {
         "epoch": e.epoch,
-        "train_loss": e.train_loss,
-        "train_accuracy": e.train_accuracy,
-        "val_loss": e.val_loss,
-        "val_accuracy": e.val_accuracy,
-        "learning_rate": e.learning_rate,
+        "train_loss": _num(e.train_loss),
+        "train_accuracy": _num(e.train_accuracy),
+        "val_loss": _num(e.val_loss),
+        "val_accuracy": _num(e.val_accuracy),
+        "learning_rate": _num(e.learning_rate),
     }
     latest = _current(state, changes, "latest_metrics") or {}
     if e.epoch >= latest.get("epoch", e.epoch):
@@ -237,19 +255,21 @@ def _epoch_completed(state: TrainingState, e: ev.EpochCompleted, p: int, changes
         batch = _current(state, changes, "total_batches")
         changes.update(epoch=e.epoch, total_epochs=e.total_epochs, batch=batch)
     best = _current(state, changes, "best_metrics")
-    if best is None or (e.val_loss, e.epoch) < (best["val_loss"], best["epoch"]):
+    if metrics["val_loss"] is not None and (
+        best is None or (e.val_loss, e.epoch) < (best["val_loss"], best["epoch"])
+    ):
         changes["best_metrics"] = metrics
     derived["epoch"] = EpochRow(
         training_id=state.training_id,
         attempt=_current(state, changes, "attempt"),
         epoch=e.epoch,
         total_epochs=e.total_epochs,
-        train_loss=e.train_loss,
-        train_accuracy=e.train_accuracy,
-        val_loss=e.val_loss,
-        val_accuracy=e.val_accuracy,
-        learning_rate=e.learning_rate,
-        duration_s=e.duration_s,
+        train_loss=metrics["train_loss"],
+        train_accuracy=metrics["train_accuracy"],
+        val_loss=metrics["val_loss"],
+        val_accuracy=metrics["val_accuracy"],
+        learning_rate=metrics["learning_rate"],
+        duration_s=_num(e.duration_s),
         best_epoch=e.best_epoch,
         occurred_at=e.occurred_at,
         position=p,
@@ -261,7 +281,7 @@ def _completed(state: TrainingState, e: ev.Completed, p: int, changes, derived) 
     changes.update(
         status=COMPLETED,
         model=model,
-        test_metrics=dict(e.test_metrics),
+        test_metrics=_clean(e.test_metrics),
         progress=1.0,
         eta_s=0.0,
         finished_at=e.occurred_at,
@@ -271,7 +291,7 @@ def _completed(state: TrainingState, e: ev.Completed, p: int, changes, derived) 
         tenant=state.tenant,
         training_id=state.training_id,
         created_at=e.occurred_at,
-        test_metrics=dict(e.test_metrics),
+        test_metrics=_clean(e.test_metrics),
         position=p,
     )
 

@@ -114,7 +114,7 @@ class EventStore:
         claim = IdempotencyClaim(*idempotency) if isinstance(idempotency, tuple) else idempotency
         heartbeats, stream = _split(events)
         requested_id = _claimed_training(stream) if claim else None
-        async with self._write_transaction() as conn:
+        async with self.write_transaction() as conn:
             if claim:
                 replay = await self._check_claim(conn, claim)
                 if replay is not None:
@@ -137,8 +137,9 @@ class EventStore:
         return AppendResult(tuple(appended), frozenset(duplicates), states)
 
     @asynccontextmanager
-    async def _write_transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction that holds the append lock (see module docstring)."""
+    async def write_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction holding the append lock (see module docstring): no
+        append commits until it ends. For maintenance work such as `rebuild(swap=True)`."""
         lock: Any = contextlib.nullcontext()
         if not self._postgres:
             lock = _sqlite_writer_locks.setdefault(self.engine.sync_engine, asyncio.Lock())

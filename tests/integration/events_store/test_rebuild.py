@@ -1,0 +1,88 @@
+"""Rebuild: refolding the log reproduces the live read models; drift is found and repaired."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from libs.events import tables as t
+from libs.events.rebuild import rebuild
+from libs.events.samples import TrainingScript
+from libs.events.state import FAILED
+
+
+def varied_log() -> list:
+    """Outcomes, a crash + redelivery, a zombie attempt, cancels, duplicates, NaN losses."""
+    events = []
+    for i, outcome in enumerate(["completed", "failed", "cancelled", "none"]):
+        s = TrainingScript(f"t-{i}", tenant=("acme", "other")[i % 2])
+        events += [s.requested(), *s.run(epochs=2, batches=3, outcome=outcome, version=i + 1)]
+    s = TrainingScript("t-crash")
+    events += [s.requested(), *s.run(epochs=2, batches=2, outcome="none")]
+    events += s.run(epochs=3, batches=2, attempt=2, trainer="t2", version=7)
+    events += [s.batch(1, 1, attempt=1)]  # zombie from the crashed attempt
+    q = TrainingScript("t-queued-cancel")
+    events += [q.requested(), q.cancel_requested(), q.cancelled(attempt=1)]
+    n = TrainingScript("t-nan")
+    diverged = n.epoch_completed(1, float("nan")).model_copy(update={"train_loss": float("inf")})
+    events += [
+        n.requested(),
+        n.started(),
+        n.batch(1, 1).model_copy(update={"running_loss": float("nan")}),
+        diverged,
+    ]
+    events += [n.heartbeat("t1", running=["t-nan"])]
+    return events
+
+
+async def test_rebuild_of_a_varied_log_equals_the_live_tables(store, engine):
+    events = varied_log()
+    for start in range(0, len(events), 7):  # several appends, like a projector's batches
+        await store.append(events[start : start + 7])
+    await store.append(events[:10])  # redelivered duplicates change nothing
+    report = await rebuild(engine, batch_size=16)  # several batches
+    assert report.equal, [str(d) for d in report.differences]
+    stream_events = [e for e in events if e.training_id is not None]
+    assert report.events == len(stream_events) and report.position == await store.max_position()
+    assert report.trainings == 7 and report.models == 2  # t-0 v1 and t-crash v7
+    # 4 runs x 2 epochs, t-crash 2 (attempt 1) + 3 (attempt 2), t-nan 1; the zombie adds none
+    assert report.epochs == 4 * 2 + 2 + 3 + 1
+    crash = await store.list_epochs("t-crash")
+    assert [(e.attempt, e.epoch) for e in crash] == [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3)]
+    nan_epoch = (await store.list_epochs("t-nan"))[0]
+    assert nan_epoch.val_loss is None and nan_epoch.train_loss is None
+    assert (await store.get_training("t-nan")).best_metrics is None
+
+
+async def test_rebuild_finds_drift_and_swap_repairs_it(store, engine):
+    events = varied_log()
+    await store.append(events)
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(t.trainings).where(t.trainings.c.training_id == "t-0").values(status=FAILED)
+        )
+        await conn.execute(
+            sa.delete(t.training_epochs).where(t.training_epochs.c.training_id == "t-1")
+        )
+        await conn.execute(sa.delete(t.models))
+    report = await rebuild(engine)
+    assert not report.equal
+    found = {(d.table, d.key[0], d.column) for d in report.differences}
+    assert ("trainings", "t-0", "status") in found
+    assert ("training_epochs", "t-1", None) in found
+    assert ("models", "neuro_mean_reversion", None) in found
+    assert report.differences_total == len(report.differences) == 1 + 2 + 2
+    status = next(d for d in report.differences if d.column == "status")
+    assert (status.live, status.rebuilt) == (FAILED, "completed")
+    assert "t-0" in str(status)
+
+    repaired = await rebuild(engine, swap=True)
+    assert repaired.swapped and not repaired.equal  # it reports what it replaced
+    after = await rebuild(engine)
+    assert after.equal, [str(d) for d in after.differences]
+    assert (await store.get_training("t-0")).status == "completed"
+    assert len(await store.list_models()) == 2
+
+
+async def test_rebuild_of_an_empty_log(engine):
+    report = await rebuild(engine)
+    assert report.equal and report.events == 0 and report.position == 0
