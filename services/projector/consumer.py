@@ -1,0 +1,183 @@
+"""Group commit: many deliveries, one transaction, then every ack.
+
+The bus runs each delivery's handler in its own task (up to the prefetch). Each handler hands
+its event to the `GroupCommitter` and waits; the committer takes whatever has arrived (up to
+`max_batch`, lingering `linger_s` for more), appends it with ONE `store.append` (the store
+de-duplicates by event_id, folds the new events into the read models and NOTIFYs, all in that
+transaction), and only then releases the waiting handlers, whose return is what makes the bus
+ack. Events arriving while a commit is in flight simply form the next batch, so the batch size
+grows with the load by itself.
+
+Failures (see outage.py):
+- database down → the same batch is retried with backoff, forever; its handlers keep waiting,
+  so nothing is acked and the broker keeps everything (a Postgres restart loses nothing);
+- database up but the batch fails → it is split and each event committed alone; an event that
+  still fails is a poison event: its handler raises, the bus requeues it, and the queue's
+  delivery limit dead-letters it. The others are committed and acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from libs.events.bus.port import Delivery
+from libs.events.catalog import Event
+from services.projector.outage import Probe, database_down
+
+log = logging.getLogger("ktrdr.projector")
+
+Commit = Callable[[Sequence[Event]], Awaitable[Any]]
+
+
+class PoisonEvent(Exception):
+    """The database works, yet this event cannot be appended."""
+
+
+@dataclass
+class _Waiting:
+    event: Event
+    done: asyncio.Future[None]
+
+
+@dataclass
+class CommitStats:
+    events: int = 0  # events handed to a successful commit (duplicates included)
+    batches: int = 0
+    largest_batch: int = 0
+    retries: int = 0  # commits retried because the database was down
+    poison: int = 0
+
+
+class Backoff:
+    def __init__(self, first_s: float, max_s: float) -> None:
+        self.first_s, self.max_s = first_s, max_s
+        self.next_s = first_s
+
+    def step(self) -> float:
+        delay, self.next_s = self.next_s, min(self.next_s * 2, self.max_s)
+        return delay
+
+    def reset(self) -> None:
+        self.next_s = self.first_s
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        commit: Commit,
+        probe: Probe,
+        *,
+        max_batch: int = 500,
+        linger_s: float = 0.001,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self._commit, self._probe = commit, probe
+        self._max_batch, self._linger_s = max_batch, linger_s
+        self._backoff = backoff or Backoff(0.05, 5.0)
+        self._waiting: deque[_Waiting] = deque()
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.stats = CommitStats()
+
+    # --- the handler side ----------------------------------------------------------------------
+    async def submit(self, event: Event) -> None:
+        """Return once `event` is committed; raise PoisonEvent if it never can be."""
+        await self._enqueue(event)
+
+    async def submit_many(self, events: Sequence[Event]) -> None:
+        """Commit `events` in this order (in one batch, or in consecutive ones)."""
+        await asyncio.gather(*[self._enqueue(event) for event in events])
+
+    def _enqueue(self, event: Event) -> asyncio.Future[None]:
+        if self._task is None or self._task.done():
+            raise RuntimeError("the committer is not running (start() first)")
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(event, done))
+        self._arrived.set()
+        return done
+
+    async def handle(self, delivery: Delivery) -> None:
+        """A bus handler: ack (return) only after the event's commit."""
+        await self.submit(delivery.event)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ktrdr-projector-commit")
+
+    async def stop(self) -> None:
+        """Stop at once. Stop the subscriptions first: handlers still waiting here then get
+        cancelled by the bus and their messages go back to the queue."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        for waiting in self._waiting:
+            waiting.done.cancel()
+        self._waiting.clear()
+
+    # --- the commit loop -----------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            await self._arrived.wait()
+            if self._linger_s > 0 and len(self._waiting) < self._max_batch:
+                await asyncio.sleep(self._linger_s)  # let the deliveries in flight join
+            batch = [self._waiting.popleft()
+                     for _ in range(min(self._max_batch, len(self._waiting)))]
+            if not self._waiting:
+                self._arrived.clear()
+            if batch:
+                await self._commit_batch(batch)
+
+    async def _commit_batch(self, batch: list[_Waiting]) -> None:
+        while True:
+            try:
+                await self._commit([w.event for w in batch])
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - classified just below
+                if await database_down(error, self._probe):
+                    delay = self._backoff.step()
+                    self.stats.retries += 1
+                    log.warning("database unavailable (%s); retrying %d events in %.2fs",
+                                _brief(error), len(batch), delay)
+                    await asyncio.sleep(delay)
+                    continue
+                await self._isolate(batch, error)
+                return
+            self._backoff.reset()
+            self.stats.events += len(batch)
+            self.stats.batches += 1
+            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+            for waiting in batch:
+                if not waiting.done.done():
+                    waiting.done.set_result(None)
+            return
+
+    async def _isolate(self, batch: list[_Waiting], error: Exception) -> None:
+        if len(batch) > 1:
+            log.warning("a batch of %d events failed (%s); committing them one by one",
+                        len(batch), _brief(error))
+            for waiting in batch:
+                await self._commit_batch([waiting])
+            return
+        (waiting,) = batch
+        self.stats.poison += 1
+        event = waiting.event
+        log.error("cannot append %s %s of training %s: %s", event.type, event.event_id,
+                  event.training_id, _brief(error))
+        if not waiting.done.done():
+            waiting.done.set_exception(PoisonEvent(f"{event.type} {event.event_id}: {error}"))
+
+
+def _brief(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

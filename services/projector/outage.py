@@ -1,0 +1,73 @@
+"""Telling a database outage from a poison event.
+
+The projector must never ack what it has not committed, and must never dead-letter an event
+just because Postgres was restarting. So when an append fails it asks: is the database down?
+- errors that name a lost or refused connection (or SQLite's "database is locked") say yes;
+- any other error is checked with a probe (`SELECT 1`): if the database does not answer, it is
+  an outage too, whatever the error looked like.
+Only an error while the database demonstrably works may be blamed on the events themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger("ktrdr.projector")
+
+Probe = Callable[[], Awaitable[None]]
+PROBE_TIMEOUT_S = 3.0
+
+
+def names_an_outage(error: BaseException) -> bool:
+    """True when the error itself says the connection is gone, refused or busy."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (sa_exc.OperationalError, sa_exc.InterfaceError,
+                                sa_exc.DisconnectionError, sa_exc.TimeoutError,
+                                OSError, TimeoutError)):
+            return True
+        if _is_asyncpg_connection_error(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_asyncpg_connection_error(error: BaseException) -> bool:
+    try:
+        import asyncpg
+    except ImportError:  # SQLite-only installs
+        return False
+    return isinstance(error, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                              asyncpg.InterfaceError, asyncpg.exceptions.AdminShutdownError,
+                              asyncpg.exceptions.OperatorInterventionError))
+
+
+def engine_probe(engine: AsyncEngine) -> Probe:
+    async def probe() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    return probe
+
+
+async def database_down(error: BaseException, probe: Probe) -> bool:
+    if names_an_outage(error):
+        return True
+    try:
+        await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
+    except asyncio.CancelledError:
+        raise
+    except Exception as probe_error:  # noqa: BLE001 - any failure of the probe means "down"
+        log.debug("database probe failed: %r", probe_error)
+        return True
+    return False

@@ -1,0 +1,159 @@
+"""ProjectorService: the bus → event log + read models consumer, embeddable in any asyncio process.
+
+    service = ProjectorService(settings, store, bus)  # store: EventStore; bus: any EventBus
+    await service.start()      # consume ktrdr.projector and ktrdr.projector.dead_requests
+    ...
+    await service.stop()       # stop consuming; in-flight batches commit or go back unacked
+
+`ktrdr projector` wraps it with its own engine, bus and signal handling (`serve`); `ktrdr up`
+runs one beside the API and a trainer. The service starts the bus (idempotent) but never
+closes it, nor the store: whoever built them owns them.
+
+`ktrdr.projector` is a single-active-consumer queue: run several projectors and one consumes
+while the others stand by, so events are folded in the order the broker holds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from libs.events.bus.port import EventBus, Subscription
+from libs.events.store import EventStore
+from services.projector.consumer import Backoff, GroupCommitter
+from services.projector.dead_letters import DeadLetterHandler
+from services.projector.outage import engine_probe
+from services.projector.settings import ProjectorSettings
+
+log = logging.getLogger("ktrdr.projector")
+
+DEAD_REQUESTS_PREFETCH = 16
+CONNECT_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+
+
+class ProjectorService:
+    def __init__(self, settings: ProjectorSettings, store: EventStore, bus: EventBus) -> None:
+        self.settings, self.store, self.bus = settings, store, bus
+        self.committer = GroupCommitter(
+            store.append,
+            engine_probe(store.engine),
+            max_batch=settings.projector_batch_max,
+            linger_s=settings.projector_linger_ms / 1000,
+            backoff=Backoff(settings.projector_retry_min_s, settings.projector_retry_max_s),
+        )
+        self.dead_letters = DeadLetterHandler(self.committer.submit_many, self._is_over,
+                                              bus.topology)
+        self._subscriptions: list[Subscription] = []
+
+    async def start(self) -> None:
+        await self.bus.start()
+        self.committer.start()
+        topology = self.bus.topology
+        self._subscriptions = [
+            await self.bus.consume(topology.projector_queue, self.committer.handle,
+                                   prefetch=self.settings.projector_prefetch),
+            await self.bus.consume(topology.projector_dead_requests_queue,
+                                   self.dead_letters.handle, prefetch=DEAD_REQUESTS_PREFETCH),
+        ]
+        log.info("projector consuming %s (batches of up to %d) and %s",
+                 topology.projector_queue, self.settings.projector_batch_max,
+                 topology.projector_dead_requests_queue)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop taking deliveries; give in-flight batches `grace_s` to commit (their handlers
+        then return and the messages are acked); whatever is left goes back to the queue."""
+        grace = self.settings.projector_shutdown_grace_s if grace_s is None else grace_s
+        subscriptions, self._subscriptions = self._subscriptions, []
+        await asyncio.gather(*(s.stop(grace_s=grace) for s in subscriptions))
+        await self.committer.stop()
+        stats = self.committer.stats
+        log.info("projector stopped: %d events in %d commits (largest %d), %d retries, %d poison",
+                 stats.events, stats.batches, stats.largest_batch, stats.retries, stats.poison)
+
+    async def _is_over(self, training_id: str) -> bool:
+        try:
+            state = await self.store.get_training(training_id)
+        except Exception as error:  # noqa: BLE001 - best effort: folds keep terminal states
+            log.debug("could not read %s: %r", training_id, error)
+            return False
+        return state is not None and state.is_terminal
+
+
+# --- `ktrdr projector` ---------------------------------------------------------------------------
+
+
+def run_projector(settings: ProjectorSettings) -> int:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(serve(settings))
+
+
+async def serve(settings: ProjectorSettings, stop: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop` is set): the composition root of `ktrdr projector`."""
+    from libs.events.bus import Topology, bus_from_url
+    from libs.events.db import make_engine
+
+    if not settings.broker_url or settings.broker_url.startswith("memory:"):
+        log.warning("KTRDR_BROKER_URL is not set: this projector uses an in-process bus and will "
+                    "only see events published inside this process (use `ktrdr up`, or amqp://)")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    engine = make_engine(settings.database_url)
+    # No notifier: on Postgres the store NOTIFYs inside its transaction, which reaches every
+    # API process at commit; nobody in this process waits for commits.
+    store = EventStore(engine)
+    bus = bus_from_url(settings.broker_url, Topology(prefix=settings.topology_prefix))
+    service = ProjectorService(settings, store, bus)
+    try:
+        if not await _until_ready(engine, bus, stop):
+            return 0
+        if not await schema_at_head(engine):
+            log.error("the database schema is not at the latest migration: run "
+                      "`ktrdr db upgrade` (with the same KTRDR_DATABASE_URL) first")
+            return 2
+        await service.start()
+        await stop.wait()
+        log.info("stopping")
+        await service.stop()
+    finally:
+        with contextlib.suppress(Exception):
+            await bus.close()
+        await engine.dispose()
+    return 0
+
+
+async def _until_ready(engine: Any, bus: EventBus, stop: asyncio.Event) -> bool:
+    """Wait for the database and the broker, retrying with backoff; False if asked to stop."""
+    probe = engine_probe(engine)
+    for name, check in (("database", probe), ("broker", bus.start)):
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await check()
+                break
+            except Exception as error:  # noqa: BLE001 - keep trying: it may be starting up
+                delay = CONNECT_BACKOFF_S[min(attempt, len(CONNECT_BACKOFF_S) - 1)]
+                log.warning("%s not reachable (%s); retrying in %.1fs", name, error, delay)
+                attempt += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+    return not stop.is_set()
+
+
+async def schema_at_head(engine: Any) -> bool:
+    from alembic.script import ScriptDirectory
+
+    from libs.events.migrate import alembic_config, current_revision
+
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    try:
+        current = await current_revision(engine)
+    except Exception as error:  # noqa: BLE001 - e.g. no alembic_version table yet
+        log.debug("reading the schema revision failed: %r", error)
+        return False
+    return current in heads
