@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from libs.events import tables as t
+from libs.events.catalog import TrainingRequested
 from libs.events.store import IdempotencyConflict
 from services.api.errors import Problem
 from services.api.schemas import SubmitTraining
@@ -45,3 +46,18 @@ async def earlier_training(store: Any, tenant: str, key: str, hashed: str) -> st
 
 def conflict(exc: IdempotencyConflict) -> Problem:
     return Problem(409, str(exc), kind="idempotency-conflict", title="Idempotency key reused")
+
+
+async def append_request(store: Any, event: TrainingRequested, tenant: str, key: str | None,
+                         hashed: str) -> str:
+    """Append the request; with a key, claim it in the same transaction (the store decides
+    races between concurrent requests with one key)."""
+    if key is None:
+        await store.append([event])
+        return event.training_id
+    try:
+        result = await store.append([event], idempotency=(tenant, key, hashed))
+    except IdempotencyConflict as exc:
+        raise conflict(exc) from None
+    # A concurrent request with the same key won the race: answer with its training.
+    return result.replayed_training_id or event.training_id

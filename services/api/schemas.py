@@ -53,6 +53,9 @@ class SubmitAccepted(BaseModel):
     training_id: str
     status: Status
     links: Links
+    # Accepted, but worth knowing: unused strategy sections, dates outside the data, no trainer
+    # for the requested device seen lately (the training waits in the queue for one).
+    warnings: list[str] = []
 
 
 class CancelAccepted(BaseModel):

@@ -13,7 +13,6 @@ import anyio
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from libs.events.catalog import CancelRequested, TrainingRequested
-from libs.events.store import IdempotencyConflict
 from services.api import idempotency
 from services.api.deps import PrincipalDep, SettingsDep, StoreDep, SubmitterDep
 from services.api.errors import Problem, invalid, not_found
@@ -28,6 +27,7 @@ from services.api.schemas import (
     TrainingView,
 )
 from services.api.submission import resolve_submission
+from services.api.trainer_presence import trainer_warnings
 
 router = APIRouter(prefix="/trainings", tags=["trainings"])
 
@@ -83,8 +83,10 @@ async def submit_training(
         requested_by=principal.name,
         idempotency_key=idempotency_key,
     )
-    training_id = await _append_request(store, event, principal.tenant, idempotency_key, hashed)
-    return _accepted(response, training_id, status="queued")
+    training_id = await idempotency.append_request(store, event, principal.tenant,
+                                                 idempotency_key, hashed)
+    warnings = resolved.warnings + await trainer_warnings(store, body.device)
+    return _accepted(response, training_id, status="queued", warnings=warnings)
 
 
 @router.get("", response_model=TrainingPage)
@@ -145,20 +147,9 @@ async def cancel_training(
     return CancelAccepted(training_id=training_id, status="cancelling")
 
 
-def _accepted(response: Response, training_id: str, *, status: str) -> SubmitAccepted:
+def _accepted(response: Response, training_id: str, *, status: str,
+              warnings: list[str] | None = None) -> SubmitAccepted:
     links = links_for(training_id)
     response.headers["Location"] = links.self
-    return SubmitAccepted(training_id=training_id, status=status, links=links)
-
-
-async def _append_request(store: Any, event: TrainingRequested, tenant: str, key: str | None,
-                          hashed: str) -> str:
-    if key is None:
-        await store.append([event])
-        return event.training_id
-    try:
-        result = await store.append([event], idempotency=(tenant, key, hashed))
-    except IdempotencyConflict as exc:
-        raise idempotency.conflict(exc) from None
-    # A concurrent request with the same key won the race: answer with its training.
-    return result.replayed_training_id or event.training_id
+    return SubmitAccepted(training_id=training_id, status=status, links=links,
+                          warnings=warnings or [])

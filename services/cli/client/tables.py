@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
+from rich.table import Column, Table
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow",
                 "cancelling": "yellow", "running": "cyan", "queued": "white"}
@@ -21,7 +21,9 @@ def training_table(view: dict[str, Any]) -> Table:
 
 
 def trainings_table(items: list[dict[str, Any]]) -> Table:
-    table = Table("training", "strategy", "status", "phase", "epoch", "progress", "requested")
+    table = Table("strategy", "status", "phase", "epoch", "progress", "requested")
+    # The id must survive a narrow terminal whole: it is what every other command takes.
+    table.columns.insert(0, Column("training", no_wrap=True, min_width=36))
     for v in items:
         table.add_row(v["training_id"], v.get("strategy") or "", _status(v["status"]),
                       v.get("phase") or "", _of(v.get("epoch"), v.get("total_epochs")),

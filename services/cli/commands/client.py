@@ -79,6 +79,7 @@ def list_trainings(
     strategy: str | None = typer.Option(None, help="Only this strategy."),
     limit: int = typer.Option(20, min=1, max=500, help="How many (newest first)."),
     cursor: str | None = typer.Option(None, help="The `next` cursor of a previous page."),
+    as_json: bool = typer.Option(False, "--json", help="Print the raw JSON page."),
     api_url: str | None = ApiUrl,
     api_key: str | None = ApiKey,
 ) -> None:
@@ -88,6 +89,9 @@ def list_trainings(
     with _client(api_url, api_key) as client, _api_errors():
         page = client.trainings(status=status_filter, strategy=strategy, limit=limit,
                                 cursor=cursor)
+    if as_json:
+        typer.echo(_json(page))
+        return
     console = _console()
     console.print(trainings_table(page["items"]))
     if page.get("next"):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from libs.events.catalog import DeviceInfo, TrainerHeartbeat
 from tests.unit.api.conftest import FIXTURES, Api
 
 PROBLEM = "application/problem+json"
@@ -157,3 +158,18 @@ async def test_bad_idempotency_key_is_named(api: Api) -> None:
     r = await submit(api, {"strategy": "tiny_rsi"}, **{"Idempotency-Key": "x" * 300})
     assert r.status_code == 422
     assert "Idempotency-Key" in fields(r)
+
+
+async def test_warnings_for_dates_outside_the_data_and_missing_trainers(api: Api) -> None:
+    r = await submit(api, {"strategy": "tiny_rsi", "start_date": "2016-06-01"})
+    assert r.status_code == 202, r.text
+    warnings = r.json()["warnings"]
+    assert any("start_date is before the first EURUSD bar" in w for w in warnings)
+    assert any("no trainer" in w for w in warnings)
+    assert any("decisions" in w for w in warnings)  # a section training does not use
+    await api.store.append([TrainerHeartbeat(source="trainer:t1", trainer_id="t1", host="h",
+                                             device=DeviceInfo(type="cpu", name="cpu"))])
+    cpu = (await submit(api, {"strategy": "tiny_rsi", "device": "cpu"})).json()["warnings"]
+    assert not any("trainer" in w for w in cpu)
+    cuda = (await submit(api, {"strategy": "tiny_rsi", "device": "cuda"})).json()["warnings"]
+    assert any("no cuda trainer" in w for w in cuda)
