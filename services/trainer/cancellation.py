@@ -40,10 +40,13 @@ class RunToken:
         self.reason: StopReason | None = None
         self.detail = ""
 
-    def cancel(self, reason: StopReason, detail: str = "") -> None:
-        if not self._stop.is_set():
-            self.reason, self.detail = reason, detail
-            self._stop.set()
+    def cancel(self, reason: StopReason, detail: str = "") -> bool:
+        """True when this call stopped the run (False: it was already stopping)."""
+        if self._stop.is_set():
+            return False
+        self.reason, self.detail = reason, detail
+        self._stop.set()
+        return True
 
     def is_cancelled(self) -> bool:
         if self._stop.is_set():
@@ -83,6 +86,7 @@ class Running:
     token: RunToken
     source: str
     attempt: int
+    batches: Callable[[], int] = lambda: 0  # batches run so far (for the log line)
 
 
 class ControlState:
@@ -92,20 +96,20 @@ class ControlState:
         self._running: dict[str, Running] = {}
         self.applied = 0
 
-    def apply(self, event: Event) -> None:
-        """Fold one control-stream event (idempotent: replays and duplicates are harmless)."""
+    def apply(self, event: Event) -> Running | None:
+        """Fold one control-stream event (idempotent: replays and duplicates are harmless).
+        Returns the run here that this event told to stop, if any."""
         self.applied += 1
         training_id = event.training_id
         if training_id is None:
-            return
+            return None
+        running = self._running.get(training_id)
         if isinstance(event, CancelRequested):
             self._cancelled.put(training_id, event.reason)
-            running = self._running.get(training_id)
-            if running is not None:
-                running.token.cancel(StopReason.USER, event.reason)
+            if running is not None and running.token.cancel(StopReason.USER, event.reason):
+                return running
         elif event.type in TERMINAL_TYPES:
             self._terminal.put(training_id, event.type)
-            running = self._running.get(training_id)
             # Our own terminal event comes back through the stream too; anyone else's means
             # this run is redundant (the broker gave the request to another attempt).
             if running is not None and (event.source, event.attempt) != (
@@ -113,7 +117,9 @@ class ControlState:
                 running.attempt,
             ):
                 by = f"{event.type} by {event.source} (attempt {event.attempt})"
-                running.token.cancel(StopReason.SUPERSEDED, by)
+                if running.token.cancel(StopReason.SUPERSEDED, by):
+                    return running
+        return None
 
     def cancel_reason(self, training_id: str) -> str | None:
         return self._cancelled.get(training_id)
@@ -121,8 +127,16 @@ class ControlState:
     def terminal_type(self, training_id: str) -> str | None:
         return self._terminal.get(training_id)
 
-    def register(self, training_id: str, token: RunToken, *, source: str, attempt: int) -> None:
-        self._running[training_id] = Running(token, source, attempt)
+    def register(
+        self,
+        training_id: str,
+        token: RunToken,
+        *,
+        source: str,
+        attempt: int,
+        batches: Callable[[], int] | None = None,
+    ) -> None:
+        self._running[training_id] = Running(token, source, attempt, batches or (lambda: 0))
 
     def unregister(self, training_id: str, token: RunToken) -> None:
         running = self._running.get(training_id)

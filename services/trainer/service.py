@@ -152,7 +152,16 @@ class TrainerService:
 
     # --- control stream ------------------------------------------------------------------------
     async def _on_control(self, delivery: Delivery) -> None:
-        self.control.apply(delivery.event)
+        stopped = self.control.apply(delivery.event)
+        if stopped is not None:
+            # Ops (and the integration tests) read the batch count to check "within one batch".
+            log.info(
+                "%s applied to %s attempt %d after %d batches",
+                delivery.event.type,
+                delivery.event.training_id,
+                stopped.attempt,
+                stopped.batches(),
+            )
 
     async def _sync_control(self) -> None:
         """Make sure every control event published before now has been applied.

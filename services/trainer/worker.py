@@ -201,7 +201,13 @@ class TrainingWorker:
         token = active.token = RunToken(deadline=deadline)
         # No await between the checks above and this registration: a CancelRequested the
         # control reader applies from now on reaches the token.
-        self._control.register(training_id, token, source=self.identity.source, attempt=attempt)
+        self._control.register(
+            training_id,
+            token,
+            source=self.identity.source,
+            attempt=attempt,
+            batches=lambda: reporter.batches_seen,
+        )
         try:
             terminal = await self._run(request, reporter, token)
         finally:
