@@ -34,6 +34,7 @@ from libs.events.state import (
     FAILED,
     QUEUED,
     RUNNING,
+    TERMINAL_STATUSES,
     EpochRow,
     ModelRow,
     TrainerRow,
@@ -41,6 +42,7 @@ from libs.events.state import (
 )
 
 TRAINER_SOURCE_PREFIX = "trainer:"
+_REQUESTED = ev.TrainingRequested.TYPE
 
 # What a new attempt clears: everything that describes one run's progress and outcome.
 _ATTEMPT_RESET: dict[str, Any] = {
@@ -92,18 +94,23 @@ def apply(state: TrainingState | None, event: ev.Event, position: int) -> FoldRe
     if state is None:
         state = _blank(event, position)
     changes: dict[str, Any] = {}
-    accepted = _accepts(state, event)
     derived: dict[str, Any] = {}
+    from_trainer = event.source.startswith(TRAINER_SOURCE_PREFIX)
+    if state.status in TERMINAL_STATUSES:
+        accepted = event.type == _REQUESTED  # sticky: only request metadata may still arrive
+    else:
+        accepted = not (from_trainer and event.attempt < state.attempt)
     if accepted:
-        if is_trainer_event(event) and event.attempt > state.attempt:
+        if from_trainer and event.attempt > state.attempt:
             changes.update(_new_attempt(state, event))
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(state, event, position, changes, derived)
-    changes["last_position"] = max(state.last_position, position)
+    if position > state.last_position:
+        changes["last_position"] = position
     if event.occurred_at > state.updated_at:
         changes["updated_at"] = event.occurred_at
-    return FoldResult(state.evolve(changes), accepted, **derived)
+    return FoldResult(state.evolve(changes), accepted, derived.get("epoch"), derived.get("model"))
 
 
 def trainer_row(event: ev.TrainerHeartbeat) -> TrainerRow:
@@ -151,12 +158,6 @@ def _blank(event: ev.Event, position: int) -> TrainingState:
         first_position=position,
         last_position=position,
     )
-
-
-def _accepts(state: TrainingState, event: ev.Event) -> bool:
-    if state.is_terminal:
-        return event.type == ev.TrainingRequested.TYPE
-    return not (is_trainer_event(event) and event.attempt < state.attempt)
 
 
 def _new_attempt(state: TrainingState, event: ev.Event) -> dict[str, Any]:

@@ -12,6 +12,7 @@ one read transaction in SQLite's WAL), so a busy system still compares like with
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,10 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.events import sql
 from libs.events import tables as t
 from libs.events.folds import apply
+from libs.events.rows import select_events, stored_event
 from libs.events.state import EpochRow, ModelRow, TrainingState, row_to
-from libs.events.store import EventStore, stored_event
+from libs.events.store import EventStore
 
 BATCH = 20_000
+_YIELD_EVERY = 256  # rows decoded between event-loop turns
 
 
 @dataclass(frozen=True)
@@ -132,20 +135,30 @@ async def _rebuild_on(conn: AsyncConnection, batch_size: int, max_differences: i
 
 
 async def refold(conn: AsyncConnection, report: RebuildReport, batch_size: int) -> Projection:
+    """Fold the log in position batches. The next batch is fetched while this one is decoded
+    and folded (Postgres renders JSONB in its own process, so the two overlap on two cores);
+    decoding yields to the event loop now and then so that fetch keeps draining the socket."""
     projection = Projection()
-    query = sa.select(t.events).order_by(t.events.c.global_position).limit(batch_size)
-    position = 0
-    while True:
-        rows = (await conn.execute(query.where(t.events.c.global_position > position))).all()
-        if not rows:
-            break
-        for row in rows:
-            stored = stored_event(row)
-            projection.apply(stored.position, stored.event)
-        position = rows[-1].global_position
-        report.events += len(rows)
-    report.position = position
+    fold = projection.apply
+    pending: asyncio.Task[list[Any]] | None = asyncio.create_task(_fetch(conn, 0, batch_size))
+    while pending is not None:
+        rows = await pending
+        full = len(rows) == batch_size
+        pending = asyncio.create_task(_fetch(conn, rows[-1][0], batch_size)) if full else None
+        for start in range(0, len(rows), _YIELD_EVERY):
+            for row in rows[start : start + _YIELD_EVERY]:
+                stored = stored_event(row)
+                fold(stored.position, stored.event)
+            await asyncio.sleep(0)
+        if rows:
+            report.events += len(rows)
+            report.position = rows[-1][0]
     return projection
+
+
+async def _fetch(conn: AsyncConnection, after: int, limit: int) -> list[Any]:
+    query = select_events().where(t.events.c.global_position > after).limit(limit)
+    return list((await conn.execute(query)).all())
 
 
 async def compare(conn: AsyncConnection, rebuilt: Projection) -> list[Difference]:

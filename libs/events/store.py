@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -35,21 +35,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.events import catalog as ev
 from libs.events import readmodels, sql
 from libs.events import tables as t
-from libs.events.codec import from_row
 from libs.events.db import SQLITE_BEGIN_IMMEDIATE
 from libs.events.folds import apply, fold_stream, trainer_row
 from libs.events.notify import DEFAULT_CHANNEL, Notification, Notifier
+from libs.events.rows import StoredEvent, event_row, select_events, stored_event
 from libs.events.state import EpochRow, ModelRow, TrainerRow, TrainingState
 
 APPEND_LOCK = 0x6B74_7264_7231  # "ktrdr1": the transaction-level advisory lock of appends
 
 _sqlite_writer_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-class StoredEvent(NamedTuple):
-    position: int
-    recorded_at: datetime
-    event: ev.Event
 
 
 class IdempotencyConflict(Exception):
@@ -170,7 +164,7 @@ class EventStore:
             .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(t.events.c.global_position, t.events.c.event_id)
         )
-        rows = [_event_row(e, recorded_at) for e in unique.values()]
+        rows = [event_row(e, recorded_at) for e in unique.values()]
         result = await conn.execute(stmt, rows)
         positions = {event_id: position for position, event_id in result.all()}
         duplicates |= set(unique) - set(positions)
@@ -240,7 +234,7 @@ class EventStore:
     async def read_stream(
         self, training_id: str, after: int = 0, limit: int | None = None
     ) -> list[StoredEvent]:
-        query = _select_events().where(
+        query = select_events().where(
             t.events.c.training_id == training_id, t.events.c.global_position > after
         )
         return await self._read(query.limit(limit) if limit is not None else query)
@@ -248,7 +242,7 @@ class EventStore:
     async def read_all(
         self, after: int = 0, limit: int = 1000, sources: Collection[str] | None = None
     ) -> list[StoredEvent]:
-        query = _select_events().where(t.events.c.global_position > after).limit(limit)
+        query = select_events().where(t.events.c.global_position > after).limit(limit)
         if sources is not None:
             query = query.where(_source_filter(sources))
         return await self._read(query)
@@ -260,7 +254,7 @@ class EventStore:
 
     async def state_as_of(self, training_id: str, position: int) -> TrainingState | None:
         """The training as it was once the log reached `position` (refolded from the log)."""
-        query = _select_events().where(
+        query = select_events().where(
             t.events.c.training_id == training_id, t.events.c.global_position <= position
         )
         return fold_stream([(s.position, s.event) for s in await self._read(query)])
@@ -334,39 +328,6 @@ class EventStore:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-_ENVELOPE_COLUMNS = (
-    "event_id",
-    "training_id",
-    "type",
-    "schema_version",
-    "tenant",
-    "source",
-    "attempt",
-    "seq",
-    "correlation_id",
-    "occurred_at",
-)
-
-
-def _select_events() -> sa.Select:
-    return sa.select(t.events).order_by(t.events.c.global_position)
-
-
-def stored_event(row: Any) -> StoredEvent:
-    """A StoredEvent from an `events` row (upcast to the current schema on the way)."""
-    mapping = row._mapping
-    envelope = {name: mapping[name] for name in _ENVELOPE_COLUMNS}
-    return StoredEvent(
-        mapping["global_position"], mapping["recorded_at"], from_row(envelope, mapping["payload"])
-    )
-
-
-def _event_row(event: ev.Event, recorded_at: datetime) -> dict[str, Any]:
-    row = {name: getattr(event, name) for name in _ENVELOPE_COLUMNS}
-    row["recorded_at"] = recorded_at
-    row["payload"] = ev.payload_of(event)
-    return row
 
 
 def _source_filter(sources: Collection[str]) -> sa.ColumnElement[bool]:

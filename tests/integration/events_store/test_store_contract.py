@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 
 import pytest
@@ -226,3 +227,19 @@ async def test_old_schema_versions_are_upcast_on_read(store, engine):
     stored = (await store.read_stream("t-1"))[-1].event
     assert isinstance(stored, BatchProgress) and stored.schema_version == 2
     assert (stored.running_loss, stored.progress) == (0.5, 0.25)
+
+
+async def test_non_finite_losses_are_stored_in_the_log_and_nulled_in_read_models(store):
+    s = TrainingScript("t-1")
+    diverged = s.batch(1, 1).model_copy(
+        update={"running_loss": float("nan"), "eta_s": float("inf")}
+    )
+    epoch = s.epoch_completed(1, float("nan"))
+    await store.append([s.requested(), s.started(), diverged, epoch])
+    stored = [x.event for x in await store.read_stream("t-1")]
+    assert math.isnan(stored[2].running_loss) and math.isinf(stored[2].eta_s)
+    assert math.isnan(stored[3].val_loss)
+    state = await store.get_training("t-1")
+    assert state.latest_metrics["running_loss"] is None and state.eta_s is None
+    assert state.best_metrics is None  # a NaN val_loss is never "best"
+    assert (await store.list_epochs("t-1"))[0].val_loss is None
