@@ -113,6 +113,11 @@ class FanOut:
         self._signal = asyncio.Event()  # replaced (after being set) on every delivery
 
     @property
+    def connected(self) -> bool:
+        """In process there is nothing to lose; PostgresNotifier reports its LISTEN link."""
+        return True
+
+    @property
     def last_position(self) -> int:
         """The highest position notified so far in this process."""
         return self._last_position

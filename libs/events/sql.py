@@ -59,7 +59,20 @@ async def write_read_models(
 
 
 async def write_trainers(conn: AsyncConnection, rows: Iterable[TrainerRow]) -> None:
-    await upsert(conn, t.trainers, [r.to_row() for r in rows])
+    """Upsert heartbeats; an older heartbeat arriving late never overwrites a newer one."""
+    latest: dict[str, TrainerRow] = {}
+    for row in rows:
+        if row.trainer_id not in latest or row.last_seen >= latest[row.trainer_id].last_seen:
+            latest[row.trainer_id] = row
+    if not latest:
+        return
+    stmt = insert_for(conn, t.trainers)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["trainer_id"],
+        set_={c.name: stmt.excluded[c.name] for c in t.trainers.columns if c.name != "trainer_id"},
+        where=stmt.excluded.last_seen >= t.trainers.c.last_seen,
+    )
+    await conn.execute(stmt, [r.to_row() for r in latest.values()])
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:

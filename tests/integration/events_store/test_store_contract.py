@@ -92,10 +92,14 @@ async def test_read_models_are_folded_in_the_append(store):
 
 async def test_heartbeats_update_trainers_but_are_not_stored(store):
     s = TrainingScript("t-1")
-    await store.append([s.heartbeat("t9", running=["t-1"])])
-    await store.append([s.heartbeat("t9", running=[])])
+    older = s.heartbeat("t9", running=["t-1"])
+    newer = s.heartbeat("t9", running=[])
+    await store.append([s.heartbeat("t8")])
+    await store.append([newer])
+    await store.append([older])  # delivered late: must not roll last_seen back
     trainers = await store.list_trainers()
-    assert [(x.trainer_id, x.running) for x in trainers] == [("t9", [])]
+    assert [(x.trainer_id, x.running) for x in trainers] == [("t8", []), ("t9", [])]
+    assert trainers[1].last_seen == newer.occurred_at
     assert await store.max_position() == 0
 
 
