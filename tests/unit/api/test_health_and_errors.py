@@ -27,7 +27,7 @@ async def test_readyz_ready_when_migrated_and_bus_started(api: Api) -> None:
     r = await api.client.get("/readyz")
     assert r.status_code == 200, r.text
     assert r.json()["failed"] == []
-    assert set(r.json()["checks"]) == {"database", "migrations", "broker"}
+    assert {"database", "migrations", "broker"} <= set(r.json()["checks"])
 
 
 async def test_readyz_names_the_failing_checks(api: Api, tmp_path: Path) -> None:
