@@ -26,7 +26,7 @@ async def run_checks(parts: Any) -> dict[str, Check]:
         "migrations": lambda: check_migrations(parts.store.engine),
         "broker": lambda: check_broker(parts.bus),
     }
-    if hasattr(parts.notifier, "connected"):  # Postgres LISTEN connection (SSE, relay wake-ups)
+    if hasattr(parts.notifier, "connected"):  # e.g. Postgres LISTEN (SSE and relay wake-ups)
         checks["notifications"] = lambda: check_listener(parts.notifier)
     names = list(checks)
     results = await asyncio.gather(*(_bounded(checks[name]()) for name in names))
@@ -73,9 +73,10 @@ async def check_broker(bus: Any) -> Check:
 
 
 async def check_listener(notifier: Any) -> Check:
+    kind = type(notifier).__name__
     if notifier.connected:
-        return True, "LISTEN connection up"
-    return False, "LISTEN connection down (reconnecting); live streams fall back to polling"
+        return True, f"{kind} connected"
+    return False, f"{kind} disconnected (reconnecting); live streams fall back to polling"
 
 
 def bus_connected(bus: Any) -> bool:
