@@ -121,7 +121,9 @@ async def postgres_part(events: list[ev.Event]) -> dict[str, float]:
         out["fold_single"] = await bench_append(store, single, fold=True, size=1)
         await clear(engine)
         out["fold_batch"] = await bench_append(store, events, fold=True, size=BATCH)
+        cpu = time.process_time()
         report = await rebuild(engine)
+        out["rebuild_cpu_us"] = (time.process_time() - cpu) / max(report.events, 1) * 1e6
         out["rebuild"] = report.events_per_s
         out["rebuild_equal"] = report.equal
         out["rebuild_total_s"] = report.seconds
@@ -153,7 +155,11 @@ async def main() -> None:
     parser.add_argument("--trainings", type=int, default=100, help="~1,030 events each")
     args = parser.parse_args()
     events = make_log(args.trainings)
-    print(f"log: {len(events):,} events, {args.trainings} trainings; batches of {BATCH}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"log: {len(events):,} events, {args.trainings} trainings; batches of {BATCH}; "
+        f"{os.cpu_count()} CPUs, load average {load} (rates are wall-clock, Postgres included)"
+    )
     pg = await postgres_part(events)
     print("Postgres")
     print(f"  raw asyncpg executemany          {pg['raw']:>10,.0f} events/s  (baseline)")
@@ -165,11 +171,19 @@ async def main() -> None:
         f"  store.append + fold, batched     {pg['fold_batch']:>10,.0f} events/s  "
         f"ratio {pg['fold_batch'] / pg['raw']:.2f}x baseline"
     )
-    print(f"  store.append + fold, 1 per tx    {pg['fold_single']:>10,.0f} events/s")
+    print(
+        f"  store.append + fold, 1 per tx    {pg['fold_single']:>10,.0f} events/s  "
+        f"({1000 / pg['fold_single']:.2f} ms per append: ~8 round trips)"
+    )
     print(
         f"  rebuild (read+decode+fold)       {pg['rebuild']:>10,.0f} events/s  "
         f"target 50,000 -> {pg['rebuild'] / 50_000:.2f}x; equal to live: {pg['rebuild_equal']}; "
         f"whole rebuild incl. compare {pg['rebuild_total_s']:.2f}s"
+    )
+    print(
+        f"    this process's CPU: {pg['rebuild_cpu_us']:.1f} us/event "
+        f"(= {1e6 / pg['rebuild_cpu_us']:,.0f} events/s of client CPU; the server renders JSONB "
+        "in parallel)"
     )
     lite = await sqlite_part(events)
     print("SQLite")

@@ -157,8 +157,21 @@ async def refold(conn: AsyncConnection, report: RebuildReport, batch_size: int) 
 
 
 async def _fetch(conn: AsyncConnection, after: int, limit: int) -> list[Any]:
+    if conn.dialect.name == "postgresql":
+        # Straight from asyncpg on the same connection (same transaction and snapshot): skips
+        # SQLAlchemy's per-row result processing, a fifth of the refold's CPU. Records unpack
+        # like the Core rows (same columns, same order); timestamps arrive aware, JSONB decoded
+        # by the codec SQLAlchemy installed on the connection.
+        raw = await conn.get_raw_connection()
+        return await raw.driver_connection.fetch(_PG_BATCH_SQL, after, limit)
     query = select_events().where(t.events.c.global_position > after).limit(limit)
     return list((await conn.execute(query)).all())
+
+
+_PG_BATCH_SQL = (
+    f"SELECT {', '.join(c.name for c in select_events().selected_columns)} FROM events "
+    "WHERE global_position > $1 ORDER BY global_position LIMIT $2"
+)
 
 
 async def compare(conn: AsyncConnection, rebuilt: Projection) -> list[Difference]:
