@@ -91,7 +91,10 @@ class _RunningStats:
         sizes = torch.tensor([t.shape[0] for t in self.logits], dtype=logits.dtype)
         losses = torch.stack(self.losses).to(logits.dtype)
         target = self.y_epoch[self.folded_rows : self.folded_rows + rows]
-        self.loss_sum += float((losses.cpu() * sizes).sum())
+        # One batch at a time in float64: the total must not depend on how many batches each
+        # (timing-driven) fold covers, or the same seed would give different metrics per path.
+        for batch_loss, size in zip(losses.cpu().tolist(), sizes.tolist(), strict=True):
+            self.loss_sum += batch_loss * size
         self.correct += int((logits.argmax(1) == target).sum())
         self.folded_rows += rows
         self.losses.clear()
