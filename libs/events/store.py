@@ -38,7 +38,7 @@ from libs.events import tables as t
 from libs.events.db import SQLITE_BEGIN_IMMEDIATE
 from libs.events.folds import apply, fold_stream, trainer_row
 from libs.events.notify import DEFAULT_CHANNEL, Notification, Notifier
-from libs.events.rows import StoredEvent, event_row, select_events, stored_event
+from libs.events.rows import StoredEvent, insert_events, select_events, stored_event
 from libs.events.state import EpochRow, ModelRow, TrainerRow, TrainingState
 
 APPEND_LOCK = 0x6B74_7264_7231  # "ktrdr1": the transaction-level advisory lock of appends
@@ -151,22 +151,16 @@ class EventStore:
         self, conn: AsyncConnection, events: list[ev.Event]
     ) -> tuple[list[StoredEvent], set[UUID]]:
         unique: dict[UUID, ev.Event] = {}
+        duplicates: set[UUID] = set()
         for event in events:
-            unique.setdefault(event.event_id, event)
-        duplicates = (
-            {e.event_id for e in events} - set(unique) if len(unique) < len(events) else set()
-        )
+            if event.event_id in unique:
+                duplicates.add(event.event_id)  # repeated within this very call
+            else:
+                unique[event.event_id] = event
         if not unique:
             return [], duplicates
         recorded_at = datetime.now(UTC)
-        stmt = (
-            sql.insert_for(conn, t.events)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(t.events.c.global_position, t.events.c.event_id)
-        )
-        rows = [event_row(e, recorded_at) for e in unique.values()]
-        result = await conn.execute(stmt, rows)
-        positions = {event_id: position for position, event_id in result.all()}
+        positions = await insert_events(conn, list(unique.values()), recorded_at)
         duplicates |= set(unique) - set(positions)
         stored = [
             StoredEvent(positions[event_id], recorded_at, event)

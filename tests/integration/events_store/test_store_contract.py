@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -70,6 +71,18 @@ async def test_duplicates_are_skipped_and_not_folded_again(store):
     after = await store.get_training("t-1")
     assert after.last_position == again.last_position > first.last_position
     assert before.status == after.status == RUNNING
+    fresh = s.batch(1, 3)
+    twice = await store.append([fresh, fresh])  # repeated within one call, new to the store
+    assert len(twice.appended) == 1 and twice.duplicates == {fresh.event_id}
+
+
+async def test_naive_timestamps_are_refused(store):
+    naive = (
+        TrainingScript("t-1").requested().model_copy(update={"occurred_at": datetime(2026, 1, 1)})
+    )
+    with pytest.raises(Exception, match="naive datetime"):
+        await store.append([naive])
+    assert await store.max_position() == 0
 
 
 async def test_read_models_are_folded_in_the_append(store):
