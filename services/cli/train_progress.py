@@ -108,7 +108,7 @@ class ConsoleReporter:
         )
 
     def _print(self, line: str) -> None:
-        self.console.print(line, markup=False, highlight=False)
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         self.console.file.flush()
 
 
