@@ -83,6 +83,7 @@ class GroupCommitter:
         self._max_batch, self._linger_s = max_batch, linger_s
         self._backoff = backoff or Backoff(0.05, 5.0)
         self._waiting: deque[_Waiting] = deque()
+        self._in_flight: list[_Waiting] = []
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = CommitStats()
@@ -120,9 +121,10 @@ class GroupCommitter:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        for waiting in self._waiting:
+        for waiting in (*self._in_flight, *self._waiting):
             waiting.done.cancel()
         self._waiting.clear()
+        self._in_flight = []
 
     # --- the commit loop -----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -135,7 +137,9 @@ class GroupCommitter:
             if not self._waiting:
                 self._arrived.clear()
             if batch:
+                self._in_flight = batch
                 await self._commit_batch(batch)
+                self._in_flight = []
 
     async def _commit_batch(self, batch: list[_Waiting]) -> None:
         while True:

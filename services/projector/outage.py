@@ -38,6 +38,10 @@ def names_an_outage(error: BaseException) -> bool:
             return True
         if _is_asyncpg_connection_error(current):
             return True
+        orig = getattr(current, "orig", None)  # SQLAlchemy keeps the driver's error here
+        if isinstance(orig, BaseException) and id(orig) not in seen:
+            current = orig
+            continue
         current = current.__cause__ or current.__context__
     return False
 
