@@ -249,12 +249,25 @@ class TrainingWorker:
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
-            # The bus cancelled the handler (shutdown grace over, channel lost): the request goes
-            # back to the queue, so stop this run (within one batch) before letting go of it.
-            token.cancel(StopReason.SHUTDOWN, "handler cancelled")
+            # The bus cancelled the handler: the shutdown grace is over, or the channel that
+            # delivered the request closed (aiormq cancels its delivery tasks) -- e.g. the
+            # broker's delivery-ack timeout or a lost connection. Either way the request goes
+            # (or went) back to the queue: stop this run within one batch before letting go.
+            envelope = reporter.envelope
+            if self._stopping.is_set():
+                token.cancel(StopReason.SHUTDOWN, "shutdown grace over")
+                log.info("%s attempt %d: giving it back", envelope.training_id, envelope.attempt)
+            else:
+                token.cancel(StopReason.DELIVERY_LOST, "the request's channel closed")
+                log.warning(
+                    "%s: delivery of attempt %d was taken back by the broker (channel closed); "
+                    "stopping its run, the redelivery runs instead",
+                    envelope.training_id,
+                    envelope.attempt,
+                )
             await asyncio.wait({future})
             if not future.cancelled() and future.exception() is not None:
-                log.info("abandoned run ended with %r", future.exception())
+                log.info("the stopped run ended with %r", future.exception())
             raise
 
     def _stopped(self, reporter: EventReporter, token: RunToken, stop: TrainingCancelled) -> Event:

@@ -1,0 +1,78 @@
+"""The broker's delivery-ack timeout (consumer_timeout) fires under a running training.
+
+RabbitMQ 3.10 reads `consumer_timeout` when a channel opens and checks it every
+`channel_tick_interval`. The test lowers both (3 s / 1 s) only while the trainer opens its
+channels, then restores the global value at once so other clients' new channels are unaffected;
+the tick goes back to 60 s in a finally. The broker then closes the trainer's request channel
+under attempt 1; the robust channel reopens and the request comes back as attempt 2. The
+trainer must stop attempt 1 at once, so only attempt 2 goes on -- never two runs, never two
+terminal events. (In production max_run_s keeps every run below the timeout: docs/trainer.md.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+
+import pytest
+
+from tests.integration.trainer.harness import long_request
+
+pytestmark = pytest.mark.integration
+
+DEFAULT_CONSUMER_TIMEOUT_MS = 1_800_000
+DEFAULT_TICK_MS = 60_000
+
+
+def set_rabbit_env(key: str, value: int) -> None:
+    command = [shutil.which("rabbitmqctl") or "rabbitmqctl", "eval"]
+    command.append(f"application:set_env(rabbit, {key}, {value}).")
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def broker_settings(rabbitmq_available):
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not installed: cannot lower consumer_timeout")
+    try:
+        set_rabbit_env("channel_tick_interval", 1000)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        pytest.skip(f"rabbitmqctl eval is not permitted here: {error}")
+    try:
+        yield set_rabbit_env
+    finally:
+        set_rabbit_env("consumer_timeout", DEFAULT_CONSUMER_TIMEOUT_MS)
+        set_rabbit_env("channel_tick_interval", DEFAULT_TICK_MS)
+
+
+async def test_a_run_whose_delivery_timed_out_stops_and_only_the_redelivery_runs(
+    probe, spawn, broker_settings
+):
+    await asyncio.to_thread(broker_settings, "consumer_timeout", 3000)
+    try:
+        trainer = spawn("slow-ack")
+        await probe.wait_ready(trainer)  # its request channels now carry the 3 s timeout
+    finally:
+        await asyncio.to_thread(broker_settings, "consumer_timeout", DEFAULT_CONSUMER_TIMEOUT_MS)
+
+    req = long_request()
+    await probe.publish(req)
+
+    def attempt_2_started(_: object) -> bool:
+        return any(e.attempt == 2 for e in probe.of(req.training_id, "Started"))
+
+    await probe.wait_for(attempt_2_started, within_s=60)
+    await probe.wait_for(lambda _: probe.of(req.training_id, "BatchProgress")[-1].attempt == 2)
+    await probe.cancel(req.training_id)
+    terminal = await probe.wait_terminal(req.training_id)
+
+    assert (terminal.type, terminal.attempt) == ("Cancelled", 2), terminal
+    events = probe.trainer_events(req.training_id)
+    second_start = next(i for i, e in enumerate(events) if e.attempt == 2)
+    # Attempt 1 was stopped before attempt 2 started: none of its events come later, and it
+    # published no terminal event of its own.
+    assert all(e.attempt == 2 for e in events[second_start:])
+    assert [e.attempt for e in events if e.is_terminal] == [2]
+    assert any(e.type == "BatchProgress" for e in events[:second_start])
+    assert trainer.log_match(r"delivery of attempt 1 was taken back by the broker"), trainer.log()
