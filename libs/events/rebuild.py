@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.events import sql
 from libs.events import tables as t
 from libs.events.folds import apply
-from libs.events.rows import select_events, stored_event
+from libs.events.rows import PG_FLAT_EVENTS, event_from_flat_json, select_events, stored_event
 from libs.events.state import EpochRow, ModelRow, TrainingState, row_to
 from libs.events.store import EventStore
 
@@ -136,19 +136,27 @@ async def _rebuild_on(conn: AsyncConnection, batch_size: int, max_differences: i
 
 async def refold(conn: AsyncConnection, report: RebuildReport, batch_size: int) -> Projection:
     """Fold the log in position batches. The next batch is fetched while this one is decoded
-    and folded (Postgres renders JSONB in its own process, so the two overlap on two cores);
+    and folded (Postgres renders JSON in its own process, so the two overlap on two cores);
     decoding yields to the event loop now and then so that fetch keeps draining the socket."""
     projection = Projection()
     fold = projection.apply
-    pending: asyncio.Task[list[Any]] | None = asyncio.create_task(_fetch(conn, 0, batch_size))
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        await conn.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
+    fetch = _fetch_flat if postgres else _fetch_rows
+    pending: asyncio.Task[list[Any]] | None = asyncio.create_task(fetch(conn, 0, batch_size))
     while pending is not None:
         rows = await pending
         full = len(rows) == batch_size
-        pending = asyncio.create_task(_fetch(conn, rows[-1][0], batch_size)) if full else None
+        pending = asyncio.create_task(fetch(conn, rows[-1][0], batch_size)) if full else None
         for start in range(0, len(rows), _YIELD_EVERY):
-            for row in rows[start : start + _YIELD_EVERY]:
-                stored = stored_event(row)
-                fold(stored.position, stored.event)
+            if postgres:
+                for position, event_type, version, text in rows[start : start + _YIELD_EVERY]:
+                    fold(position, event_from_flat_json(event_type, version, text))
+            else:
+                for row in rows[start : start + _YIELD_EVERY]:
+                    stored = stored_event(row)
+                    fold(stored.position, stored.event)
             await asyncio.sleep(0)
         if rows:
             report.events += len(rows)
@@ -156,22 +164,15 @@ async def refold(conn: AsyncConnection, report: RebuildReport, batch_size: int) 
     return projection
 
 
-async def _fetch(conn: AsyncConnection, after: int, limit: int) -> list[Any]:
-    if conn.dialect.name == "postgresql":
-        # Straight from asyncpg on the same connection (same transaction and snapshot): skips
-        # SQLAlchemy's per-row result processing, a fifth of the refold's CPU. Records unpack
-        # like the Core rows (same columns, same order); timestamps arrive aware, JSONB decoded
-        # by the codec SQLAlchemy installed on the connection.
-        raw = await conn.get_raw_connection()
-        return await raw.driver_connection.fetch(_PG_BATCH_SQL, after, limit)
+async def _fetch_flat(conn: AsyncConnection, after: int, limit: int) -> list[Any]:
+    # Straight from asyncpg on the same connection (same transaction, same snapshot).
+    raw = await conn.get_raw_connection()
+    return await raw.driver_connection.fetch(PG_FLAT_EVENTS, after, limit)
+
+
+async def _fetch_rows(conn: AsyncConnection, after: int, limit: int) -> list[Any]:
     query = select_events().where(t.events.c.global_position > after).limit(limit)
     return list((await conn.execute(query)).all())
-
-
-_PG_BATCH_SQL = (
-    f"SELECT {', '.join(c.name for c in select_events().selected_columns)} FROM events "
-    "WHERE global_position > $1 ORDER BY global_position LIMIT $2"
-)
 
 
 async def compare(conn: AsyncConnection, rebuilt: Projection) -> list[Difference]:
