@@ -47,8 +47,10 @@ class ProjectorService:
         self.dead_letters = DeadLetterHandler(self.committer.submit_many, self._is_over,
                                               bus.topology)
         self._subscriptions: list[Subscription] = []
+        self._running = False
 
     async def start(self) -> None:
+        self._running = True
         await self.bus.start()
         self.committer.start()
         topology = self.bus.topology
@@ -65,6 +67,9 @@ class ProjectorService:
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop taking deliveries; give in-flight batches `grace_s` to commit (their handlers
         then return and the messages are acked); whatever is left goes back to the queue."""
+        if not self._running:
+            return
+        self._running = False
         grace = self.settings.projector_shutdown_grace_s if grace_s is None else grace_s
         subscriptions, self._subscriptions = self._subscriptions, []
         await asyncio.gather(*(s.stop(grace_s=grace) for s in subscriptions))

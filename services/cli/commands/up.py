@@ -1,0 +1,44 @@
+"""`ktrdr up`: the whole service (api + projector + relay + one trainer) in one process.
+
+No configuration needed: SQLite at ./var/ktrdr.db (migrated on start) and the in-process bus,
+listening on 127.0.0.1:8000. KTRDR_DATABASE_URL + KTRDR_BROKER_URL put it on Postgres + RabbitMQ
+(run `ktrdr db upgrade` first). --host/--port win over KTRDR_HOST/KTRDR_PORT.
+"""
+
+from __future__ import annotations
+
+import typer
+
+
+def up(
+    host: str | None = typer.Option(None, help="Interface to listen on (default KTRDR_HOST "
+                                               "or 127.0.0.1)."),
+    port: int | None = typer.Option(None, min=1, max=65535,
+                                    help="Port (default KTRDR_PORT or 8000)."),
+    migrate: bool | None = typer.Option(None, "--migrate/--no-migrate",
+                                        help="Run `db upgrade` first (default: on SQLite only)."),
+    log_level: str = typer.Option("info", help="Log level (debug, info, warning, error)."),
+    access_log: bool = typer.Option(False, help="Log every HTTP request."),
+) -> None:
+    """Run the API, the projector, the outbox relay and a trainer in this one process."""
+    from pydantic import ValidationError
+
+    from services.cli.embedded import StartupError, UpOptions, run_up
+
+    options = UpOptions(host=host, port=port, migrate=migrate, log_level=log_level,
+                        access_log=access_log)
+    try:
+        code = run_up(options, announce=lambda line: typer.secho(line, fg="green"))
+    except StartupError as error:
+        typer.secho(f"error: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except ValidationError as error:
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"]) or "settings"
+            typer.secho(f"error: KTRDR_{field.upper()}: {problem['msg']}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)

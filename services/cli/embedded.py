@@ -1,0 +1,292 @@
+"""`ktrdr up`'s composition root: api + projector + relay + one trainer in ONE asyncio process.
+
+    engine ─ store (+ notifier) ─┬─ API app (uvicorn, the outbox relay in its lifespan)
+                                 └─ ProjectorService ◀── bus ──▶ TrainerService
+
+With no configuration: SQLite (./var/ktrdr.db, migrated here) and the in-process bus. With
+KTRDR_DATABASE_URL=postgresql+asyncpg://... and KTRDR_BROKER_URL=amqp://... the very same parts
+run on Postgres (LISTEN/NOTIFY notifier) and RabbitMQ; the schema must then be migrated first
+(`ktrdr db upgrade`), since other processes may share the database.
+
+The in-process bus forgets its queues when the process ends, so on start (in-process bus only)
+`recover_orphans` settles what the last run left behind: requests still queued are published
+again, trainings that were running end as Failed(retryable) -- nobody will finish them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("ktrdr.up")
+
+INTERRUPTED = "Interrupted"
+_INTERRUPTED_NAMESPACE = uuid.UUID("6b747264-7570-4000-8000-696e74727074")
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    host: str | None = None
+    port: int | None = None
+    migrate: bool | None = None  # None: on SQLite only
+    log_level: str = "info"
+    access_log: bool = False
+
+
+class StartupError(Exception):
+    """A problem the user can fix (port in use, schema behind, broker unreachable)."""
+
+
+def run_up(options: UpOptions, announce: Callable[[str], None] = print) -> int:
+    from services.api.settings import ApiSettings
+
+    overrides = {k: v for k, v in (("host", options.host), ("port", options.port)) if v}
+    api_settings = ApiSettings(**overrides)
+    sqlite = _backend(api_settings.database_url) == "sqlite"
+    if options.migrate if options.migrate is not None else sqlite:
+        from libs.events.migrate import upgrade
+
+        upgrade(api_settings.database_url)  # sync: Alembic runs its own event loop
+    # After the migration: Alembic's logging config would replace ours.
+    logging.basicConfig(level=options.log_level.upper(), force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    listener = bind(api_settings.host, api_settings.port)
+    try:
+        return asyncio.run(serve(api_settings, listener, options, announce))
+    finally:
+        listener.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket up front: a busy port is a clear error, not a dying server."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port} ({error.strerror}); "
+                           "choose another with --port or KTRDR_PORT") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(api_settings: Any, listener: socket.socket, options: UpOptions,
+                announce: Callable[[str], None] = print) -> int:
+    from libs.events.bus import Topology, bus_from_url
+    from libs.events.db import make_engine
+    from libs.events.notify import make_notifier
+    from libs.events.store import EventStore
+    from services.projector.service import ProjectorService, schema_at_head
+    from services.projector.settings import ProjectorSettings
+    from services.trainer.settings import TrainerSettings
+
+    stop = asyncio.Event()
+    signals = _SignalCounter(stop)
+    trainer_settings = TrainerSettings()
+    in_process_bus = not api_settings.broker_url or api_settings.broker_url.startswith("memory:")
+    engine = make_engine(api_settings.database_url)
+    notifier = make_notifier(api_settings.database_url)
+    store = EventStore(engine, notifier=notifier)
+    bus = bus_from_url(api_settings.broker_url, Topology(prefix=api_settings.topology_prefix))
+    projector = ProjectorService(ProjectorSettings(), store, bus)
+    trainer = None
+    server = None
+    try:
+        if not await schema_at_head(engine):
+            raise StartupError("the database schema is not at the latest migration: run "
+                               "`ktrdr db upgrade` first (or `ktrdr up --migrate`)")
+        await notifier.start()
+        try:
+            await bus.start()
+        except Exception as error:
+            raise StartupError(f"cannot reach the broker at {_safe(api_settings.broker_url)}: "
+                               f"{error}") from error
+        await projector.start()
+        trainer = await _start_trainer(trainer_settings, bus)
+        if in_process_bus:
+            await recover_orphans(store, bus)
+        server = _server(api_settings, store, notifier, bus, options)
+        serving = asyncio.create_task(server.serve(sockets=[listener]), name="ktrdr-http")
+        await _until_started(server, serving)
+        announce(f"ktrdr up: http://{_url_host(api_settings.host)}:{api_settings.port}  "
+                 f"(REST under /api/v1, docs at /docs; database {_safe(api_settings.database_url)},"
+                 f" bus {_safe(api_settings.broker_url)}; Ctrl-C stops)")
+        signals.install()
+        await asyncio.wait({serving, asyncio.ensure_future(stop.wait())},
+                           return_when=asyncio.FIRST_COMPLETED)
+        log.info("shutting down")
+        server.should_exit = True
+        signals.on_second = lambda: _force(server, trainer)
+        await serving
+        grace = 0.0 if in_process_bus else trainer_settings.shutdown_grace_s
+        await trainer.stop(grace_s=grace)  # in-process: nobody else could take the work
+        await projector.stop()
+        return 0
+    finally:
+        signals.remove()
+        if server is not None and not server.started:
+            server.should_exit = True
+        if trainer is not None:
+            await trainer.stop(grace_s=0)
+        await projector.stop(grace_s=0)
+        with contextlib.suppress(Exception):
+            await bus.close()
+        await notifier.stop()
+        await engine.dispose()
+
+
+async def _start_trainer(settings: Any, bus: Any) -> Any:
+    from libs.pipeline.device import configure_threads
+    from services.trainer.service import TrainerService
+
+    configure_threads()
+    trainer = TrainerService(settings, bus)
+    await trainer.start()
+    return trainer
+
+
+def _server(api_settings: Any, store: Any, notifier: Any, bus: Any, options: UpOptions) -> Any:
+    import uvicorn
+
+    from services.api.app import create_app
+
+    class EmbeddedServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # `ktrdr up` handles signals for all its parts
+            yield
+
+    app = create_app(api_settings, store=store, notifier=notifier, bus=bus, run_relay=True)
+    config = uvicorn.Config(app, log_level=options.log_level.lower(),
+                            access_log=options.access_log, timeout_graceful_shutdown=3,
+                            lifespan="on")
+    return EmbeddedServer(config)
+
+
+async def _until_started(server: Any, serving: asyncio.Task[None]) -> None:
+    # uvicorn offers no "started" event, only a flag set at the end of its startup.
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises what stopped it
+            raise StartupError("the HTTP server stopped during startup")
+        await asyncio.sleep(0.02)
+
+
+def _force(server: Any, trainer: Any) -> None:
+    log.info("second signal: stopping now")
+    server.force_exit = True
+    if trainer is not None:
+        from services.trainer.cancellation import StopReason
+
+        trainer.control.cancel_all(StopReason.SHUTDOWN, "second signal")
+
+
+class _SignalCounter:
+    """SIGINT/SIGTERM set `stop`; a second one calls `on_second` (stop without waiting)."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self.on_second: Callable[[], None] | None = None
+        self._installed = False
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._received)
+        self._installed = True
+
+    def remove(self) -> None:
+        if self._installed:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+            self._installed = False
+
+    def _received(self) -> None:
+        if self.stop.is_set() and self.on_second is not None:
+            self.on_second()
+        self.stop.set()
+
+
+# --- recovery of the in-process bus's lost work -------------------------------------------------
+
+
+async def recover_orphans(store: Any, bus: Any) -> tuple[int, int]:
+    """Settle trainings a previous in-process run left unfinished; (republished, interrupted).
+
+    Queued requests the relay already published went down with the old in-process bus: publish
+    them again (those after the relay's cursor the relay publishes itself). Trainings that were
+    running cannot be resumed: they end as Failed, retryable (shown as cancelled when a cancel
+    had been asked for). The Failed's event_id is derived from the training, so a crash during
+    recovery cannot add a second one."""
+    from libs.events.catalog import Failed, TrainingRequested
+    from services.api.runtime import RELAY_NAME
+
+    relayed_up_to = await store.get_relay_cursor(RELAY_NAME)
+    republish: list[Any] = []
+    interrupted: list[Any] = []
+    cursor = None
+    while True:
+        page, cursor = await store.list_trainings(status=["queued", "running", "cancelling"],
+                                                  after_cursor=cursor, limit=200)
+        for state in page:
+            if state.status == "queued":
+                stream = await store.read_stream(state.training_id, limit=50)
+                request = next((s for s in stream if isinstance(s.event, TrainingRequested)),
+                               None)
+                if request is not None and request.position <= relayed_up_to:
+                    republish.append(request.event)
+                continue
+            interrupted.append(Failed(
+                event_id=uuid.uuid5(_INTERRUPTED_NAMESPACE, state.training_id),
+                training_id=state.training_id, tenant=state.tenant, source="projector",
+                error_type=INTERRUPTED, retryable=True, phase=state.phase,
+                message="`ktrdr up` stopped while this training was running; submit it again"))
+        if cursor is None:
+            break
+    if interrupted:
+        await store.append(interrupted)  # the relay publishes them (source "projector")
+    if republish:
+        await bus.publish_many(republish)
+    if republish or interrupted:
+        log.info("recovered from the last run: %d queued requests published again, "
+                 "%d interrupted trainings marked failed", len(republish), len(interrupted))
+    return len(republish), len(interrupted)
+
+
+# --- small helpers --------------------------------------------------------------------------------
+
+
+def _backend(url: str) -> str:
+    from libs.events.db import parse_url
+
+    try:
+        return parse_url(url).get_backend_name()
+    except ValueError as error:
+        raise StartupError(f"KTRDR_DATABASE_URL: {error}") from None
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _safe(url: str) -> str:
+    """A URL without its password, for printing."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    if ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
