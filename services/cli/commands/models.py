@@ -17,10 +17,10 @@ def list_command(
     models_dir: Path | None = typer.Option(None, help="Default KTRDR_MODELS_DIR."),
 ) -> None:
     """Every saved model: strategy, timeframe, version, created, test accuracy, path."""
-    from rich.console import Console
     from rich.table import Table
 
     from libs.pipeline.storage import list_models
+    from services.cli.consoles import make_console
     from services.cli.local_settings import LocalSettings
 
     root = models_dir or LocalSettings().models_dir
@@ -28,7 +28,7 @@ def list_command(
         infos = list_models(root, strategy=strategy)
     except ValueError as e:
         _fail(str(e))
-    console = Console(highlight=False)
+    console = make_console()
     if not infos:
         console.print(f"no models in {root}")
         return
@@ -58,7 +58,6 @@ def predict_command(
     data_dir: Path | None = typer.Option(None, help="Default KTRDR_DATA_DIR."),
 ) -> None:
     """Signals of a saved model on the latest bars of a symbol."""
-    from rich.console import Console
     from rich.table import Table
 
     from libs.pipeline import dataset
@@ -66,6 +65,7 @@ def predict_command(
     from libs.pipeline.data import DataError
     from libs.pipeline.split import Scaler
     from libs.pipeline.storage import ModelNotFoundError, load_model, resolve_model_path
+    from services.cli.consoles import make_console
     from services.cli.local_settings import LocalSettings
 
     settings = LocalSettings()
@@ -95,17 +95,17 @@ def predict_command(
         table.add_column(column, justify="left" if column in ("timestamp", "signal") else "right")
     colour = {"BUY": "green", "HOLD": "white", "SELL": "red"}
     for ts, label, probs in zip(index, prediction.labels, prediction.probabilities, strict=True):
-        table.add_row(
-            ts.isoformat(), f"[{colour[label]}]{label}[/]", *(f"{p:.3f}" for p in probs)
-        )
-    Console(highlight=False).print(table)
+        table.add_row(ts.isoformat(), f"[{colour[label]}]{label}[/]", *(f"{p:.3f}" for p in probs))
+    make_console().print(table)
 
 
 def _fail(message: str) -> NoReturn:
-    from rich.console import Console
+    from rich.markup import escape
+
+    from services.cli.consoles import make_console
 
     text = " ".join(line.strip() for line in message.splitlines())
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {text}", soft_wrap=True)
+    make_console(stderr=True).print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
 
 

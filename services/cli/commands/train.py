@@ -37,7 +37,7 @@ def train(
     data_dir: Path | None = typer.Option(None, help="Default KTRDR_DATA_DIR."),
 ) -> None:
     """Train a model from a strategy file and save it under models/."""
-    from rich.console import Console
+    from rich.markup import escape
 
     from libs.pipeline.config import StrategyConfigError, load_strategy
     from libs.pipeline.data import DataError
@@ -45,11 +45,12 @@ def train(
     from libs.pipeline.pipeline import train_strategy
     from libs.pipeline.progress import CancelFlag, TrainingCancelled
     from libs.pipeline.request import TrainingRequest
+    from services.cli.consoles import make_console
     from services.cli.local_settings import LocalSettings, StrategyNotFoundError, resolve_strategy
     from services.cli.train_progress import ConsoleReporter, print_summary
 
-    console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    console = make_console()
+    errors = make_console(stderr=True)
     settings = LocalSettings()
     overrides = {
         key: value
@@ -90,7 +91,7 @@ def train(
             signal.signal(signal.SIGINT, previous)
     except (StrategyConfigError, DataError, DeviceError, StrategyNotFoundError) as e:
         message = " ".join(line.strip() for line in str(e).splitlines())
-        errors.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+        errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     except TrainingCancelled as e:
         where = e.phase + (f", epoch {e.epoch}" if e.epoch else "")
