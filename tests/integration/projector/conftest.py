@@ -1,0 +1,103 @@
+"""The projector on the real Postgres (a fresh schema, reached through a cuttable proxy) and the
+real RabbitMQ (a unique topology prefix, deleted afterwards). The test publishes through its own
+connection and waits on LISTEN/NOTIFY (direct, not through the proxy) with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import pytest
+
+from libs.events.bus.amqp import AmqpBus
+from libs.events.bus.amqp_topology import delete_topology
+from libs.events.bus.topology import Topology
+from libs.events.db import make_engine
+from libs.events.migrate import upgrade_engine
+from libs.events.notify_pg import PostgresNotifier
+from libs.events.store import EventStore
+from services.projector.service import ProjectorService
+from services.projector.settings import ProjectorSettings
+from tests.conftest import POSTGRES_HOST, POSTGRES_PORT
+from tests.contract.conftest import AMQP_URL
+from tests.integration.events_store.conftest import PG_URL, drop_schema, postgres_schema_engine
+from tests.integration.projector.proxy import CuttableProxy
+
+DELIVERY_LIMIT = 1
+
+
+@dataclass
+class Rig:
+    service: ProjectorService
+    store: EventStore  # the projector's, through the proxy
+    direct: EventStore  # the test's own view, straight to Postgres
+    notifier: PostgresNotifier
+    publisher: AmqpBus
+    proxy: CuttableProxy
+    topology: Topology
+
+    async def until(self, check: Callable[[], Any], within_s: float = 20.0) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while True:
+            seen = self.notifier.last_position
+            result = await check()
+            if result:
+                return result
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"condition not met within {within_s}s")
+            await self.notifier.wait_for_change(seen, min(remaining, 1.0))
+
+    async def until_stored(self, count: int, within_s: float = 20.0) -> None:
+        async def enough() -> bool:
+            return await self.direct.max_position() >= count and len(
+                await self.direct.read_all(0, 1_000_000)) >= count
+
+        await self.until(enough, within_s)
+
+
+@pytest.fixture
+async def rig(postgres_available, rabbitmq_available) -> AsyncIterator[Rig]:
+    schema = f"proj_{uuid.uuid4().hex[:12]}"
+    channel = f"ktrdr_{uuid.uuid4().hex[:12]}"
+    topology = Topology(prefix=f"it.proj.{uuid.uuid4().hex[:10]}.",
+                        delivery_limit=DELIVERY_LIMIT)
+    direct_engine = await postgres_schema_engine(schema)
+    await upgrade_engine(direct_engine)
+    proxy = CuttableProxy(POSTGRES_HOST, POSTGRES_PORT)
+    await proxy.start()
+    proxied_url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/test"
+    # A short command timeout: a connection cut mid-query must fail fast, not hang.
+    engine = make_engine(proxied_url, connect_args={
+        "server_settings": {"search_path": schema}, "command_timeout": 5, "timeout": 5})
+    notifier = PostgresNotifier(PG_URL, channel=channel, server_settings={"search_path": schema})
+    await notifier.start()
+    store = EventStore(engine, channel=channel)
+    direct = EventStore(direct_engine, channel=channel)
+    bus = AmqpBus(AMQP_URL, topology, connection_name="it-projector")
+    publisher = AmqpBus(AMQP_URL, topology, connection_name="it-projector-publisher")
+    settings = ProjectorSettings(projector_retry_min_s=0.05, projector_retry_max_s=0.5,
+                                 projector_linger_ms=1)
+    service = ProjectorService(settings, store, bus)
+    try:
+        await publisher.start()
+        await service.start()
+        yield Rig(service, store, direct, notifier, publisher, proxy, topology)
+    finally:
+        proxy.restore()
+        await service.stop(grace_s=2)
+        await bus.close()
+        await publisher.close()
+        connection = await aio_pika.connect(AMQP_URL)
+        await delete_topology(await connection.channel(), topology)
+        await connection.close()
+        await notifier.stop()
+        await proxy.close()
+        await engine.dispose()
+        await direct_engine.dispose()
+        await drop_schema(schema)
