@@ -89,6 +89,18 @@ async def bench_raw(dsn: str, events: list[ev.Event]) -> float:
     return len(events) / elapsed
 
 
+async def round_trip_ms(dsn: str) -> float:
+    """Median SELECT 1 round trip: what each of a small append's statements costs here."""
+    conn = await asyncpg.connect(dsn)
+    samples = []
+    for _ in range(200):
+        began = time.perf_counter()
+        await conn.fetchval("SELECT 1")
+        samples.append(time.perf_counter() - began)
+    await conn.close()
+    return sorted(samples)[len(samples) // 2] * 1000
+
+
 async def bench_append(
     store: EventStore, events: list[ev.Event], *, fold: bool, size: int
 ) -> float:
@@ -114,7 +126,8 @@ async def postgres_part(events: list[ev.Event]) -> dict[str, float]:
     try:
         await upgrade_engine(engine)
         store = EventStore(engine)
-        out = {"raw": await bench_raw(asyncpg_dsn(url), events)}
+        out = {"rtt_ms": await round_trip_ms(asyncpg_dsn(url))}
+        out["raw"] = await bench_raw(asyncpg_dsn(url), events)
         out["append"] = await bench_append(store, events, fold=False, size=BATCH)
         await clear(engine)
         single = events[: min(3000, len(events))]
@@ -173,7 +186,8 @@ async def main() -> None:
     )
     print(
         f"  store.append + fold, 1 per tx    {pg['fold_single']:>10,.0f} events/s  "
-        f"({1000 / pg['fold_single']:.2f} ms per append: ~8 round trips)"
+        f"({1000 / pg['fold_single']:.2f} ms per append: ~8 round trips of "
+        f"{pg['rtt_ms']:.2f} ms median here)"
     )
     print(
         f"  rebuild (read+decode+fold)       {pg['rebuild']:>10,.0f} events/s  "
