@@ -312,3 +312,33 @@ async def test_a_duplicate_request_waits_for_the_running_one_and_is_not_run_agai
         await h.wait_for(lambda _: not queue.ready and not service.worker._active)
         assert len(pipeline.calls) == 1
         assert len(h.of(req.training_id, "Completed")) == 1
+
+
+async def test_a_request_whose_handler_keeps_failing_is_dead_lettered_and_serving_goes_on(tmp_path):
+    # Nothing is decided blind: if the control stream cannot be read, the request goes back.
+    # One that keeps failing ends in the dead-letter queue after the delivery limit (3 here).
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline()
+        service = await h.trainer(pipeline)
+        poison = request()
+        real_sync = service._sync_control
+        tries = []
+
+        async def sync_failing_for_poison() -> None:
+            current = service.worker._active
+            if poison.training_id in current:
+                tries.append(current[poison.training_id].attempt)
+                raise ConnectionError("control stream unreadable")
+            await real_sync()
+
+        service.worker._sync_control = sync_failing_for_poison
+        await h.bus.publish(poison)
+        good = request()
+        await h.bus.publish(good)
+        assert (await h.wait_terminal(good.training_id)).type == "Completed"
+        dead = h.bus.broker.queue(h.topology.dead_queue).ready
+        await h.wait_for(lambda _: len(dead) == 1)
+
+        assert tries == [1, 2, 3, 4]  # the first delivery + x-delivery-limit (3) redeliveries
+        assert dead[0].headers["x-death"][0]["reason"] == "delivery_limit"
+        assert h.of(poison.training_id, "Started") == []

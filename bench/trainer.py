@@ -1,0 +1,240 @@
+"""Bus trainer benchmarks: what the bus adds to a training, and how fast a cancel lands.
+
+    .venv/bin/python bench/trainer.py [--repeats 5] [--cancels 20] [--epochs 5] [--memory]
+
+1. overhead  publish TrainingRequested → Completed received, through an in-process
+             TrainerService, vs bare train_strategy() on the same request in the same process.
+             Interleaved (bare, bus, bare, bus, ...) after one warm-up each; medians.
+             Target (DESIGN §9): ≤ 3 % slower.
+2. cancel    CancelRequested published → Cancelled received, with the training mid-epoch
+             (after its first BatchProgress), over --cancels trainings: p50 / p99 / max.
+             Target (DESIGN §9, minus the API and projector hops): < 100 ms plus one batch.
+
+The bus is the real RabbitMQ on 127.0.0.1:5672 when reachable (a throw-away topology prefix,
+deleted afterwards), else the in-memory bus; the first line says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from libs.events.bus import Topology, bus_from_url  # noqa: E402
+from libs.events.bus.port import Delivery, EventBus  # noqa: E402
+from libs.events.catalog import CancelRequested, Event, TrainingRequested  # noqa: E402
+from libs.pipeline.config import load_strategy  # noqa: E402
+from libs.pipeline.device import configure_threads  # noqa: E402
+from libs.pipeline.pipeline import train_strategy  # noqa: E402
+from libs.pipeline.request import TrainingRequest  # noqa: E402
+from services.trainer.service import TrainerService  # noqa: E402
+from services.trainer.settings import TrainerSettings  # noqa: E402
+
+AMQP_URL = os.environ.get("KTRDR_BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+STRATEGY = ROOT / "strategies" / "neuro_mean_reversion.yaml"
+
+
+class Watcher:
+    """Futures resolved by events seen on a tap: first event of a type for a training."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, str], asyncio.Future[tuple[float, Event]]] = {}
+        self.events: list[Event] = []
+
+    def expect(self, training_id: str, event_type: str) -> asyncio.Future[tuple[float, Event]]:
+        key = (training_id, event_type)
+        future = self._waiting.setdefault(key, asyncio.get_running_loop().create_future())
+        return future
+
+    async def on_event(self, delivery: Delivery) -> None:
+        now, event = time.perf_counter(), delivery.event
+        self.events.append(event)
+        if event.training_id is None:
+            return
+        future = self._waiting.get((event.training_id, event.type))
+        if future is not None and not future.done():
+            future.set_result((now, event))
+
+
+def make_request(epochs: int, end_date: str, **overrides: object) -> TrainingRequested:
+    cfg = load_strategy(STRATEGY)
+    return TrainingRequested(
+        training_id=f"bench-{uuid.uuid4().hex[:10]}",
+        source="api",
+        strategy_name=cfg.name,
+        strategy=cfg.snapshot(),
+        symbols=list(cfg.symbols),
+        timeframes=list(cfg.timeframes),
+        start_date="2017-01-01",
+        end_date=end_date,
+        overrides={"epochs": epochs, "early_stopping": None, **overrides},
+        seed=42,
+    )
+
+
+def bare_request(event: TrainingRequested, models_dir: Path) -> TrainingRequest:
+    return TrainingRequest(
+        strategy=event.strategy,
+        data_dir=ROOT / "data",
+        models_dir=models_dir,
+        symbols=event.symbols,
+        timeframes=event.timeframes,
+        start_date=event.start_date,
+        end_date=event.end_date,
+        overrides=event.overrides,
+        seed=event.seed,
+        device="cpu",
+    )
+
+
+async def through_bus(
+    client: EventBus, watcher: Watcher, event: TrainingRequested
+) -> tuple[float, float]:
+    """(publish → Completed received, the training's own duration inside the trainer)."""
+    completed = watcher.expect(event.training_id, "Completed")
+    started = time.perf_counter()
+    await client.publish(event)
+    finished, terminal = await asyncio.wait_for(completed, 600)
+    return finished - started, terminal.duration_s
+
+
+async def bare(event: TrainingRequested, models_dir: Path) -> float:
+    request = bare_request(event, models_dir)
+    started = time.perf_counter()
+    await asyncio.to_thread(train_strategy, request)
+    return time.perf_counter() - started
+
+
+async def overhead(client, watcher, models_dir: Path, epochs: int, repeats: int) -> None:
+    make = lambda: make_request(epochs, "2017-12-31")  # noqa: E731
+    await bare(make(), models_dir)  # warm-up: first-call costs (torch, TA-Lib) on both sides
+    await through_bus(client, watcher, make())
+    bare_s, bus_s, inside_s = [], [], []
+    for _ in range(repeats):
+        bare_s.append(await bare(make(), models_dir))
+        total, inside = await through_bus(client, watcher, make())
+        bus_s.append(total)
+        inside_s.append(inside)
+    base = statistics.median(bare_s)
+    print(
+        f"\n1. training through the bus vs bare train_strategy() ({epochs} epochs, EURUSD 1h 2017)"
+    )
+    rows = [
+        ("bare train_strategy()", bare_s),
+        ("bus trainer, end to end", bus_s),
+        ("  of which the training", inside_s),
+    ]
+    for name, values in rows:
+        median = statistics.median(values)
+        print(
+            f"  {name:<24} median {median:7.3f} s  (min {min(values):.3f}, max {max(values):.3f},"
+            f" n={len(values)})  ratio {median / base:.3f}  ({(median / base - 1) * 100:+.1f} %)"
+        )
+    fixed = statistics.median(t - i for t, i in zip(bus_s, inside_s, strict=True))
+    print(
+        f"  fixed cost per request (publish, dequeue, control sync, Started, Completed confirm,"
+        f" delivery to the client): median {fixed * 1000:.1f} ms"
+    )
+
+
+async def cancel_latency(client, watcher, count: int) -> None:
+    latencies, extra_batches = [], []
+    for _ in range(count):
+        event = make_request(500, "2017-03-31")
+        first_batch = watcher.expect(event.training_id, "BatchProgress")
+        cancelled = watcher.expect(event.training_id, "Cancelled")
+        await client.publish(event)
+        await asyncio.wait_for(first_batch, 120)
+        seen = sum(1 for e in watcher.events if e.training_id == event.training_id)
+        started = time.perf_counter()
+        await client.publish(CancelRequested(training_id=event.training_id, source="bench"))
+        finished, terminal = await asyncio.wait_for(cancelled, 120)
+        latencies.append((finished - started) * 1000)
+        after = [e for e in watcher.events if e.training_id == event.training_id][seen:]
+        extra_batches.append(sum(1 for e in after if e.type == "BatchProgress"))
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    print(f"\n2. cancel → Cancelled latency over {count} cancels (mid-epoch)")
+    print(
+        f"  p50 {statistics.median(ordered):6.1f} ms   p99 {p99:6.1f} ms"
+        f"   max {ordered[-1]:6.1f} ms"
+        f"   (BatchProgress after the cancel: max {max(extra_batches)}, throttled at 250 ms)"
+    )
+
+
+def rabbit_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+async def main(args: argparse.Namespace) -> None:
+    url = "memory://" if args.memory or not rabbit_reachable() else AMQP_URL
+    prefix = f"bench.{uuid.uuid4().hex[:8]}."
+    topology = Topology(prefix=prefix)
+    threads = configure_threads(args.threads)
+    kind = "in-memory bus" if url.startswith("memory") else f"RabbitMQ at {url.split('@')[-1]}"
+    print(f"bus: {kind} (prefix {prefix}); torch threads {threads}; pid {os.getpid()}")
+    trainer_bus = bus_from_url(url, topology)
+    # The client is another connection on RabbitMQ; the in-memory bus is one broker per object.
+    client = trainer_bus if url.startswith("memory") else bus_from_url(url, topology)
+    watcher = Watcher()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = TrainerSettings(
+            broker_url=url,
+            topology_prefix=prefix,
+            trainer_id="bench",
+            device="cpu",
+            models_dir=Path(tmp) / "bus",
+            data_dir=ROOT / "data",
+            heartbeat_interval_s=5,
+        )
+        service = TrainerService(settings, trainer_bus)
+        await client.start()
+        await client.tap(["training.#"], watcher.on_event)
+        await service.start()
+        try:
+            if "overhead" in args.only:
+                await overhead(client, watcher, Path(tmp) / "bare", args.epochs, args.repeats)
+            if "cancel" in args.only:
+                await cancel_latency(client, watcher, args.cancels)
+        finally:
+            await service.stop(grace_s=0)
+            if client is not trainer_bus:
+                await client.close()
+            await trainer_bus.close()
+            if not url.startswith("memory"):
+                await delete_topology(url, topology)
+
+
+async def delete_topology(url: str, topology: Topology) -> None:
+    import aio_pika
+
+    from libs.events.bus.amqp_topology import delete_topology as delete
+
+    connection = await aio_pika.connect(url)
+    await delete(await connection.channel(), topology)
+    await connection.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="*", default=["overhead", "cancel"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cancels", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--memory", action="store_true", help="use the in-memory bus")
+    asyncio.run(main(parser.parse_args()))
