@@ -260,3 +260,17 @@ async def test_non_finite_losses_are_stored_in_the_log_and_nulled_in_read_models
     assert state.latest_metrics["running_loss"] is None and state.eta_s is None
     assert state.best_metrics is None  # a NaN val_loss is never "best"
     assert (await store.list_epochs("t-1"))[0].val_loss is None
+
+
+async def test_concurrent_appends_to_one_training_lose_no_fold(store):
+    """Appends are serialised before the read model is read, so no fold overwrites another."""
+    s = TrainingScript("t-1")
+    await store.append([s.requested(), s.started()])
+    epochs = [s.epoch_completed(epoch, val_loss=1.0 / epoch) for epoch in range(1, 25)]
+    results = await asyncio.gather(*(store.append([e]) for e in epochs))
+    top = max(r.last_position for r in results)
+    state = await store.get_training("t-1")
+    assert state.last_position == top
+    assert state.best_metrics["epoch"] == 24 and state.latest_metrics["epoch"] == 24
+    assert [e.epoch for e in await store.list_epochs("t-1")] == list(range(1, 25))
+    assert state == await store.state_as_of("t-1", top)
