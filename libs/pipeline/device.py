@@ -92,10 +92,28 @@ class DeviceManager:
         return caps
 
 
+# Intra-op threads for training when nothing says otherwise. The strategies' MLPs (tens of units,
+# batches of 32-512) have ops too small to split across threads; extra OpenMP threads only add
+# barrier waits, and on shared CPUs every wait can cost a scheduler time slice. Measured on the
+# project's 2 shared cores ([32, 16] MLP, batch 64): ~1.4 ms per batch with 1 thread, ~10-30 ms
+# with 2. Wide layers or big batches can ask for more with KTRDR_TORCH_THREADS.
+DEFAULT_TRAINING_THREADS = 1
+
+
 def configure_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads to what this process may use (or `threads`, or
-    KTRDR_TORCH_THREADS). Called by composition roots, never at import time."""
-    wanted = threads or int(os.environ.get("KTRDR_TORCH_THREADS", "0") or 0) or usable_cpu_count()
+    """Set torch's intra-op threads: `threads`, else KTRDR_TORCH_THREADS, else
+    DEFAULT_TRAINING_THREADS -- never more than this process may use. Called by composition
+    roots (the CLI, the trainer), never at import time."""
+    env = os.environ.get("KTRDR_TORCH_THREADS", "").strip()
+    if threads is None and env:
+        try:
+            threads = int(env)
+        except ValueError:
+            raise DeviceError(f"KTRDR_TORCH_THREADS: {env!r} is not a whole number") from None
+    wanted = threads if threads is not None else DEFAULT_TRAINING_THREADS
+    if wanted < 1:
+        raise DeviceError(f"threads: must be >= 1, got {wanted}")
+    wanted = min(wanted, usable_cpu_count())
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
     return wanted

@@ -51,3 +51,19 @@ def test_configure_threads_honours_an_explicit_count():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_configure_threads_default_env_and_bad_values(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(device_mod, "usable_cpu_count", lambda: 4)
+    try:
+        monkeypatch.delenv("KTRDR_TORCH_THREADS", raising=False)
+        assert configure_threads() == device_mod.DEFAULT_TRAINING_THREADS
+        monkeypatch.setenv("KTRDR_TORCH_THREADS", "3")
+        assert configure_threads() == 3 == torch.get_num_threads()
+        assert configure_threads(64) == 4  # capped by what the process may use
+        monkeypatch.setenv("KTRDR_TORCH_THREADS", "many")
+        with pytest.raises(DeviceError, match="KTRDR_TORCH_THREADS"):
+            configure_threads()
+    finally:
+        torch.set_num_threads(before)
