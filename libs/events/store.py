@@ -33,35 +33,28 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events import catalog as ev
+from libs.events import idempotency as idempotency_keys
 from libs.events import readmodels, sql
 from libs.events import tables as t
 from libs.events.db import SQLITE_BEGIN_IMMEDIATE
 from libs.events.folds import apply, fold_stream, trainer_row
+from libs.events.idempotency import IdempotencyClaim, IdempotencyConflict
 from libs.events.notify import DEFAULT_CHANNEL, Notification, Notifier
 from libs.events.rows import StoredEvent, insert_events, select_events, stored_event
 from libs.events.state import EpochRow, ModelRow, TrainerRow, TrainingState
 
+__all__ = [
+    "APPEND_LOCK",
+    "AppendResult",
+    "EventStore",
+    "IdempotencyClaim",
+    "IdempotencyConflict",
+    "StoredEvent",
+]
+
 APPEND_LOCK = 0x6B74_7264_7231  # "ktrdr1": the transaction-level advisory lock of appends
 
 _sqlite_writer_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-class IdempotencyConflict(Exception):
-    """Same tenant + Idempotency-Key was used before for a different request."""
-
-    def __init__(self, tenant: str, key: str, training_id: str) -> None:
-        super().__init__(
-            f"Idempotency-Key {key!r} of tenant {tenant!r} was already used for training "
-            f"{training_id} with a different request body"
-        )
-        self.tenant, self.key, self.training_id = tenant, key, training_id
-
-
-@dataclass(frozen=True)
-class IdempotencyClaim:
-    tenant: str
-    key: str
-    request_hash: str
 
 
 @dataclass(frozen=True)
@@ -107,10 +100,10 @@ class EventStore:
         """Store the new events and fold them into the read models, in one transaction."""
         claim = IdempotencyClaim(*idempotency) if isinstance(idempotency, tuple) else idempotency
         heartbeats, stream = _split(events)
-        requested_id = _claimed_training(stream) if claim else None
+        requested_id = idempotency_keys.claimed_training(stream) if claim else ""
         async with self.write_transaction() as conn:
             if claim:
-                replay = await self._check_claim(conn, claim)
+                replay = await idempotency_keys.earlier_training(conn, claim)
                 if replay is not None:
                     states = await readmodels.trainings_by_id(conn, [replay])
                     return AppendResult(states=states, replayed_training_id=replay)
@@ -119,7 +112,7 @@ class EventStore:
             if heartbeats:
                 await sql.write_trainers(conn, [trainer_row(hb) for hb in heartbeats])
             if claim:
-                await self._record_claim(conn, claim, requested_id or "")
+                await idempotency_keys.record(conn, claim, requested_id)
             notes = _notifications(appended)
             if notes and self._postgres:
                 await conn.execute(
@@ -190,34 +183,6 @@ class EventStore:
             conn, [states[i] for i in changed], epochs.values(), models.values()
         )
         return {i: states[i] for i in changed}
-
-    async def _check_claim(self, conn: AsyncConnection, claim: IdempotencyClaim) -> str | None:
-        row = (
-            await conn.execute(
-                sa.select(
-                    t.idempotency_keys.c.training_id, t.idempotency_keys.c.request_hash
-                ).where(
-                    t.idempotency_keys.c.tenant == claim.tenant,
-                    t.idempotency_keys.c.key == claim.key,
-                )
-            )
-        ).first()
-        if row is None:
-            return None
-        if row.request_hash != claim.request_hash:
-            raise IdempotencyConflict(claim.tenant, claim.key, row.training_id)
-        return row.training_id
-
-    async def _record_claim(self, conn: AsyncConnection, claim: IdempotencyClaim, tid: str) -> None:
-        await conn.execute(
-            sa.insert(t.idempotency_keys).values(
-                tenant=claim.tenant,
-                key=claim.key,
-                training_id=tid,
-                request_hash=claim.request_hash,
-                created_at=datetime.now(UTC),
-            )
-        )
 
     async def set_relay_cursor(self, name: str, position: int) -> None:
         async with self.engine.begin() as conn:
@@ -313,12 +278,9 @@ class EventStore:
         return int(value or 0)
 
     async def idempotent_training_id(self, tenant: str, key: str) -> str | None:
+        """The training an earlier request with this tenant + Idempotency-Key created."""
         async with self.engine.connect() as conn:
-            return await conn.scalar(
-                sa.select(t.idempotency_keys.c.training_id).where(
-                    t.idempotency_keys.c.tenant == tenant, t.idempotency_keys.c.key == key
-                )
-            )
+            return await idempotency_keys.training_for_key(conn, tenant, key)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -345,13 +307,6 @@ def _split(events: Sequence[ev.Event]) -> tuple[list[ev.TrainerHeartbeat], list[
         else:
             stream.append(event)
     return heartbeats, stream
-
-
-def _claimed_training(events: list[ev.Event]) -> str:
-    requested = [e for e in events if isinstance(e, ev.TrainingRequested)]
-    if len(requested) != 1:
-        raise ValueError("an idempotency claim needs exactly one TrainingRequested in the append")
-    return requested[0].training_id or ""
 
 
 def _notifications(stored: list[StoredEvent]) -> list[Notification]:

@@ -1,0 +1,75 @@
+"""Idempotency keys (DESIGN §5 "Submit"): same tenant + key -> the same training, no second event.
+
+The store checks and records a claim inside its append transaction, under the append lock, so
+concurrent requests carrying one key create exactly one training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events import catalog as ev
+from libs.events import tables as t
+
+_keys = t.idempotency_keys.c
+
+
+class IdempotencyConflict(Exception):
+    """Same tenant + Idempotency-Key was used before for a different request."""
+
+    def __init__(self, tenant: str, key: str, training_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} of tenant {tenant!r} was already used for training "
+            f"{training_id} with a different request body"
+        )
+        self.tenant, self.key, self.training_id = tenant, key, training_id
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    tenant: str
+    key: str
+    request_hash: str  # of the request as validated; a different body under one key conflicts
+
+
+def claimed_training(events: Sequence[ev.Event]) -> str:
+    """The training a claim will point at: the append's one TrainingRequested."""
+    requested = [e for e in events if isinstance(e, ev.TrainingRequested)]
+    if len(requested) != 1 or requested[0].training_id is None:
+        raise ValueError("an idempotency claim needs exactly one TrainingRequested in the append")
+    return requested[0].training_id
+
+
+async def earlier_training(conn: AsyncConnection, claim: IdempotencyClaim) -> str | None:
+    """The training an earlier request with this key made; IdempotencyConflict if it differed."""
+    query = sa.select(_keys.training_id, _keys.request_hash).where(
+        _keys.tenant == claim.tenant, _keys.key == claim.key
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    if row.request_hash != claim.request_hash:
+        raise IdempotencyConflict(claim.tenant, claim.key, row.training_id)
+    return row.training_id
+
+
+async def record(conn: AsyncConnection, claim: IdempotencyClaim, training_id: str) -> None:
+    await conn.execute(
+        sa.insert(t.idempotency_keys).values(
+            tenant=claim.tenant,
+            key=claim.key,
+            training_id=training_id,
+            request_hash=claim.request_hash,
+            created_at=datetime.now(UTC),
+        )
+    )
+
+
+async def training_for_key(conn: AsyncConnection, tenant: str, key: str) -> str | None:
+    query = sa.select(_keys.training_id).where(_keys.tenant == tenant, _keys.key == key)
+    return await conn.scalar(query)
