@@ -10,6 +10,7 @@ bar from the next midnight. Lags are taken on each timeframe's own bars before a
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from libs.pipeline import timeframes as tf
@@ -17,11 +18,18 @@ from libs.pipeline.data import FIRST_USABLE
 
 
 def with_lags(frame: pd.DataFrame, lookback: int) -> pd.DataFrame:
-    """The columns, then `{column}_lag_{k}` (the value k bars earlier) for k = 1..lookback."""
-    blocks = [frame]
+    """The columns, then `{column}_lag_{k}` (the value k bars earlier) for k = 1..lookback,
+    as one float32 block (memberships need no more precision; a million rows stay small)."""
+    values = frame.to_numpy(dtype=np.float32)
+    rows, width = values.shape
+    out = np.empty((rows, width * (lookback + 1)), dtype=np.float32)
+    out[:, :width] = values
     for k in range(1, lookback + 1):
-        blocks.append(frame.shift(k).add_suffix(f"_lag_{k}"))
-    return pd.concat(blocks, axis=1) if lookback else frame
+        block = out[:, k * width : (k + 1) * width]
+        block[: min(k, rows)] = np.nan  # no bar k bars earlier yet
+        block[k:] = values[: max(rows - k, 0)]
+    lagged = [f"{c}_lag_{k}" for k in range(1, lookback + 1) for c in frame.columns]
+    return pd.DataFrame(out, index=frame.index, columns=[*frame.columns, *lagged])
 
 
 def align(frame: pd.DataFrame, timeframe: str, base_index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -47,8 +55,8 @@ def symbol_features(
         if timeframe != base_timeframe:
             lagged = align(lagged, timeframe, base.index)
         blocks.append(lagged.add_prefix(f"{timeframe}_") if prefix else lagged)
-    features = pd.concat(blocks, axis=1)
+    features = blocks[0] if len(blocks) == 1 else pd.concat(blocks, axis=1)
     first_usable = base.attrs.get(FIRST_USABLE)
     if first_usable is not None:
-        features = features[features.index >= first_usable]
+        features = features.iloc[features.index.searchsorted(first_usable) :]
     return features

@@ -22,6 +22,21 @@ def split_sizes(rows: int, train: float, validation: float) -> tuple[int, int, i
     return n_train, n_val, rows - n_train - n_val
 
 
+def _mean_std(X: np.ndarray, rows: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Column mean and population std in float64, a block of rows at a time (Chan et al.'s
+    pairwise update), so a million-row matrix needs no full-size temporaries."""
+    count, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    for start in range(0, len(X), rows):
+        block = X[start : start + rows].astype(np.float64)
+        k, block_mean = len(block), block.mean(axis=0)
+        block_m2 = ((block - block_mean) ** 2).sum(axis=0)
+        delta, total = block_mean - mean, count + k
+        mean = mean + delta * (k / total)
+        m2 = m2 + block_m2 + delta**2 * (count * k / total)
+        count = total
+    return mean, np.sqrt(m2 / count)
+
+
 @dataclass
 class Scaler:
     """Per-feature affine scaling. standard: (x - mean) / std; minmax: (x - min) / (max - min).
@@ -31,13 +46,15 @@ class Scaler:
     params: dict[str, list[float]] = field(default_factory=dict)
 
     def fit(self, X: np.ndarray) -> Scaler:
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)
         if X.ndim != 2 or len(X) == 0:
             raise ValueError(f"the scaler needs a non-empty 2-D array, got shape {X.shape}")
         if self.method == "standard":
-            self.params = {"mean": X.mean(axis=0).tolist(), "std": X.std(axis=0).tolist()}
+            mean, std = _mean_std(X)
+            self.params = {"mean": mean.tolist(), "std": std.tolist()}
         elif self.method == "minmax":
-            self.params = {"min": X.min(axis=0).tolist(), "max": X.max(axis=0).tolist()}
+            lo, hi = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+            self.params = {"min": lo.tolist(), "max": hi.tolist()}
         else:
             raise ValueError(f"scaling method: unknown {self.method!r}; valid: standard, minmax")
         return self
@@ -52,12 +69,17 @@ class Scaler:
             scale = np.array(self.params["max"]) - offset
         return offset, np.where(scale > 0, scale, 1.0)
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def transform(self, X: np.ndarray, *, copy: bool = True) -> np.ndarray:
+        """Scaled float32 features. copy=False scales a float32 array in place (no temporary
+        copies of a large matrix)."""
         offset, scale = self._offset_scale()
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != len(offset):
             raise ValueError(f"expected {len(offset)} features, got shape {X.shape}")
-        return ((X - offset) / scale).astype(np.float32)
+        out = X.astype(np.float32, copy=copy or X.dtype != np.float32)
+        out -= offset.astype(np.float32)
+        out /= scale.astype(np.float32)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "params": {k: list(v) for k, v in self.params.items()}}

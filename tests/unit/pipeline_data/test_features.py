@@ -53,7 +53,8 @@ def test_a_coarser_bar_reaches_base_rows_only_once_closed(multi_tf, bars_dir):
     features = features_for(multi_tf, folder)
     frames = dataset.load_frames(multi_tf, folder, None, None)
     fuzzy = dataset.compute_fuzzy(multi_tf, frames, dataset.compute_indicators(multi_tf, frames))
-    four, daily = fuzzy["SYN"]["4h"], fuzzy["SYN"]["1d"]
+    # features are float32 (memberships need no more precision)
+    four, daily = fuzzy["SYN"]["4h"].astype("float32"), fuzzy["SYN"]["1d"].astype("float32")
     column = "rsi_14_high"
     day = pd.Timestamp("2021-02-10", tz="UTC")
     # 4h bar opened 12:00 closes 16:00: rows 12:00..15:00 still see the 08:00 bar.

@@ -55,7 +55,10 @@ def test_each_symbol_is_split_in_time_order(two_symbols):
 def test_scaler_is_fitted_on_train_rows_only(two_symbols):
     cfg, folder = two_symbols
     parts, split = run_phases(cfg, folder)
-    train = np.concatenate([p.X.to_numpy()[: split.rows[p.symbol]["train"]] for p in parts])
+    # the split works in float32 (memberships need no more); the stats are taken in float64
+    train = np.concatenate(
+        [p.X.to_numpy(np.float32)[: split.rows[p.symbol]["train"]] for p in parts]
+    ).astype(np.float64)
     everything = np.concatenate([p.X.to_numpy() for p in parts])
     np.testing.assert_allclose(split.scaler.params["mean"], train.mean(axis=0), rtol=1e-9)
     np.testing.assert_allclose(split.scaler.params["std"], train.std(axis=0), rtol=1e-9)
@@ -82,6 +85,16 @@ def test_unscaled_features_pass_through(strategy, bars_dir):
     np.testing.assert_allclose(
         split.X_train, parts[0].X.to_numpy()[: len(split.X_train)], rtol=1e-6
     )
+
+
+def test_standard_scaler_on_many_rows_matches_numpy():
+    X = np.random.default_rng(0).normal([1.0, -3.0, 50.0], [0.1, 2.0, 7.0], (200_001, 3))
+    scaler = Scaler("standard").fit(X)  # several blocks of rows
+    np.testing.assert_allclose(scaler.params["mean"], X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scaler.params["std"], X.std(axis=0), rtol=1e-10)
+    scaled = scaler.transform(X)
+    assert scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled.std(axis=0, dtype=np.float64), 1.0, rtol=1e-5)
 
 
 def test_minmax_scaler_and_its_json_round_trip():
