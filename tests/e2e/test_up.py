@@ -1,0 +1,115 @@
+"""`ktrdr up` with no configuration at all: a tmp working directory holding only `strategies/`
+and `data/`, an environment of PATH and HOME, and a port. It must create and migrate its SQLite
+database, run a training submitted over HTTP to completion, and stop cleanly on SIGTERM; killed
+with -9 mid-run and started again, it settles what the dead process left."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.harness import (
+    FIXTURES,
+    REPO,
+    Process,
+    SseReader,
+    base_env,
+    free_port,
+    submit,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.e2e
+RUN_S = 180.0
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "strategies").mkdir()
+    shutil.copy(FIXTURES / "e2e_tiny.yaml", tmp_path / "strategies" / "e2e_tiny.yaml")
+    (tmp_path / "data").symlink_to(REPO / "data")
+    return tmp_path
+
+
+def start_up(workdir: Path, port: int, name: str = "up") -> Process:
+    return Process(name, ["up", "--port", str(port)], env=base_env(), cwd=workdir,
+                   logs=workdir)
+
+
+async def announced_url(process: Process, within_s: float = 90.0) -> str:
+    """The URL `ktrdr up` prints once it serves."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while (match := re.search(r"http://127\.0\.0\.1:\d+", process.log())) is None:
+        process.check_alive()
+        if loop.time() > deadline:
+            raise AssertionError(f"no URL printed within {within_s}s:\n{process.tail()}")
+        await asyncio.sleep(0.1)  # the log file is all there is to wait on
+    return match.group(0)
+
+
+async def exit_code(process: Process, within_s: float = 30.0) -> int:
+    return await asyncio.wait_for(asyncio.to_thread(process.popen.wait), within_s)
+
+
+async def test_up_with_no_configuration_trains_and_stops_cleanly(workdir: Path):
+    port = free_port()
+    up = start_up(workdir, port)
+    try:
+        url = await announced_url(up)
+        assert url == f"http://127.0.0.1:{port}"
+        await wait_ready(url, [up])
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            training_id = await submit(client, epochs=2)
+            async with SseReader(client, f"/api/v1/trainings/{training_id}/events") as sse:
+                events = await sse.to_end(RUN_S)
+            view = (await client.get(f"/api/v1/trainings/{training_id}")).json()
+        assert events[-1].event == "Completed", [e.event for e in events]
+        assert view["status"] == "completed" and view["position"] == events[-1].id
+        assert (workdir / "var" / "ktrdr.db").is_file()  # created and migrated on start
+        assert (workdir / "models" / "e2e_tiny").is_dir()
+        up.popen.send_signal(signal.SIGTERM)
+        assert await exit_code(up) == 0, up.tail()
+    finally:
+        up.stop()
+
+
+async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):
+    port = free_port()
+    up = start_up(workdir, port, "up-1")
+    try:
+        url = await announced_url(up)
+        await wait_ready(url, [up])
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            running = await submit(client, epochs=500)
+            queued = await submit(client, epochs=2)  # waits: the one trainer is busy
+            async with SseReader(client, f"/api/v1/trainings/{running}/events") as sse:
+                await sse.until(lambda e: e.event == "BatchProgress", RUN_S)
+            assert (await client.get(f"/api/v1/trainings/{queued}")).json()["status"] == "queued"
+        up.popen.kill()
+        up.popen.wait(10)
+    finally:
+        up.stop()
+
+    again = start_up(workdir, port, "up-2")
+    try:
+        url = await announced_url(again)
+        await wait_ready(url, [again])
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            view = (await client.get(f"/api/v1/trainings/{running}")).json()
+            assert view["status"] == "failed"
+            assert view["error"]["error_type"] == "Interrupted"
+            assert view["error"]["retryable"] is True
+            async with SseReader(client, f"/api/v1/trainings/{queued}/events") as sse:
+                events = await sse.to_end(RUN_S)  # published again, so it runs now
+        assert events[-1].event == "Completed", [e.event for e in events]
+        again.popen.send_signal(signal.SIGINT)
+        assert await exit_code(again) == 0, again.tail()
+    finally:
+        again.stop()
