@@ -167,12 +167,19 @@ class TrainerService:
         """Make sure every control event published before now has been applied.
 
         A CancelRequested published just before a request was dequeued may still be on its way
-        to the live reader. A second reader from the start with its own bookmark proves it:
-        once that bookmark is read back, everything published before it has been applied (each
-        event twice at most; applying is idempotent).
+        to the live reader: `sync()` appends a bookmark to the stream and returns once the live
+        reader has read it back. For a bus without it, a second reader from the start with its
+        own bookmark proves the same, at a cost that grows with the stream.
         """
+        timeout = self.settings.control_sync_timeout_s
+        assert self._control_sub is not None
+        try:
+            await asyncio.wait_for(self._control_sub.sync(), timeout)
+            return
+        except NotImplementedError:
+            pass
         probe = await self.bus.consume_control(self._on_control, from_start=True)
         try:
-            await asyncio.wait_for(probe.caught_up.wait(), self.settings.control_sync_timeout_s)
+            await asyncio.wait_for(probe.caught_up.wait(), timeout)
         finally:
             await probe.stop(grace_s=1.0)

@@ -134,7 +134,9 @@ class AmqpBus(EventBus):
         self, handler: Handler, *, from_start: bool = True, prefetch: int = 100
     ) -> Subscription:
         channel, stream = await self._open(self.topology.control_stream, prefetch)
-        subscription = ControlSubscription(channel, stream, handler, settle_best_effort)
+        subscription = ControlSubscription(
+            channel, stream, handler, settle_best_effort, publish_marker=self._publish_marker
+        )
         await subscription.start({"x-stream-offset": "first" if from_start else "next"})
         self._keep(subscription)
         if from_start:

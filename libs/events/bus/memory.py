@@ -76,8 +76,19 @@ class StreamConsumer(Subscription):
             self.caught_up.set()
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._syncs: list[tuple[int, asyncio.Future[None]]] = []  # (target offset, waiter)
         queue.stream_readers.append(self)
         self._task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def sync(self) -> None:
+        if self._stopping:
+            raise RuntimeError(f"{self.queue}: reader stopped")
+        target = len(self._queue.log)
+        if self._offset >= target:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._syncs.append((target, waiter))
+        await waiter
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -94,6 +105,11 @@ class StreamConsumer(Subscription):
             raw = message.raw(self.queue, {"x-stream-offset": self._offset})
             await settle_best_effort(raw, self._handler)
             self._offset += 1
+            if self._syncs:
+                for target, waiter in [w for w in self._syncs if w[0] <= self._offset]:
+                    self._syncs.remove((target, waiter))
+                    if not waiter.done():
+                        waiter.set_result(None)
 
     async def stop(self, grace_s: float | None = None) -> None:
         if self in self._queue.stream_readers:
@@ -101,6 +117,10 @@ class StreamConsumer(Subscription):
         self._stopping = True
         self._wakeup.set()
         await drain({self._task}, grace_s)
+        for _, waiter in self._syncs:
+            if not waiter.done():
+                waiter.set_exception(RuntimeError(f"{self.queue}: reader stopped before sync"))
+        self._syncs.clear()
 
 
 class InMemoryBus(EventBus):

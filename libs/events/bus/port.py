@@ -78,6 +78,12 @@ class Subscription(ABC):
         """Stop consuming; wait up to `grace_s` (None: forever) for in-flight handlers, then
         cancel them (their messages go back to the queue)."""
 
+    async def sync(self) -> None:
+        """Control-stream subscriptions: return once everything appended to the stream before
+        this call has been handled (e.g. a trainer about to run a request makes sure a cancel
+        published just before is not still on its way). Other subscriptions cannot."""
+        raise NotImplementedError(f"{type(self).__name__} has no stream position to sync to")
+
 
 class EventBus(ABC):
     """Publish events with confirms and consume them from the topology's queues."""

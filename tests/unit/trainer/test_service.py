@@ -250,17 +250,37 @@ async def test_heartbeat_reports_device_and_running_trainings(tmp_path):
         await h.wait_terminal(req.training_id)
 
 
-async def test_a_cancel_the_live_reader_has_not_seen_yet_still_prevents_the_run(tmp_path):
-    # The per-request sync re-reads the control stream up to a fresh bookmark, so a cancel
-    # published just before the dequeue counts even if the live reader lags behind.
+async def test_a_request_waits_until_the_control_reader_has_caught_up(tmp_path, monkeypatch):
+    # A cancel published just before the request is dequeued may still be on its way to the
+    # control reader: the trainer syncs the reader to the stream's end before it decides.
+    from services.trainer.service import TrainerService
+
+    gate = asyncio.Event()
+    original = TrainerService._on_control
+
+    async def lagging_reader(self, delivery):
+        if delivery.event.type == "CancelRequested":
+            await gate.wait()
+        await original(self, delivery)
+
+    monkeypatch.setattr(TrainerService, "_on_control", lagging_reader)
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline()
         service = await h.trainer(pipeline)
-        await service._control_sub.stop()  # the live reader falls behind for good
         req = request()
-        await h.bus.publish(cancel(req.training_id))
+        synced, seen_at_sync = service.worker._sync_control, []
+
+        async def observed_sync() -> None:
+            await synced()
+            seen_at_sync.append(service.control.cancel_reason(req.training_id))
+
+        service.worker._sync_control = observed_sync
+        await h.bus.publish(cancel(req.training_id))  # the reader now lags on this one
         await h.bus.publish(req)
+        await h.wait_for(lambda _: req.training_id in service.worker._active)
+        gate.set()
         terminal = await h.wait_terminal(req.training_id)
+        assert seen_at_sync == ["test cancel"]  # the sync waited for the lagging reader
         assert terminal.type == "Cancelled" and terminal.phase is None
         assert pipeline.calls == []
 
