@@ -89,16 +89,22 @@ async def bench_raw(dsn: str, events: list[ev.Event]) -> float:
     return len(events) / elapsed
 
 
-async def round_trip_ms(dsn: str) -> float:
-    """Median SELECT 1 round trip: what each of a small append's statements costs here."""
+async def latencies_ms(dsn: str) -> tuple[float, float]:
+    """Median SELECT 1 round trip and median durable one-row commit (WAL fsync): what a
+    single-event append is made of here."""
     conn = await asyncpg.connect(dsn)
-    samples = []
-    for _ in range(200):
+    await conn.execute("CREATE TABLE commit_probe (a int)")
+    round_trips, commits = [], []
+    for _ in range(100):
         began = time.perf_counter()
         await conn.fetchval("SELECT 1")
-        samples.append(time.perf_counter() - began)
+        round_trips.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await conn.execute("INSERT INTO commit_probe VALUES (1)")
+        commits.append(time.perf_counter() - began)
+    await conn.execute("DROP TABLE commit_probe")
     await conn.close()
-    return sorted(samples)[len(samples) // 2] * 1000
+    return sorted(round_trips)[50] * 1000, sorted(commits)[50] * 1000
 
 
 async def bench_append(
@@ -126,7 +132,8 @@ async def postgres_part(events: list[ev.Event]) -> dict[str, float]:
     try:
         await upgrade_engine(engine)
         store = EventStore(engine)
-        out = {"rtt_ms": await round_trip_ms(asyncpg_dsn(url))}
+        rtt_ms, commit_ms = await latencies_ms(asyncpg_dsn(url))
+        out = {"rtt_ms": rtt_ms, "commit_ms": commit_ms}
         out["raw"] = await bench_raw(asyncpg_dsn(url), events)
         out["append"] = await bench_append(store, events, fold=False, size=BATCH)
         await clear(engine)
@@ -187,7 +194,7 @@ async def main() -> None:
     print(
         f"  store.append + fold, 1 per tx    {pg['fold_single']:>10,.0f} events/s  "
         f"({1000 / pg['fold_single']:.2f} ms per append: ~8 round trips of "
-        f"{pg['rtt_ms']:.2f} ms median here)"
+        f"{pg['rtt_ms']:.2f} ms + a durable commit of {pg['commit_ms']:.2f} ms here)"
     )
     print(
         f"  rebuild (read+decode+fold)       {pg['rebuild']:>10,.0f} events/s  "
