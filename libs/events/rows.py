@@ -102,14 +102,15 @@ async def insert_events(
         raw = await conn.get_raw_connection()
         records = await raw.driver_connection.fetch(_PG_INSERT, *_pg_columns(events, recorded_at))
         return {event_id: position for position, event_id in records}
-    stmt = (
-        sqlite.insert(t.events)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(t.events.c.global_position, t.events.c.event_id)
-    )
-    result = await conn.execute(stmt, [event_row(e, recorded_at) for e in events])
+    result = await conn.execute(_SQLITE_INSERT, [event_row(e, recorded_at) for e in events])
     return {event_id: position for position, event_id in result.all()}
 
+
+_SQLITE_INSERT = (
+    sqlite.insert(t.events)
+    .on_conflict_do_nothing(index_elements=["event_id"])
+    .returning(t.events.c.global_position, t.events.c.event_id)
+)
 
 _PG_INSERT = """
 INSERT INTO events (event_id, training_id, type, schema_version, tenant, source, attempt, seq,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,13 +17,6 @@ from libs.events.state import EpochRow, ModelRow, TrainerRow, TrainingState
 _MAX_PARAMS = 30_000
 
 
-def insert_for(conn: AsyncConnection, table: sa.Table) -> Any:
-    """The dialect's INSERT (both support ON CONFLICT)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 async def upsert(
     conn: AsyncConnection,
     table: sa.Table,
@@ -33,17 +27,23 @@ async def upsert(
     """INSERT rows; on a primary-key conflict overwrite every other column (or do nothing)."""
     if not rows:
         return
-    keys = [c.name for c in table.primary_key.columns]
+    stmt = _upsert_statement(conn.dialect.name, table, update)
     for chunk in _chunks(rows, max(1, _MAX_PARAMS // len(table.columns))):
-        stmt = insert_for(conn, table)
-        if update:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys,
-                set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
         await conn.execute(stmt, list(chunk))
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: sa.Table, update: bool) -> Any:
+    # Built once: `excluded` makes a fresh alias of every column each time it is touched, which
+    # cost more CPU than the rest of a small append put together.
+    keys = [c.name for c in table.primary_key.columns]
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    if not update:
+        return stmt.on_conflict_do_nothing(index_elements=keys)
+    return stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
 
 
 async def write_read_models(
@@ -66,13 +66,18 @@ async def write_trainers(conn: AsyncConnection, rows: Iterable[TrainerRow]) -> N
             latest[row.trainer_id] = row
     if not latest:
         return
-    stmt = insert_for(conn, t.trainers)
-    stmt = stmt.on_conflict_do_update(
+    stmt = _trainers_upsert(conn.dialect.name)
+    await conn.execute(stmt, [r.to_row() for r in latest.values()])
+
+
+@functools.cache
+def _trainers_upsert(dialect: str) -> Any:
+    stmt = postgresql.insert(t.trainers) if dialect == "postgresql" else sqlite.insert(t.trainers)
+    return stmt.on_conflict_do_update(
         index_elements=["trainer_id"],
         set_={c.name: stmt.excluded[c.name] for c in t.trainers.columns if c.name != "trainer_id"},
         where=stmt.excluded.last_seen >= t.trainers.c.last_seen,
     )
-    await conn.execute(stmt, [r.to_row() for r in latest.values()])
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterable[Sequence[dict[str, Any]]]:
