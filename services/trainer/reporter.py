@@ -62,6 +62,7 @@ class EventReporter:
         self._seq = 0
         self._lock = threading.Lock()  # terminal events are built on the loop, the rest in a thread
         self._last_batch_at: float | None = None
+        self._epoch_started_at = clock()
         self.current_phase: str | None = None
         self.current_epoch: int | None = None
         self.batches_seen = 0
@@ -78,10 +79,15 @@ class EventReporter:
         self.batches_seen += 1
         self.current_epoch = info.epoch
         now = self._clock()
+        if info.batch == 1:
+            self._epoch_started_at = now
         due = self._last_batch_at is None or now - self._last_batch_at >= self._interval
-        # The last batch of an epoch is always sent: it costs one event per epoch and lets a
-        # client's batch bar reach 100 % instead of stalling at the last throttled value.
-        if not (due or info.batch >= info.total_batches):
+        # The last batch of an epoch is sent too, so a client's batch bar reaches 100 % instead
+        # of stalling at the last throttled value -- when that is cheap: for epochs that outlast
+        # the interval (at most one extra event per interval). Shorter epochs are summed up by
+        # their EpochCompleted anyway.
+        last = info.batch >= info.total_batches and now - self._epoch_started_at >= self._interval
+        if not (due or last):
             return
         self._last_batch_at = now
         self.batches_sent += 1

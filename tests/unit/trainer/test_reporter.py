@@ -35,6 +35,16 @@ def test_batches_are_throttled_to_the_interval_but_each_epochs_last_batch_is_kep
     assert reporter.batches_seen == 10 and reporter.batches_sent == 4
 
 
+def test_short_epochs_do_not_get_an_extra_last_batch_event():
+    reporter, sent, clock = make(interval=1.0)
+    for epoch in (1, 2, 3):  # three epochs of 4 batches, 0.125 s apart: 0.5 s per epoch
+        for n in range(1, 5):
+            reporter.batch_progress(batch(epoch, n, total=4))
+            clock.now += 0.125
+    # Only the throttle's picks (t=0, t=1.0 → epoch 3 batch 1): one event per interval at most.
+    assert [(e.epoch, e.batch) for e in sent] == [(1, 1), (3, 1)]
+
+
 def test_zero_interval_sends_every_batch_and_epochs_are_never_throttled():
     reporter, sent, clock = make(interval=0)
     for n in range(1, 4):
