@@ -56,7 +56,7 @@ def cluster(postgres_available, rabbitmq_available, tmp_path_factory) -> Iterato
         KTRDR_BATCH_PROGRESS_INTERVAL_S="0.05",
         KTRDR_SSE_KEEPALIVE_S="5",
     )
-    asyncio.run(_create_database(database))
+    asyncio.run(create_database(database))
     processes: list[Process] = []
     try:
         migrated = subprocess.run([str(KTRDR), "db", "upgrade"], env=env, cwd=work,
@@ -76,8 +76,8 @@ def cluster(postgres_available, rabbitmq_available, tmp_path_factory) -> Iterato
     finally:
         for process in processes:
             process.stop()
-        asyncio.run(_delete_topology(prefix))
-        asyncio.run(_drop_database(database))
+        asyncio.run(delete_topology(prefix))
+        asyncio.run(drop_database(database))
 
 
 async def _until_serving(cluster: Cluster) -> None:
@@ -104,7 +104,7 @@ async def _until_serving(cluster: Cluster) -> None:
         await engine.dispose()
 
 
-async def _create_database(name: str) -> None:
+async def create_database(name: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(PG_ADMIN_DSN)
@@ -114,7 +114,7 @@ async def _create_database(name: str) -> None:
         await conn.close()
 
 
-async def _drop_database(name: str) -> None:
+async def drop_database(name: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(PG_ADMIN_DSN)
@@ -124,14 +124,14 @@ async def _drop_database(name: str) -> None:
         await conn.close()
 
 
-async def _delete_topology(prefix: str) -> None:
+async def delete_topology(prefix: str) -> None:
     import aio_pika
 
-    from libs.events.bus.amqp_topology import delete_topology
+    from libs.events.bus.amqp_topology import delete_topology as delete
     from libs.events.bus.topology import Topology
 
     connection = await aio_pika.connect(AMQP_URL)
     try:
-        await delete_topology(await connection.channel(), Topology(prefix=prefix))
+        await delete(await connection.channel(), Topology(prefix=prefix))
     finally:
         await connection.close()

@@ -9,6 +9,8 @@ import asyncio
 import re
 import shutil
 import signal
+import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,7 @@ import pytest
 
 from tests.e2e.harness import (
     FIXTURES,
+    KTRDR,
     REPO,
     Process,
     SseReader,
@@ -113,3 +116,47 @@ async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):
         assert await exit_code(again) == 0, again.tail()
     finally:
         again.stop()
+
+
+@pytest.mark.integration
+async def test_up_on_postgres_and_rabbitmq_needs_the_schema_then_trains(
+        workdir: Path, postgres_available, rabbitmq_available):
+    from tests.conftest import POSTGRES_HOST, POSTGRES_PORT
+    from tests.e2e.conftest import AMQP_URL, create_database, delete_topology, drop_database
+
+    database = f"e2e_up_{uuid.uuid4().hex[:10]}"
+    prefix = f"e2e.up.{uuid.uuid4().hex[:8]}."
+    env = base_env(
+        KTRDR_DATABASE_URL=f"postgresql+asyncpg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/"
+                           f"{database}",
+        KTRDR_BROKER_URL=AMQP_URL, KTRDR_TOPOLOGY_PREFIX=prefix)
+    await create_database(database)
+    port = free_port()
+    try:
+        unmigrated = await asyncio.to_thread(
+            subprocess.run, [str(KTRDR), "up", "--port", str(port)], env=env, cwd=workdir,
+            capture_output=True, text=True, timeout=120)
+        assert unmigrated.returncode == 2
+        assert "ktrdr db upgrade" in unmigrated.stderr
+
+        migrated = await asyncio.to_thread(
+            subprocess.run, [str(KTRDR), "db", "upgrade"], env=env, cwd=workdir,
+            capture_output=True, text=True, timeout=120)
+        assert migrated.returncode == 0, migrated.stderr
+        up = Process("up-pg", ["up", "--port", str(port)], env=env, cwd=workdir, logs=workdir)
+        try:
+            url = await announced_url(up)
+            await wait_ready(url, [up])
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                training_id = await submit(client, epochs=2)
+                async with SseReader(client, f"/api/v1/trainings/{training_id}/events") as sse:
+                    events = await sse.to_end(RUN_S)
+            assert events[-1].event == "Completed", [e.event for e in events]
+            assert not (workdir / "var").exists()  # no SQLite on the side
+            up.popen.send_signal(signal.SIGTERM)
+            assert await exit_code(up) == 0, up.tail()
+        finally:
+            up.stop()
+    finally:
+        await delete_topology(prefix)
+        await drop_database(database)
