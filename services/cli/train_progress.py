@@ -46,7 +46,7 @@ class ConsoleReporter:
         if self.live:
             self._progress = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[stats]}"),
                 console=self.console,
@@ -67,10 +67,10 @@ class ConsoleReporter:
             assert self._phase_task is not None
             self._progress.update(
                 self._phase_task,
-                description=f"[bold]{phase}[/] {message}",
+                description=f"[bold]{phase}[/]",
                 completed=index,
                 total=total,
-                stats="",
+                stats=message,
             )
         else:
             self._print(f"[{index + 1}/{total}] {phase}: {message}")
