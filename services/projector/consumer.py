@@ -87,6 +87,21 @@ class GroupCommitter:
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = CommitStats()
+        self._stats_changed = asyncio.Condition()  # notified after every commit or retry
+
+    async def wait_until(self, predicate: Callable[[CommitStats], bool],
+                         timeout: float) -> None:  # noqa: ASYNC109
+        """Wait until `predicate(self.stats)` holds (checked after each commit or retry);
+        TimeoutError after `timeout` seconds. For tests, benchmarks and health checks."""
+        async def holds() -> None:
+            async with self._stats_changed:
+                await self._stats_changed.wait_for(lambda: predicate(self.stats))
+
+        await asyncio.wait_for(holds(), timeout)
+
+    async def _stats_moved(self) -> None:
+        async with self._stats_changed:
+            self._stats_changed.notify_all()
 
     # --- the handler side ----------------------------------------------------------------------
     async def submit(self, event: Event) -> None:
@@ -153,6 +168,7 @@ class GroupCommitter:
                     self.stats.retries += 1
                     log.warning("database unavailable (%s); retrying %d events in %.2fs",
                                 _brief(error), len(batch), delay)
+                    await self._stats_moved()
                     await asyncio.sleep(delay)
                     continue
                 await self._isolate(batch, error)
@@ -164,6 +180,7 @@ class GroupCommitter:
             for waiting in batch:
                 if not waiting.done.done():
                     waiting.done.set_result(None)
+            await self._stats_moved()
             return
 
     async def _isolate(self, batch: list[_Waiting], error: Exception) -> None:

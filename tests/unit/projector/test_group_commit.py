@@ -21,14 +21,12 @@ class FakeDatabase:
         self.poison: set[uuid.UUID] = set()
         self.failures = 0
         self.gate: asyncio.Event | None = None  # when set, commits wait for it
-        self.failed = asyncio.Event()  # set on every failed commit
 
     async def commit(self, events) -> None:
         if self.gate is not None:
             await self.gate.wait()
         if self.down:
             self.failures += 1
-            self.failed.set()
             raise RuntimeError("something odd")  # not obviously an outage: the probe decides
         bad = [e for e in events if e.event_id in self.poison]
         if bad:
@@ -91,12 +89,7 @@ async def test_an_outage_is_retried_until_the_database_is_back_and_nothing_retur
     db.down = True
     handlers = [asyncio.create_task(committer.submit(e)) for e in events(5)]
 
-    async def until_retried() -> None:
-        while db.failures < 3:
-            db.failed.clear()
-            await db.failed.wait()
-
-    await asyncio.wait_for(until_retried(), 5)
+    await committer.wait_until(lambda stats: stats.retries >= 3, 5)
     assert not any(h.done() for h in handlers), "acked while the database was down"
     assert db.committed == []
     db.down = False
