@@ -91,6 +91,7 @@ def save_model(
     strategy_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{timeframe}-", dir=strategy_dir))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the API/other users must read models
         state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
         with open(tmp / "model.pt", "wb") as f:
             torch.save(state, f)

@@ -47,6 +47,7 @@ def test_save_writes_five_files_and_reports_hash_and_size(tmp_path):
     meta = json.loads((saved.path / "metadata.json").read_text())
     assert meta["torch_version"] == torch.__version__ and meta["symbols"] == ["X"]
     assert [p.name for p in (tmp_path / "strat").iterdir() if p.name.startswith(".tmp")] == []
+    assert saved.path.stat().st_mode & 0o755 == 0o755  # readable by the API's user too
 
 
 def test_versions_increase_and_latest_follows(tmp_path):
