@@ -9,6 +9,7 @@ import asyncio
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -116,6 +117,19 @@ async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):
         assert await exit_code(again) == 0, again.tail()
     finally:
         again.stop()
+
+
+async def test_up_on_a_busy_port_says_so(workdir: Path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = await asyncio.to_thread(
+            subprocess.run, [str(KTRDR), "up", "--port", str(port)], env=base_env(),
+            cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr and "KTRDR_PORT" in result.stderr
 
 
 @pytest.mark.integration
