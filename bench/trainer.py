@@ -217,6 +217,8 @@ async def cancel_latency(client, watcher, count: int) -> None:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     print(f"\n2. cancel → Cancelled latency over {count} cancels (mid-epoch)")
+    if os.environ.get("KTRDR_BENCH_VERBOSE"):
+        print("  all (ms):", " ".join(f"{v:.0f}" for v in ordered))
     print(
         f"  p50 {statistics.median(ordered):6.1f} ms   p99 {p99:6.1f} ms"
         f"   max {ordered[-1]:6.1f} ms"
