@@ -85,11 +85,7 @@ def train_params(cfg: StrategyConfig, seed: int) -> TrainParams:
         weight_decay=t.weight_decay,
         scheduler=SchedulerParams(
             type=scheduler.type,
-            **{
-                k: v
-                for k, v in scheduler.model_dump().items()
-                if k != "type" and v is not None
-            },
+            **{k: v for k, v in scheduler.model_dump().items() if k != "type" and v is not None},
         ),
         early_stopping=(
             EarlyStopParams(early.patience, early.monitor, early.min_delta) if early else None
@@ -139,7 +135,8 @@ def train_strategy(
         lambda: dataset.compute_indicators(cfg, frames),
     )
     fuzzy = phases.run(
-        "fuzzy", f"{len(cfg.fuzzy_sets)} fuzzy inputs",
+        "fuzzy",
+        f"{len(cfg.fuzzy_sets)} fuzzy inputs",
         lambda: dataset.compute_fuzzy(cfg, frames, indicators),
     )
     features = phases.run(
@@ -153,8 +150,11 @@ def train_strategy(
         lambda: dataset.build_labels(cfg, frames),
     )
     parts = phases.run("combining", where, lambda: dataset.combine(features, labels))
-    split = phases.run("splitting", "train / validation / test by time",
-                       lambda: dataset.split_and_scale(cfg, parts))
+    split = phases.run(
+        "splitting",
+        "train / validation / test by time",
+        lambda: dataset.split_and_scale(cfg, parts),
+    )
 
     arch = cfg.model.architecture
     architecture = {
@@ -168,7 +168,11 @@ def train_strategy(
         "model_creation",
         f"MLP {input_size} → {arch.hidden_layers} → {len(CLASS_NAMES)}",
         lambda: build_model(
-            input_size, arch.hidden_layers, arch.activation, arch.dropout, len(CLASS_NAMES),
+            input_size,
+            arch.hidden_layers,
+            arch.activation,
+            arch.dropout,
+            len(CLASS_NAMES),
             generator=torch.Generator().manual_seed(request.seed),
         ),
     )
@@ -178,16 +182,27 @@ def train_strategy(
         f"{params.epochs} epochs, {len(split.X_train)} rows, batch {params.batch_size} "
         f"on {device.type}",
         lambda: train_model(
-            model, split.X_train, split.y_train, split.X_val, split.y_val, params,
-            device=device.torch_device, reporter=reporter, token=token,
+            model,
+            split.X_train,
+            split.y_train,
+            split.X_val,
+            split.y_val,
+            params,
+            device=device.torch_device,
+            reporter=reporter,
+            token=token,
         ),
     )
     test_metrics = phases.run(
         "evaluation",
         f"{len(split.X_test)} test rows",
         lambda: evaluate_model(
-            model, split.X_test, split.y_test, split.feature_names,
-            seed=request.seed, device=device.torch_device,
+            model,
+            split.X_test,
+            split.y_test,
+            split.feature_names,
+            seed=request.seed,
+            device=device.torch_device,
         ),
     )
     training_metrics = {**outcome.summary(), "rows": split.rows}
