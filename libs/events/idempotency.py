@@ -37,6 +37,21 @@ class IdempotencyClaim:
     request_hash: str  # of the request as validated; a different body under one key conflicts
 
 
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """A claimed key as stored: the training its first request created, and that request's hash."""
+
+    training_id: str
+    request_hash: str
+
+    def replay_for(self, claim: IdempotencyClaim) -> str:
+        """This record's training when `claim` repeats its request; IdempotencyConflict if the
+        body differed."""
+        if self.request_hash != claim.request_hash:
+            raise IdempotencyConflict(claim.tenant, claim.key, self.training_id)
+        return self.training_id
+
+
 def claimed_training(events: Sequence[ev.Event]) -> str:
     """The training a claim will point at: the append's one TrainingRequested."""
     requested = [e for e in events if isinstance(e, ev.TrainingRequested)]
@@ -45,17 +60,18 @@ def claimed_training(events: Sequence[ev.Event]) -> str:
     return requested[0].training_id
 
 
-async def earlier_training(conn: AsyncConnection, claim: IdempotencyClaim) -> str | None:
-    """The training an earlier request with this key made; IdempotencyConflict if it differed."""
+async def recorded(conn: AsyncConnection, tenant: str, key: str) -> IdempotencyRecord | None:
     query = sa.select(_keys.training_id, _keys.request_hash).where(
-        _keys.tenant == claim.tenant, _keys.key == claim.key
+        _keys.tenant == tenant, _keys.key == key
     )
     row = (await conn.execute(query)).first()
-    if row is None:
-        return None
-    if row.request_hash != claim.request_hash:
-        raise IdempotencyConflict(claim.tenant, claim.key, row.training_id)
-    return row.training_id
+    return None if row is None else IdempotencyRecord(row.training_id, row.request_hash)
+
+
+async def earlier_training(conn: AsyncConnection, claim: IdempotencyClaim) -> str | None:
+    """The training an earlier request with this key made; IdempotencyConflict if it differed."""
+    record = await recorded(conn, claim.tenant, claim.key)
+    return None if record is None else record.replay_for(claim)
 
 
 async def record(conn: AsyncConnection, claim: IdempotencyClaim, training_id: str) -> None:
@@ -69,7 +85,3 @@ async def record(conn: AsyncConnection, claim: IdempotencyClaim, training_id: st
         )
     )
 
-
-async def training_for_key(conn: AsyncConnection, tenant: str, key: str) -> str | None:
-    query = sa.select(_keys.training_id).where(_keys.tenant == tenant, _keys.key == key)
-    return await conn.scalar(query)

@@ -38,7 +38,7 @@ from libs.events import readmodels, sql
 from libs.events import tables as t
 from libs.events.db import SQLITE_BEGIN_IMMEDIATE
 from libs.events.folds import apply, fold_stream, trainer_row
-from libs.events.idempotency import IdempotencyClaim, IdempotencyConflict
+from libs.events.idempotency import IdempotencyClaim, IdempotencyConflict, IdempotencyRecord
 from libs.events.notify import DEFAULT_CHANNEL, Notification, Notifier
 from libs.events.rows import StoredEvent, insert_events, select_events, stored_event
 from libs.events.state import EpochRow, ModelRow, TrainerRow, TrainingState
@@ -49,6 +49,7 @@ __all__ = [
     "EventStore",
     "IdempotencyClaim",
     "IdempotencyConflict",
+    "IdempotencyRecord",
     "StoredEvent",
 ]
 
@@ -277,10 +278,16 @@ class EventStore:
             )
         return int(value or 0)
 
+    async def idempotency_record(self, tenant: str, key: str) -> IdempotencyRecord | None:
+        """The claim an earlier request with this tenant + Idempotency-Key recorded: its
+        training and request hash (`record.replay_for(claim)` checks a retry against it)."""
+        async with self.engine.connect() as conn:
+            return await idempotency_keys.recorded(conn, tenant, key)
+
     async def idempotent_training_id(self, tenant: str, key: str) -> str | None:
         """The training an earlier request with this tenant + Idempotency-Key created."""
-        async with self.engine.connect() as conn:
-            return await idempotency_keys.training_for_key(conn, tenant, key)
+        record = await self.idempotency_record(tenant, key)
+        return None if record is None else record.training_id
 
 
 # --- helpers -------------------------------------------------------------------------------------

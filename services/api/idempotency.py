@@ -13,11 +13,8 @@ import hashlib
 import json
 from typing import Any
 
-import sqlalchemy as sa
-
-from libs.events import tables as t
 from libs.events.catalog import TrainingRequested
-from libs.events.store import IdempotencyConflict
+from libs.events.store import IdempotencyClaim, IdempotencyConflict
 from services.api.errors import Problem
 from services.api.schemas import SubmitTraining
 
@@ -31,17 +28,13 @@ def request_hash(body: SubmitTraining) -> str:
 
 async def earlier_training(store: Any, tenant: str, key: str, hashed: str) -> str | None:
     """The training an earlier request with this key created; a conflict if its body differed."""
-    keys = t.idempotency_keys.c
-    async with store.engine.connect() as conn:
-        row = (await conn.execute(
-            sa.select(keys.training_id, keys.request_hash)
-            .where(keys.tenant == tenant, keys.key == key)
-        )).first()
-    if row is None:
+    record = await store.idempotency_record(tenant, key)
+    if record is None:
         return None
-    if row.request_hash != hashed:
-        raise conflict(IdempotencyConflict(tenant, key, row.training_id))
-    return row.training_id
+    try:
+        return record.replay_for(IdempotencyClaim(tenant, key, hashed))
+    except IdempotencyConflict as exc:
+        raise conflict(exc) from None
 
 
 def conflict(exc: IdempotencyConflict) -> Problem:

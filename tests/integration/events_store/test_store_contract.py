@@ -16,7 +16,7 @@ from libs.events.catalog import BatchProgress
 from libs.events.folds import fold_stream
 from libs.events.samples import TrainingScript
 from libs.events.state import CANCELLING, COMPLETED, QUEUED, RUNNING
-from libs.events.store import IdempotencyConflict
+from libs.events.store import IdempotencyClaim, IdempotencyConflict
 
 
 async def test_append_assigns_increasing_positions_and_reads_back_equal_events(store):
@@ -189,6 +189,24 @@ async def test_idempotency_key_returns_the_same_training(store):
     with pytest.raises(IdempotencyConflict, match="different request"):
         await store.append([retry], idempotency=("acme", "k", "h2"))
     assert await store.max_position() == first.last_position
+
+
+async def test_idempotency_record_returns_the_claimed_training_and_request_hash(store):
+    assert await store.idempotency_record("acme", "k") is None
+    s = TrainingScript("t-1", tenant="acme")
+    await store.append([s.requested(idempotency_key="k")], idempotency=("acme", "k", "h1"))
+    record = await store.idempotency_record("acme", "k")
+    assert (record.training_id, record.request_hash) == ("t-1", "h1")
+    assert await store.idempotency_record("other", "k") is None
+    assert await store.idempotency_record("acme", "k2") is None
+    # A retry is checked against the record without appending anything.
+    assert record.replay_for(IdempotencyClaim("acme", "k", "h1")) == "t-1"
+    with pytest.raises(IdempotencyConflict, match="different request"):
+        record.replay_for(IdempotencyClaim("acme", "k", "h2"))
+    # A replayed append leaves the record as the first request made it.
+    retry = TrainingScript("t-2", tenant="acme").requested(idempotency_key="k")
+    await store.append([retry], idempotency=("acme", "k", "h1"))
+    assert await store.idempotency_record("acme", "k") == record
 
 
 async def test_concurrent_requests_with_one_key_make_one_training(store):
