@@ -67,9 +67,8 @@ async def check_migrations(engine: Any) -> Check:
 async def check_broker(bus: Any) -> Check:
     if bus is None:
         return False, "no bus configured"
-    connected = bus_connected(bus)
     kind = type(bus).__name__
-    return (True, f"{kind} connected") if connected else (False, f"{kind} not connected")
+    return (True, f"{kind} connected") if bus.is_connected else (False, f"{kind} not connected")
 
 
 async def check_listener(notifier: Any) -> Check:
@@ -77,17 +76,6 @@ async def check_listener(notifier: Any) -> Check:
     if notifier.connected:
         return True, f"{kind} connected"
     return False, f"{kind} disconnected (reconnecting); live streams fall back to polling"
-
-
-def bus_connected(bus: Any) -> bool:
-    """Prefer the port's `is_connected`; fall back to what the adapters hold today."""
-    flag = getattr(bus, "is_connected", None)
-    if flag is not None:
-        return bool(flag() if callable(flag) else flag)
-    connection = getattr(bus, "_connection", None)
-    if connection is not None:  # aio-pika robust connection
-        return not connection.is_closed
-    return bool(getattr(bus, "_started", False))  # in-memory bus
 
 
 @lru_cache(maxsize=1)

@@ -269,3 +269,17 @@ async def test_stopping_a_consumer_mid_handler_hands_the_message_to_another(
 async def test_publishing_on_a_bus_that_is_not_started_fails_loudly(harness: Harness) -> None:
     with pytest.raises(PublishFailed, match="not started"):
         await harness.new_bus().publish(make.cancel())
+
+
+async def test_is_connected_from_start_until_close(harness: Harness) -> None:
+    assert harness.bus.is_connected  # the harness started it
+    bus = harness.new_bus()
+    assert not bus.is_connected
+    await bus.start()
+    try:
+        assert bus.is_connected
+        await bus.publish(make.cancel())  # connected means it can publish
+    finally:
+        await bus.close()
+    assert not bus.is_connected
+    assert harness.bus.is_connected  # closing one connection leaves the other up

@@ -88,6 +88,18 @@ class AmqpBus(EventBus):
             await self._connection.close()
         self._connection = self._publisher = self._exchange = None
 
+    @property
+    def is_connected(self) -> bool:
+        # A robust connection is not `is_closed` while it reconnects; `connected` is the
+        # event aio-pika clears on a drop and sets again once the transport is back.
+        connection = self._connection
+        return (
+            self._exchange is not None
+            and connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+        )
+
     async def publish_many(self, events: Sequence[Event]) -> None:
         if self._exchange is None:
             raise PublishFailed("the bus is not started (call start() first)")

@@ -140,6 +140,10 @@ class InMemoryBus(EventBus):
             await subscription.stop()
         self._started = False
 
+    @property
+    def is_connected(self) -> bool:
+        return self._started
+
     async def publish_many(self, events: Sequence[Event]) -> None:
         if not self._started:
             raise PublishFailed("the bus is not started (call start() first)")

@@ -98,6 +98,12 @@ class EventBus(ABC):
     async def close(self) -> None:
         """Stop every subscription and disconnect."""
 
+    @property
+    @abstractmethod
+    def is_connected(self) -> bool:
+        """True while the bus can publish: started, not closed, and (AMQP) the connection is up
+        rather than being re-established. For health checks; a publish may still fail."""
+
     @abstractmethod
     async def publish_many(self, events: Sequence[Event]) -> None:
         """Publish in order; return after the broker confirmed all; raise PublishFailed."""

@@ -52,6 +52,7 @@ async def test_consumers_and_publishing_survive_a_dropped_connection(amqp_bus: A
 
     assert await asyncio.to_thread(close_connections_named, amqp_bus.connection_name) == 1
     await asyncio.wait_for(reconnected.wait(), 30)
+    assert amqp_bus.is_connected  # what /readyz reports
 
     other = AmqpBus(AMQP_URL, amqp_bus.topology, connection_name="reconnect-publisher")
     await other.start()

@@ -27,6 +27,10 @@ class WrappedBus(EventBus):
     async def close(self) -> None:
         await self.inner.close()
 
+    @property
+    def is_connected(self) -> bool:
+        return self.inner.is_connected
+
     async def publish_many(self, events: Sequence[Event]) -> None:
         if self.fail_next:
             self.fail_next -= 1
