@@ -261,13 +261,20 @@ class Follower:
                 if arrival >= since and data["source"].startswith(source_prefix)]
 
     def batch_s(self) -> float | None:
-        """Median time per batch, from consecutive BatchProgress events of one epoch."""
+        """Median time per batch: from consecutive BatchProgress events of one epoch, or, with
+        a single one, from the start of the training phase to it."""
         points = [(_ts(d["occurred_at"]), d["epoch"], d["batch"]) for _, k, d in self.events
                   if k == "BatchProgress"]
         pairs = zip(points, points[1:], strict=False)
         steps = [(t2 - t1) / (b2 - b1) for (t1, e1, b1), (t2, e2, b2) in pairs
                  if e1 == e2 and b2 > b1]
-        return statistics.median(steps) if steps else None
+        if steps:
+            return statistics.median(steps)
+        training = [_ts(d["occurred_at"]) for _, k, d in self.events
+                    if k == "PhaseStarted" and d["phase"] == "training"]
+        if training and points and points[0][1] == 1:
+            return (points[0][0] - training[0]) / points[0][2]
+        return None
 
     async def close(self) -> None:
         self._task.cancel()
