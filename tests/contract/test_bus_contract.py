@@ -283,3 +283,43 @@ async def test_is_connected_from_start_until_close(harness: Harness) -> None:
         await bus.close()
     assert not bus.is_connected
     assert harness.bus.is_connected  # closing one connection leaves the other up
+
+
+async def test_control_sync_returns_once_everything_published_before_it_was_handled(
+    harness: Harness,
+) -> None:
+    class SlowRecorder:
+        """Records an event once its (deliberately slow) handling is done."""
+
+        def __init__(self) -> None:
+            self.handled: list[str] = []
+
+        async def __call__(self, delivery: Delivery) -> None:
+            await asyncio.sleep(0.02)  # the handler's work takes a moment; sync() waits for it
+            self.handled.append(str(delivery.event.event_id))
+
+    trainer_bus = await harness.second_bus()  # e.g. a trainer; the harness bus plays the API
+    from_start = SlowRecorder()
+    subscription = await trainer_bus.consume_control(from_start)
+    await asyncio.wait_for(subscription.sync(), WAIT_S)  # nothing pending: returns
+    assert from_start.handled == []
+
+    before = [make.cancel(), make.completed(), make.cancel()]
+    await harness.bus.publish_many(before)
+    await asyncio.wait_for(subscription.sync(), WAIT_S)
+    assert from_start.handled == ids(before)
+
+    live = SlowRecorder()
+    live_subscription = await trainer_bus.consume_control(live, from_start=False)
+    later = make.cancel()
+    await harness.bus.publish(later)
+    await asyncio.wait_for(live_subscription.sync(), WAIT_S)
+    assert live.handled == ids([later])
+    await asyncio.wait_for(subscription.sync(), WAIT_S)
+    assert from_start.handled == ids([*before, later])
+
+
+async def test_sync_is_refused_on_a_plain_queue(harness: Harness) -> None:
+    subscription = await harness.bus.consume(harness.topology.projector_queue, Collector())
+    with pytest.raises(NotImplementedError):
+        await subscription.sync()
