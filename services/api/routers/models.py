@@ -97,10 +97,9 @@ def resolve(models_dir: Path, strategy: str, version: str) -> Path:
 
 def _predict(cache: ModelCache, path: Path, data_dir: Path,
              body: PredictRequest) -> list[Prediction]:
+    from libs.pipeline.config import StrategyConfigError, load_strategy
     from libs.pipeline.dataset import prediction_features
     from libs.pipeline.split import Scaler
-
-    from libs.pipeline.config import StrategyConfigError, load_strategy
 
     loaded = cache.get(path)
     try:
