@@ -20,7 +20,7 @@ from libs.events.notify_pg import PostgresNotifier
 from libs.events.store import EventStore
 from services.api.app import create_app
 from services.api.settings import ApiSettings
-from tests.integration.events_store.conftest import PG_URL, drop_schema, postgres_schema_engine
+from tests.support.postgres import PG_URL, drop_schema, in_schema, postgres_schema_engine
 from tests.unit.api.conftest import FIXTURES, REPO
 
 
@@ -38,7 +38,7 @@ async def pg_api(postgres_available, tmp_path) -> AsyncIterator[PgApi]:
     schema = f"api_{uuid.uuid4().hex[:12]}"
     channel = f"ktrdr_{uuid.uuid4().hex[:12]}"
     engine = await postgres_schema_engine(schema)
-    other = make_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    other = make_engine(PG_URL, connect_args=in_schema(schema))
     notifier = PostgresNotifier(PG_URL, channel=channel,
                                 server_settings={"search_path": schema})
     try:

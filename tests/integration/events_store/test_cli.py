@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import sqlalchemy as sa
 
@@ -14,19 +11,7 @@ from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
 from libs.events.samples import TrainingScript
 from libs.events.store import EventStore
-
-
-def ktrdr(url: str, *args: str, cwd) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KTRDR_DATABASE_URL": url}
-    code = "from services.cli.app import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support.ktrdr_cli import run_ktrdr
 
 
 async def test_replay_and_rebuild_commands(tmp_path):
@@ -37,7 +22,7 @@ async def test_replay_and_rebuild_commands(tmp_path):
     events = [s.requested(), *s.run(epochs=1, batches=2, version=5)]
     result = await EventStore(engine).append(events)
 
-    out = ktrdr(url, "events", "replay", "t-1", cwd=tmp_path)
+    out = run_ktrdr(url, "events", "replay", "t-1", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == len(events) + 1
@@ -45,28 +30,28 @@ async def test_replay_and_rebuild_commands(tmp_path):
     assert "Completed" in lines[-2] and "neuro_mean_reversion/1d_v5" in lines[-2]
     assert lines[-1].endswith("completed (attempt 1, phase saving, epoch 1)")
 
-    as_of = ktrdr(
+    as_of = run_ktrdr(
         url, "events", "replay", "t-1", "--as-of", str(result.positions[1]), "--json", cwd=tmp_path
     )
     rows = [json.loads(line) for line in as_of.stdout.splitlines()]
     assert [r["event"]["type"] for r in rows] == ["TrainingRequested", "Started"]
 
-    missing = ktrdr(url, "events", "replay", "nope", cwd=tmp_path)
+    missing = run_ktrdr(url, "events", "replay", "nope", cwd=tmp_path)
     assert missing.returncode == 1 and "no events" in missing.stderr
 
-    same = ktrdr(url, "projections", "rebuild", cwd=tmp_path)
+    same = run_ktrdr(url, "projections", "rebuild", cwd=tmp_path)
     assert same.returncode == 0, same.stderr
     assert "read models equal to the log" in same.stdout
 
     async with engine.begin() as conn:
         await conn.execute(sa.update(t.trainings).values(status="failed"))
-    drift = ktrdr(url, "projections", "rebuild", "--json", cwd=tmp_path)
+    drift = run_ktrdr(url, "projections", "rebuild", "--json", cwd=tmp_path)
     assert drift.returncode == 1
     report = json.loads(drift.stdout)
     assert report["equal"] is False and report["differences"] == 1
     assert "t-1" in report["listed"][0] and "status" in report["listed"][0]
 
-    fixed = ktrdr(url, "projections", "rebuild", "--swap", cwd=tmp_path)
+    fixed = run_ktrdr(url, "projections", "rebuild", "--swap", cwd=tmp_path)
     assert fixed.returncode == 0 and "replaced" in fixed.stdout
     assert (await EventStore(engine).get_training("t-1")).status == "completed"
     await engine.dispose()

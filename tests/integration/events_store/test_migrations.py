@@ -3,9 +3,6 @@ equals the SQLAlchemy metadata (autogenerate finds nothing to do) on both backen
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -17,24 +14,14 @@ from alembic.runtime.migration import MigrationContext
 from libs.events.db import make_engine
 from libs.events.migrate import current_revision, downgrade_engine, upgrade_engine
 from libs.events.tables import metadata
-
-from .conftest import PG_URL
+from tests.support.ktrdr_cli import run_ktrdr
+from tests.support.postgres import PG_URL
 
 TABLES = {t.name for t in metadata.sorted_tables}
 
 
 def ktrdr(url: str, *args: str, cwd: Path) -> str:
-    """Run the real CLI in a subprocess, from an unrelated directory."""
-    env = {**os.environ, "KTRDR_DATABASE_URL": url}
-    code = "from services.cli.app import main; main()"
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_ktrdr(url, *args, cwd=cwd)
     assert done.returncode == 0, done.stderr
     return done.stdout + done.stderr
 

@@ -12,8 +12,7 @@ from libs.events.notify import RESYNC, InProcessNotifier
 from libs.events.notify_pg import PostgresNotifier
 from libs.events.samples import TrainingScript
 from libs.events.store import EventStore
-
-from .conftest import PG_URL
+from tests.support.postgres import PG_URL
 
 pytestmark = pytest.mark.integration
 
