@@ -7,10 +7,14 @@ log (`StoredEvent`); their field names are the API's contract with clients.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import MISSING
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from libs.events.state import TrainingState
 
 DeviceClass = Literal["any", "cpu", "cuda", "mps"]
 Status = Literal["queued", "running", "cancelling", "completed", "failed", "cancelled"]
@@ -63,45 +67,34 @@ class CancelAccepted(BaseModel):
     status: Status
 
 
-class TrainingView(BaseModel):
-    """The read model of one training, as of log `position`."""
+# Read-model columns the API keeps to itself: log bookkeeping (`last_position` is shown as
+# `position`) and the submitter's Idempotency-Key.
+INTERNAL_COLUMNS = frozenset({"first_position", "last_position", "idempotency_key"})
 
-    training_id: str
-    tenant: str
+
+def _read_model_columns() -> dict[str, Any]:
+    """The `trainings` read model's columns as pydantic fields (type, default), so a column
+    added to TrainingState shows in the API without a second list to keep in step."""
+    hints = get_type_hints(TrainingState)
+    return {
+        field.name: (hints[field.name], ... if field.default is MISSING else field.default)
+        for field in dataclasses.fields(TrainingState)
+        if field.name not in INTERNAL_COLUMNS
+    }
+
+
+class TrainingView(create_model("TrainingColumns", **_read_model_columns())):  # type: ignore[misc]
+    """The read model of one training (every TrainingState column but INTERNAL_COLUMNS), as of
+    log `position`."""
+
     status: Status
-    strategy: str | None = None
-    symbols: list[str] | None = None
-    timeframes: list[str] | None = None
-    device_requested: str | None = None
-    phase: str | None = None
-    phase_index: int | None = None
-    epoch: int | None = None
-    total_epochs: int | None = None
-    batch: int | None = None
-    total_batches: int | None = None
-    progress: float | None = None
-    eta_s: float | None = None
-    latest_metrics: dict[str, Any] | None = None
-    best_metrics: dict[str, Any] | None = None
-    test_metrics: dict[str, Any] | None = None
-    attempt: int
-    trainer_id: str | None = None
-    device: dict[str, Any] | None = None
-    model: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    cancel_requested: bool = False
-    requested_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    updated_at: datetime | None = None
     position: int
     links: Links
 
     @classmethod
-    def of(cls, state: Any, links: Links) -> TrainingView:
-        fields = {name: getattr(state, name, None) for name in cls.model_fields}
+    def of(cls, state: TrainingState, links: Links) -> TrainingView:
+        fields = {name: getattr(state, name) for name in cls.model_fields if hasattr(state, name)}
         fields.update(position=state.last_position, links=links)
-        fields["cancel_requested"] = bool(fields["cancel_requested"])
         return cls.model_validate(fields)
 
 

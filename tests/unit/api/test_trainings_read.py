@@ -55,6 +55,8 @@ async def test_read_model_fields_and_as_of(api: Api) -> None:
     assert view["best_metrics"] and view["finished_at"]
     log = await api.store.read_stream(tid)
     assert view["position"] == log[-1].position
+    # Log bookkeeping and the submitter's Idempotency-Key stay inside the service.
+    assert {"first_position", "last_position", "idempotency_key"}.isdisjoint(view)
     # As of the first BatchProgress: running, in the training phase, epoch 1 batch 1.
     first_batch = next(s for s in log if s.event.type == "BatchProgress")
     then = (await api.client.get(f"/api/v1/trainings/{tid}",
