@@ -18,7 +18,8 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 
-from libs.events.db import DatabaseSettings, make_engine
+from libs.events.db import make_engine
+from libs.events.settings import DatabaseSettings
 from libs.events.tables import UTCDateTime, metadata
 
 config = context.config

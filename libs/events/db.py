@@ -17,25 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pydantic_core
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/ktrdr.db"
+from libs.events.settings import DEFAULT_DATABASE_URL
+from libs.events.settings import DatabaseSettings as DatabaseSettings  # was defined here
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option a writer sets on its connection to get BEGIN IMMEDIATE on SQLite.
 SQLITE_BEGIN_IMMEDIATE = "ktrdr_sqlite_begin_immediate"
 
 SUPPORTED_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
-
-
-class DatabaseSettings(BaseSettings):
-    """The one database setting every service shares (KTRDR_DATABASE_URL)."""
-
-    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
-
-    database_url: str = DEFAULT_DATABASE_URL
 
 
 def parse_url(url: str | URL) -> URL:

@@ -11,11 +11,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 
-VALID_DEVICES = ("auto", "cpu", "cuda", "mps")
+from libs.pipeline.settings import DeviceChoice
+
+VALID_DEVICES: tuple[str, ...] = get_args(DeviceChoice)  # ("auto", "cpu", "cuda", "mps")
 
 
 class DeviceError(ValueError):

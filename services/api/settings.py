@@ -1,31 +1,21 @@
 """The API's settings (pydantic-settings, env prefix KTRDR_, the project's shared vocabulary).
 
 Built in the composition root (`ktrdr api`, `ktrdr up`, tests) and handed to `create_app()`;
-never read at import time.
+never read at import time. The shared fields (database_url, broker_url, topology_prefix,
+strategies_dir, data_dir, models_dir) come from the mixins in libs/.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/ktrdr.db"
+from libs.events.settings import BrokerSettings, DatabaseSettings
+from libs.pipeline.settings import DataDirs, StrategyDirs
 
 
-class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
-
-    database_url: str = DEFAULT_DATABASE_URL
-    broker_url: str = "memory://"  # "memory://" = the in-process bus; "amqp://..." = RabbitMQ
-    # Name prefix of the bus topology (exchanges/queues); tests and e2e runs use a unique one.
-    topology_prefix: str = ""
+class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    strategies_dir: Path = Path("strategies")
-    data_dir: Path = Path("data")
-    models_dir: Path = Path("models")
 
     # Seconds between SSE keep-alive comments on an idle stream.
     sse_keepalive_s: float = Field(default=15.0, gt=0)

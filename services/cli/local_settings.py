@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from libs.pipeline.settings import DataDirs, DeviceSetting, StrategyDirs
 
 _STRATEGY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-class LocalSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
-
-    strategies_dir: Path = Path("strategies")
-    data_dir: Path = Path("data")
-    models_dir: Path = Path("models")
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+class LocalSettings(StrategyDirs, DataDirs, DeviceSetting):
+    """strategies_dir, data_dir, models_dir and device: the shared fields, nothing else."""
 
 
 class StrategyNotFoundError(LookupError):

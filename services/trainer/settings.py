@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from libs.events.settings import BrokerSettings
+from libs.pipeline.settings import DataDirs, DeviceSetting
 
 # RabbitMQ's default delivery-acknowledgement timeout (consumer_timeout): 30 minutes. A request
 # held unacked longer than this is taken back by the broker and redelivered (docs/trainer.md).
@@ -25,18 +25,12 @@ def default_trainer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-class TrainerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
+class TrainerSettings(BrokerSettings, DataDirs, DeviceSetting):
+    """broker_url, topology_prefix, data_dir, models_dir and device come from the mixins."""
 
-    broker_url: str = "memory://"  # "memory://" = the in-process bus; "amqp://..." = RabbitMQ
-    # Name prefix of the bus topology (exchanges/queues); tests and e2e runs use a unique one.
-    topology_prefix: str = ""
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
     # Trainings run at once; also the prefetch of each request-queue consumer.
     concurrency: int = Field(default=1, ge=1, le=64)
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    models_dir: Path = Path("models")
-    data_dir: Path = Path("data")
     heartbeat_interval_s: float = Field(default=10.0, gt=0)
     # BatchProgress is throttled at the source to one per interval (plus each epoch's last batch).
     batch_progress_interval_s: float = Field(default=0.25, ge=0)

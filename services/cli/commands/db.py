@@ -18,7 +18,8 @@ URL_OPTION = typer.Option(
 
 
 def database_url(override: str | None) -> str:
-    from libs.events.db import DatabaseSettings, parse_url
+    from libs.events.db import parse_url
+    from libs.events.settings import DatabaseSettings
 
     url = override or DatabaseSettings().database_url
     try:

@@ -19,16 +19,11 @@ if TYPE_CHECKING:
 
 
 def load_settings():
-    """KTRDR_BROKER_URL and KTRDR_TOPOLOGY_PREFIX (imported here: `ktrdr --help` stays fast)."""
-    from pydantic_settings import BaseSettings, SettingsConfigDict
+    """KTRDR_BROKER_URL and KTRDR_TOPOLOGY_PREFIX (imported here: `ktrdr --help` stays fast).
+    The default in-process bus cannot be watched from outside; the command says so."""
+    from libs.events.settings import BrokerSettings
 
-    class TailSettings(BaseSettings):
-        model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
-
-        broker_url: str = "memory://"  # the in-process bus cannot be watched from outside
-        topology_prefix: str = ""
-
-    return TailSettings()
+    return BrokerSettings()
 
 
 # Payload fields worth a glance in the one-line view, by event type.
