@@ -31,6 +31,7 @@ from libs.events.db import make_engine  # noqa: E402
 from libs.events.migrate import upgrade_engine  # noqa: E402
 from libs.events.notify_pg import asyncpg_dsn  # noqa: E402
 from libs.events.rebuild import rebuild  # noqa: E402
+from libs.events.rows import ENVELOPE_COLUMNS, envelope_values  # noqa: E402
 from libs.events.samples import TrainingScript  # noqa: E402
 from libs.events.store import EventStore  # noqa: E402
 
@@ -38,10 +39,7 @@ ADMIN_URL = os.environ.get(
     "KTRDR_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 BATCH = 500
-COLUMNS = (
-    "event_id, training_id, type, schema_version, tenant, source, attempt, seq, "
-    "correlation_id, occurred_at, recorded_at, payload"
-)
+COLUMNS = ", ".join([*ENVELOPE_COLUMNS, "recorded_at", "payload"])
 
 
 def make_log(trainings: int) -> list[ev.Event]:
@@ -54,20 +52,7 @@ def make_log(trainings: int) -> list[ev.Event]:
 
 
 def raw_row(e: ev.Event, now: datetime) -> tuple:
-    return (
-        e.event_id,
-        e.training_id,
-        e.type,
-        e.schema_version,
-        e.tenant,
-        e.source,
-        e.attempt,
-        e.seq,
-        e.correlation_id,
-        e.occurred_at,
-        now,
-        json.dumps(ev.payload_of(e)),
-    )
+    return (*envelope_values(e), now, json.dumps(ev.payload_of(e)))
 
 
 def batches(events: list[ev.Event], size: int):

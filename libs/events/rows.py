@@ -3,6 +3,7 @@ selected as plain tuples in a fixed column order and current-version events skip
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -37,6 +38,8 @@ ENVELOPE_COLUMNS = (
     "correlation_id",
     "occurred_at",
 )
+# An event's envelope values in ENVELOPE_COLUMNS order, as a tuple (one C call per event).
+envelope_values = operator.attrgetter(*ENVELOPE_COLUMNS)
 _READ_COLUMNS = [t.events.c[name] for name in ("global_position", "recorded_at", "payload")]
 _READ_COLUMNS += [t.events.c[name] for name in ENVELOPE_COLUMNS]
 
@@ -83,7 +86,7 @@ def event_from_flat_json(event_type: str, schema_version: int, text: str) -> ev.
 
 
 def event_row(event: ev.Event, recorded_at: datetime) -> dict[str, Any]:
-    row = {name: getattr(event, name) for name in ENVELOPE_COLUMNS}
+    row = dict(zip(ENVELOPE_COLUMNS, envelope_values(event), strict=True))
     row["recorded_at"] = recorded_at
     row["payload"] = ev.payload_of(event)
     return row
@@ -128,19 +131,8 @@ RETURNING global_position, event_id
 def _pg_columns(events: Sequence[ev.Event], recorded_at: datetime) -> list[Any]:
     columns: list[list[Any]] = [[] for _ in range(11)]
     for e in events:
-        values = (
-            e.event_id,
-            e.training_id,
-            e.type,
-            e.schema_version,
-            e.tenant,
-            e.source,
-            e.attempt,
-            e.seq,
-            e.correlation_id,
-            _aware(e.occurred_at),
-            json_dumps(ev.payload_of(e)),
-        )
+        _aware(e.occurred_at)
+        values = (*envelope_values(e), json_dumps(ev.payload_of(e)))
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     return [*columns, _aware(recorded_at)]
