@@ -17,16 +17,9 @@ def _as_array(x: np.ndarray | pd.Series | float) -> np.ndarray:
 
 
 def triangular(x: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
-    """0 outside (a, c), rising to 1 at b, falling back to 0 at c. A shoulder (a == b or
-    b == c) still gives exactly 1 at b."""
-    x = _as_array(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rising = (x - a) / (b - a) if b > a else np.zeros_like(x)
-        falling = (c - x) / (c - b) if c > b else np.zeros_like(x)
-    y = np.where((x > a) & (x < b), rising, 0.0)
-    y = np.where((x > b) & (x < c), falling, y)
-    y = np.where(x == b, 1.0, y)
-    return np.where(np.isnan(x), np.nan, y)
+    """0 outside (a, c), rising to 1 at b, falling back to 0 at c: a trapezoid whose plateau is
+    the single point b. A shoulder (a == b or b == c) still gives exactly 1 at b."""
+    return trapezoidal(x, a, b, b, c)
 
 
 def trapezoidal(x: np.ndarray, a: float, b: float, c: float, d: float) -> np.ndarray:
