@@ -9,22 +9,20 @@ things expected (an event, a log line, an exit), each with a timeout -- no sleep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from libs.events.bus.amqp import AmqpBus
-from libs.events.bus.port import Delivery
 from libs.events.bus.topology import Topology
 from libs.events.catalog import CancelRequested, Event, TrainingRequested
 from libs.pipeline.config import load_strategy
+from tests.support.event_tap import TappedEvents
 
 REPO = Path(__file__).resolve().parents[3]
 KTRDR = Path(sys.executable).parent / "ktrdr"
@@ -59,13 +57,15 @@ def long_request(**overrides: Any) -> TrainingRequested:
     return nmr_request(epochs=500, early_stopping=None, **overrides)
 
 
-class BusProbe:
+class BusProbe(TappedEvents):
+    # Real processes on a shared 2-core machine: generous defaults for waits.
+    wait_s, terminal_wait_s = 60.0, 90.0
+
     def __init__(self, url: str, prefix: str) -> None:
+        super().__init__()
         self.url = url
         self.topology = Topology(prefix=prefix)
         self.bus = AmqpBus(url, self.topology, connection_name=f"probe-{prefix}")
-        self.events: list[Event] = []
-        self._changed = asyncio.Condition()
 
     async def start(self) -> None:
         await self.bus.start()
@@ -81,11 +81,6 @@ class BusProbe:
         await delete_topology(await connection.channel(), self.topology)
         await connection.close()
 
-    async def _record(self, delivery: Delivery) -> None:
-        async with self._changed:
-            self.events.append(delivery.event)
-            self._changed.notify_all()
-
     async def publish(self, event: Event) -> None:
         await self.bus.publish(event)
 
@@ -94,30 +89,8 @@ class BusProbe:
         await self.bus.publish(event)
         return event
 
-    async def wait_for(
-        self, predicate: Callable[[list[Event]], Any], within_s: float = 60.0
-    ) -> None:
-        async def until() -> None:
-            async with self._changed:
-                while not predicate(self.events):
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), 0.05)
-
-        await asyncio.wait_for(until(), within_s)
-
-    def of(self, training_id: str, *types: str) -> list[Event]:
-        return [
-            e
-            for e in self.events
-            if e.training_id == training_id and (not types or e.type in types)
-        ]
-
     def trainer_events(self, training_id: str) -> list[Event]:
         return [e for e in self.of(training_id) if e.source.startswith("trainer:")]
-
-    async def wait_terminal(self, training_id: str, within_s: float = 90.0) -> Event:
-        await self.wait_for(lambda _: any(e.is_terminal for e in self.of(training_id)), within_s)
-        return next(e for e in self.of(training_id) if e.is_terminal)
 
     async def wait_ready(self, trainer: TrainerProcess, within_s: float = 60.0) -> None:
         """A trainer's first heartbeat is published once it consumes its request queues."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -11,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from libs.events.bus.memory import InMemoryBus
-from libs.events.bus.port import Delivery
 from libs.events.bus.topology import Topology
-from libs.events.catalog import CancelRequested, DeviceInfo, Event, TrainingRequested
+from libs.events.catalog import CancelRequested, DeviceInfo, TrainingRequested
 from libs.pipeline.progress import PHASES, BatchInfo, EpochInfo, TrainingCancelled
 from libs.pipeline.request import SavedModel, TrainingRequest, TrainingResult
 from services.trainer.service import TrainerService
 from services.trainer.settings import TrainerSettings
+from tests.support.event_tap import TappedEvents
 
 CPU = DeviceInfo(type="cpu", name="test-cpu", threads=1)
 
@@ -101,15 +99,18 @@ def cancel(training_id: str) -> CancelRequested:
     return CancelRequested(training_id=training_id, source="api", reason="test cancel")
 
 
-class Harness:
+class Harness(TappedEvents):
     """One in-memory broker, a tap recording every event, and trainers built on demand."""
 
+    # Everything is in-process: short waits, and conditions on trainer state that no event
+    # announces are re-checked every 10 ms.
+    recheck_s, wait_s, terminal_wait_s = 0.01, 5.0, 5.0
+
     def __init__(self, tmp_path: Path) -> None:
+        super().__init__()
         self.tmp_path = tmp_path
         self.topology = Topology(prefix=f"t{uuid.uuid4().hex[:8]}.", delivery_limit=3)
         self.bus = InMemoryBus(self.topology)
-        self.events: list[Event] = []
-        self._changed = asyncio.Condition()
         self.services: list[TrainerService] = []
 
     async def __aenter__(self) -> Harness:
@@ -121,11 +122,6 @@ class Harness:
         for service in self.services:
             await service.stop(grace_s=0)
         await self.bus.close()
-
-    async def _record(self, delivery: Delivery) -> None:
-        async with self._changed:
-            self.events.append(delivery.event)
-            self._changed.notify_all()
 
     def settings(self, **overrides: Any) -> TrainerSettings:
         values: dict[str, Any] = {
@@ -146,25 +142,3 @@ class Harness:
         await service.start()
         return service
 
-    async def wait_for(self, predicate: Callable[[list[Event]], bool], within_s: float = 5.0):
-        """Wait until `predicate(events)` holds: re-checked on every event, and every 10 ms for
-        conditions on trainer state that no event announces."""
-
-        async def until() -> None:
-            async with self._changed:
-                while not predicate(self.events):
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), 0.01)
-
-        await asyncio.wait_for(until(), within_s)
-
-    def of(self, training_id: str, *types: str) -> list[Event]:
-        return [
-            e
-            for e in self.events
-            if e.training_id == training_id and (not types or e.type in types)
-        ]
-
-    async def wait_terminal(self, training_id: str, within_s: float = 5.0) -> Event:
-        await self.wait_for(lambda _: any(e.is_terminal for e in self.of(training_id)), within_s)
-        return next(e for e in self.of(training_id) if e.is_terminal)
