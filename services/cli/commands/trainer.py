@@ -16,8 +16,7 @@ def trainer(
     trainer_id: str | None = typer.Option(None, help="Default: host-pid-random."),
 ) -> None:
     """Consume training requests from the bus and train them, publishing progress events."""
-    from pydantic import ValidationError
-
+    from services.cli.settings_errors import settings_or_exit
     from services.trainer.main import run_trainer
     from services.trainer.settings import TrainerSettings
 
@@ -29,13 +28,7 @@ def trainer(
         "data_dir": data_dir,
         "trainer_id": trainer_id,
     }
-    try:
-        settings = TrainerSettings(**{k: v for k, v in given.items() if v is not None})
-    except ValidationError as error:
-        for problem in error.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or "settings"
-            typer.secho(f"error: {field}: {problem['msg']}", fg="red", err=True)
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(TrainerSettings, given)
     raise typer.Exit(run_trainer(settings))
 
 
