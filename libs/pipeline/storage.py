@@ -1,25 +1,19 @@
-"""Saved models: `models/{strategy}/{timeframe}_v{N}/` + a `{timeframe}_latest` pointer.
+"""Saved models: writing one (five files), finding and listing them, loading for prediction.
 
 A model folder appears complete or not at all: it is written into a temp folder beside its final
-place and renamed. Versions are allocated without a lock: rename(2) refuses to replace a
-non-empty folder, so of two savers racing for v{N} one wins and the other retries with N+1.
-The latest pointer (a symlink, or a one-line file where symlinks are unavailable) is replaced
-atomically under an advisory file lock, always with the highest version then present, so a slow
-saver finishing last cannot point it back at an older model.
+place and renamed into the next free version (model_dirs.py: the folder layout, version
+allocation and the `{timeframe}_latest` pointer).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +23,15 @@ import torch
 from torch import nn
 
 from libs.pipeline.loaded_model import LoadedModel, Prediction, load_model
+from libs.pipeline.model_dirs import (
+    existing_versions,
+    fsync_dir,
+    read_latest_pointer,
+    rename_into_next_version,
+    update_latest_pointer,
+    validate_name,
+    version_dir_name,
+)
 from libs.pipeline.request import SavedModel
 
 __all__ = [
@@ -44,34 +47,10 @@ __all__ = [
 ]
 
 MODEL_FILES = ("model.pt", "config.json", "metrics.json", "features.json", "metadata.json")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_MAX_VERSION_ATTEMPTS = 10_000
 
 
 class ModelNotFoundError(LookupError):
     pass
-
-
-def validate_name(field: str, value: str) -> str:
-    """A strategy or timeframe used as a folder name: it must not escape models_dir."""
-    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
-        raise ValueError(
-            f"{field}: {value!r} is not a valid model name; use 1-128 letters, digits, "
-            "'_', '-' or '.', starting with a letter or digit"
-        )
-    return value
-
-
-def version_dir_name(timeframe: str, version: int) -> str:
-    return f"{timeframe}_v{version}"
-
-
-def existing_versions(strategy_dir: Path, timeframe: str) -> list[int]:
-    pattern = re.compile(rf"^{re.escape(timeframe)}_v(\d+)$")
-    if not strategy_dir.is_dir():
-        return []
-    found = (pattern.match(entry.name) for entry in os.scandir(strategy_dir))
-    return sorted(int(m.group(1)) for m in found if m)
 
 
 def save_model(
@@ -112,69 +91,13 @@ def save_model(
             _write_json(tmp / name, payload)
         sha256 = _sha256(tmp / "model.pt")
         size = sum(p.stat().st_size for p in tmp.iterdir())
-        target, version = _rename_into_next_version(tmp, strategy_dir, timeframe)
+        target, version = rename_into_next_version(tmp, strategy_dir, timeframe)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(strategy_dir)
+    fsync_dir(strategy_dir)
     update_latest_pointer(strategy_dir, timeframe)
     return SavedModel(strategy, timeframe, version, target, sha256, size)
-
-
-def _rename_into_next_version(tmp: Path, strategy_dir: Path, timeframe: str) -> tuple[Path, int]:
-    version = max(existing_versions(strategy_dir, timeframe), default=0) + 1
-    for _ in range(_MAX_VERSION_ATTEMPTS):
-        target = strategy_dir / version_dir_name(timeframe, version)
-        try:
-            os.rename(tmp, target)  # fails when target is a non-empty folder: someone has it
-            return target, version
-        except OSError as e:
-            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-            version = max(version, *existing_versions(strategy_dir, timeframe)) + 1
-    raise RuntimeError(f"could not allocate a model version in {strategy_dir}")
-
-
-def update_latest_pointer(strategy_dir: Path, timeframe: str) -> None:
-    with _locked(strategy_dir / ".lock"):
-        versions = existing_versions(strategy_dir, timeframe)
-        if not versions:
-            return
-        newest = version_dir_name(timeframe, versions[-1])
-        link = strategy_dir / f"{timeframe}_latest"
-        tmp = strategy_dir / f".{timeframe}_latest.{uuid.uuid4().hex}"
-        try:
-            os.symlink(newest, tmp, target_is_directory=True)
-        except (OSError, NotImplementedError):  # no symlinks here: a one-line file instead
-            tmp.write_text(newest + "\n")
-        os.replace(tmp, link)
-
-
-def read_latest_pointer(strategy_dir: Path, timeframe: str) -> int | None:
-    link = strategy_dir / f"{timeframe}_latest"
-    if link.is_symlink():
-        name = os.readlink(link)
-    elif link.is_file():
-        name = link.read_text().strip()
-    else:
-        return None
-    m = re.fullmatch(rf"{re.escape(timeframe)}_v(\d+)", os.path.basename(name))
-    return int(m.group(1)) if m else None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # Windows: the pointer is still replaced atomically, just not ordered
-        yield
-        return
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
@@ -196,15 +119,6 @@ def _json_default(value: Any) -> Any:
 def _flush(f: Any) -> None:
     f.flush()
     os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not supported on every platform / filesystem
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _sha256(path: Path) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from libs.pipeline import storage
+from libs.pipeline import model_dirs
 from libs.pipeline.storage import (
     MODEL_FILES,
     ModelNotFoundError,
@@ -75,14 +75,14 @@ def test_round_trip_gives_identical_predictions(tmp_path):
 
 def test_a_version_taken_after_our_scan_makes_us_take_the_next(tmp_path, monkeypatch):
     other = save(tmp_path)  # v1 exists, but our saver's first scan will not see it
-    real = storage.existing_versions
+    real = model_dirs.existing_versions
     scans = []
 
     def stale_first_scan(*args):
         scans.append(args)
         return [] if len(scans) == 1 else real(*args)
 
-    monkeypatch.setattr(storage, "existing_versions", stale_first_scan)
+    monkeypatch.setattr(model_dirs, "existing_versions", stale_first_scan)
     mine = save(tmp_path)
     assert mine.version == 2
     assert len(scans) >= 2  # the rename onto v1 failed and the saver looked again
@@ -136,7 +136,7 @@ def test_latest_pointer_never_points_back(tmp_path):
     link = tmp_path / "strat" / "1h_latest"
     link.unlink()
     os.symlink("1h_v1", link)  # as if the slower saver of v1 had finished last
-    storage.update_latest_pointer(tmp_path / "strat", "1h")
+    model_dirs.update_latest_pointer(tmp_path / "strat", "1h")
     assert os.readlink(link) == "1h_v2"
 
 
