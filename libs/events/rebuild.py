@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events import sql
 from libs.events import tables as t
-from libs.events.folds import apply
+from libs.events.projection import Projection
 from libs.events.rows import PG_FLAT_EVENTS, event_from_flat_json, select_events, stored_event
 from libs.events.state import EpochRow, ModelRow, TrainingState, row_to
 from libs.events.store import EventStore
@@ -70,24 +70,6 @@ class RebuildReport:
     @property
     def events_per_s(self) -> float:
         return self.events / self.fold_seconds if self.fold_seconds else 0.0
-
-
-class Projection:
-    """The folded read models of a log prefix, in memory."""
-
-    def __init__(self) -> None:
-        self.trainings: dict[str, TrainingState] = {}
-        self.epochs: dict[tuple[str, int, int], EpochRow] = {}
-        self.models: dict[tuple[str, str, int], ModelRow] = {}
-
-    def apply(self, position: int, event: Any) -> None:
-        trainings = self.trainings
-        result = apply(trainings.get(event.training_id), event, position)
-        trainings[event.training_id] = result.state
-        if result.epoch is not None:
-            self.epochs[result.epoch.key] = result.epoch
-        if result.model is not None:
-            self.models.setdefault(result.model.key, result.model)
 
 
 async def rebuild(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -90,6 +90,32 @@ def event_row(event: ev.Event, recorded_at: datetime) -> dict[str, Any]:
     row["recorded_at"] = recorded_at
     row["payload"] = ev.payload_of(event)
     return row
+
+
+async def insert_new(
+    conn: AsyncConnection, events: Sequence[ev.Event]
+) -> tuple[list[StoredEvent], set[UUID]]:
+    """Insert the events not stored yet: (the new ones in position order, the event_ids skipped
+    as already stored or repeated within `events`). One recorded_at for the whole call."""
+    unique: dict[UUID, ev.Event] = {}
+    duplicates: set[UUID] = set()
+    for event in events:
+        if event.event_id in unique:
+            duplicates.add(event.event_id)  # repeated within this very call
+        else:
+            unique[event.event_id] = event
+    if not unique:
+        return [], duplicates
+    recorded_at = datetime.now(UTC)
+    positions = await insert_events(conn, list(unique.values()), recorded_at)
+    duplicates |= set(unique) - set(positions)
+    stored = [
+        StoredEvent(positions[event_id], recorded_at, event)
+        for event_id, event in unique.items()
+        if event_id in positions
+    ]
+    stored.sort(key=lambda s: s.position)
+    return stored, duplicates
 
 
 async def insert_events(

@@ -25,7 +25,6 @@ import weakref
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -37,10 +36,11 @@ from libs.events import idempotency as idempotency_keys
 from libs.events import readmodels, sql
 from libs.events import tables as t
 from libs.events.db import SQLITE_BEGIN_IMMEDIATE
-from libs.events.folds import apply, fold_stream, trainer_row
+from libs.events.folds import fold_stream, trainer_row
 from libs.events.idempotency import IdempotencyClaim, IdempotencyConflict, IdempotencyRecord
 from libs.events.notify import DEFAULT_CHANNEL, Notification, Notifier
-from libs.events.rows import StoredEvent, insert_events, select_events, stored_event
+from libs.events.projection import Projection
+from libs.events.rows import StoredEvent, insert_new, select_events, stored_event
 from libs.events.state import EpochRow, ModelRow, TrainerRow, TrainingState
 
 __all__ = [
@@ -108,7 +108,7 @@ class EventStore:
                 if replay is not None:
                     states = await readmodels.trainings_by_id(conn, [replay])
                     return AppendResult(states=states, replayed_training_id=replay)
-            appended, duplicates = await self._insert(conn, stream)
+            appended, duplicates = await insert_new(conn, stream)
             states = await self._fold(conn, appended) if fold else {}
             if heartbeats:
                 await sql.write_trainers(conn, [trainer_row(hb) for hb in heartbeats])
@@ -141,49 +141,18 @@ class EventStore:
                     )
                 yield conn
 
-    async def _insert(
-        self, conn: AsyncConnection, events: list[ev.Event]
-    ) -> tuple[list[StoredEvent], set[UUID]]:
-        unique: dict[UUID, ev.Event] = {}
-        duplicates: set[UUID] = set()
-        for event in events:
-            if event.event_id in unique:
-                duplicates.add(event.event_id)  # repeated within this very call
-            else:
-                unique[event.event_id] = event
-        if not unique:
-            return [], duplicates
-        recorded_at = datetime.now(UTC)
-        positions = await insert_events(conn, list(unique.values()), recorded_at)
-        duplicates |= set(unique) - set(positions)
-        stored = [
-            StoredEvent(positions[event_id], recorded_at, event)
-            for event_id, event in unique.items()
-            if event_id in positions
-        ]
-        stored.sort(key=lambda s: s.position)
-        return stored, duplicates
-
     async def _fold(
         self, conn: AsyncConnection, stored: list[StoredEvent]
     ) -> dict[str, TrainingState]:
-        ids = list(dict.fromkeys(s.event.training_id for s in stored if s.event.training_id))
-        states: dict[str, TrainingState] = await readmodels.trainings_by_id(conn, ids)
-        epochs: dict[tuple[str, int, int], EpochRow] = {}
-        models: dict[tuple[str, str, int], ModelRow] = {}
-        changed: set[str] = set()
+        ids = list(dict.fromkeys(s.event.training_id for s in stored))  # all set (see _split)
+        projection = Projection(await readmodels.trainings_by_id(conn, ids))
         for position, _recorded, event in stored:
-            result = apply(states.get(event.training_id or ""), event, position)
-            states[result.state.training_id] = result.state
-            changed.add(result.state.training_id)
-            if result.epoch is not None:
-                epochs[result.epoch.key] = result.epoch
-            if result.model is not None:
-                models.setdefault(result.model.key, result.model)
+            projection.apply(position, event)
+        states = {i: projection.trainings[i] for i in ids}
         await sql.write_read_models(
-            conn, [states[i] for i in changed], epochs.values(), models.values()
+            conn, states.values(), projection.epochs.values(), projection.models.values()
         )
-        return {i: states[i] for i in changed}
+        return states
 
     async def set_relay_cursor(self, name: str, position: int) -> None:
         async with self.engine.begin() as conn:
