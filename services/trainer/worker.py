@@ -9,8 +9,9 @@ returns and requeues it when it raises (libs/events/bus/policy.py), so the rules
   grace expired, or the control stream could not be read -- never guess about cancellations;
 * bad input is not a reason to raise: it is a Failed event (retryable=False), then ack.
 
-The pipeline runs in a worker thread; its events reach the loop through `emit` without the
-thread ever waiting for the broker.
+The run itself (Started, the pipeline in a worker thread, the terminal event) is in attempt.py;
+the pipeline's events reach the loop through `emit` without the thread ever waiting for the
+broker.
 """
 
 from __future__ import annotations
@@ -21,44 +22,24 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from libs.events.bus.port import Delivery
-from libs.events.catalog import DeviceInfo, Event, TrainingRequested
-from libs.pipeline.progress import TrainingCancelled
-from libs.pipeline.request import TrainingRequest, TrainingResult
+from libs.events.catalog import Event, TrainingRequested
+from services.trainer.attempt import (
+    AttemptRunner,
+    GiveBack,
+    TrainerIdentity,
+    TrainFn,
+    WorkerConfig,
+)
 from services.trainer.cancellation import ControlState, RunToken, StopReason
-from services.trainer.errors import check_dates, describe_failure
 from services.trainer.publisher import OrderedPublisher
 from services.trainer.reporter import EventReporter, RunEnvelope
 
+__all__ = ["GiveBack", "TrainerIdentity", "TrainFn", "TrainingWorker", "WorkerConfig"]
+
 log = logging.getLogger("ktrdr.trainer.worker")
-
-TrainFn = Callable[..., TrainingResult]  # train_strategy(request, reporter, token)
-
-
-class GiveBack(Exception):
-    """Raised out of the handler so the bus requeues the request for another attempt."""
-
-
-@dataclass(frozen=True)
-class TrainerIdentity:
-    trainer_id: str
-    host: str
-    device: DeviceInfo  # from DeviceManager.capabilities()
-
-    @property
-    def source(self) -> str:
-        return f"trainer:{self.trainer_id}"
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    models_dir: Path
-    data_dir: Path
-    max_run_s: float
-    batch_progress_interval_s: float
 
 
 @dataclass
@@ -92,8 +73,14 @@ class TrainingWorker:
         self._sync_control = sync_control
         self._slots = slots
         self._stopping = stopping
-        self._executor = executor
-        self._train_fn = train_fn
+        self._runner = AttemptRunner(
+            identity,
+            config,
+            publisher=publisher,
+            stopping=stopping,
+            executor=executor,
+            train_fn=train_fn,
+        )
         self._active: dict[str, _Active] = {}
 
     async def handle(self, delivery: Delivery) -> None:
@@ -209,100 +196,10 @@ class TrainingWorker:
             batches=lambda: reporter.batches_seen,
         )
         try:
-            terminal = await self._run(request, reporter, token)
+            terminal = await self._runner.run(request, reporter, token)
         finally:
             self._control.unregister(training_id, token)
         await self._publisher.publish(terminal)
-
-    async def _run(
-        self, request: TrainingRequested, reporter: EventReporter, token: RunToken
-    ) -> Event:
-        identity = self.identity
-        self._publisher.submit(
-            reporter.started(identity.trainer_id, identity.host, identity.device)
-        )
-        log.info("training %s attempt %d started", request.training_id, reporter.envelope.attempt)
-        try:
-            training_request = self._training_request(request)
-            result = await self._in_thread(training_request, reporter, token)
-        except TrainingCancelled as stop:
-            return self._stopped(reporter, token, stop)
-        except Exception as error:
-            info = describe_failure(error)
-            log.warning(
-                "training %s failed: %s: %s", request.training_id, info.error_type, info.message
-            )
-            return reporter.failed(
-                error_type=info.error_type,
-                message=info.message,
-                retryable=info.retryable,
-                traceback=info.traceback,
-            )
-        log.info("training %s completed: %s", request.training_id, result.model.path)
-        return reporter.completed(result)
-
-    async def _in_thread(
-        self, request: TrainingRequest, reporter: EventReporter, token: RunToken
-    ) -> TrainingResult:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self._train_fn, request, reporter, token)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # The bus cancelled the handler: the shutdown grace is over, or the channel that
-            # delivered the request closed (aiormq cancels its delivery tasks) -- e.g. the
-            # broker's delivery-ack timeout or a lost connection. Either way the request goes
-            # (or went) back to the queue: stop this run within one batch before letting go.
-            envelope = reporter.envelope
-            if self._stopping.is_set():
-                token.cancel(StopReason.SHUTDOWN, "shutdown grace over")
-                log.info("%s attempt %d: giving it back", envelope.training_id, envelope.attempt)
-            else:
-                token.cancel(StopReason.DELIVERY_LOST, "the request's channel closed")
-                log.warning(
-                    "%s: delivery of attempt %d was taken back by the broker (channel closed); "
-                    "stopping its run, the redelivery runs instead",
-                    envelope.training_id,
-                    envelope.attempt,
-                )
-            await asyncio.wait({future})
-            if not future.cancelled() and future.exception() is not None:
-                log.info("the stopped run ended with %r", future.exception())
-            raise
-
-    def _stopped(self, reporter: EventReporter, token: RunToken, stop: TrainingCancelled) -> Event:
-        reason = token.reason
-        if reason is StopReason.USER:
-            return reporter.cancelled(stop.phase, stop.epoch, token.detail or "cancelled")
-        if reason is StopReason.DEADLINE:
-            return reporter.failed(
-                error_type="MaxRunTimeExceeded",
-                message=(
-                    f"the training ran past max_run_s={self.config.max_run_s:g}s (counted from "
-                    "delivery, kept below the broker's delivery-ack timeout) and was stopped"
-                ),
-                phase=stop.phase,
-                retryable=False,
-            )
-        # Shutdown, a lost delivery or another attempt's result: this attempt publishes no
-        # terminal event; the request goes back (or is already back) to the queue.
-        raise GiveBack(f"{reporter.envelope.training_id}: stopped ({reason}: {token.detail})")
-
-    def _training_request(self, request: TrainingRequested) -> TrainingRequest:
-        check_dates(request.start_date, request.end_date)
-        return TrainingRequest(
-            strategy=dict(request.strategy),
-            data_dir=self.config.data_dir,
-            models_dir=self.config.models_dir,
-            symbols=list(request.symbols) or None,
-            timeframes=list(request.timeframes) or None,
-            start_date=request.start_date,
-            end_date=request.end_date,
-            overrides=dict(request.overrides),
-            seed=request.seed,
-            device=self.identity.device.type,
-            training_id=request.training_id,
-        )
 
     def _emit_threadsafe(self) -> Callable[[Event], Any]:
         loop = asyncio.get_running_loop()
