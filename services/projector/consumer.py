@@ -86,6 +86,7 @@ class GroupCommitter:
         self._in_flight: list[_Waiting] = []
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.stats = CommitStats()
         self._stats_changed = asyncio.Condition()  # notified after every commit or retry
 
@@ -133,6 +134,9 @@ class GroupCommitter:
         cancelled by the bus and their messages go back to the queue."""
         if self._task is None:
             return
+        # The flag as well as the cancel: a retry loop must end even if some awaited call
+        # swallowed the cancellation.
+        self._stopping = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -157,7 +161,7 @@ class GroupCommitter:
                 self._in_flight = []
 
     async def _commit_batch(self, batch: list[_Waiting]) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._commit([w.event for w in batch])
             except asyncio.CancelledError:

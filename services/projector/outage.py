@@ -68,7 +68,10 @@ async def database_down(error: BaseException, probe: Probe) -> bool:
     if names_an_outage(error):
         return True
     try:
-        await asyncio.wait_for(probe(), PROBE_TIMEOUT_S)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+        # arrives as the probe finishes, and a stopping projector would then retry forever.
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            await probe()
     except asyncio.CancelledError:
         raise
     except Exception as probe_error:  # noqa: BLE001 - any failure of the probe means "down"

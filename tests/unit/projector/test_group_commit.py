@@ -132,7 +132,7 @@ async def test_stop_cancels_waiting_handlers_so_their_messages_are_requeued():
     committer = GroupCommitter(db.commit, db.probe, backoff=Backoff(0.001, 0.001))
     committer.start()
     handler = asyncio.create_task(committer.submit(events(1)[0]))
-    await asyncio.sleep(0.01)
+    await committer.wait_until(lambda stats: stats.retries >= 3, timeout=5)  # in the retry loop
     await committer.stop()
     with pytest.raises(asyncio.CancelledError):
         await handler
