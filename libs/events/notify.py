@@ -82,7 +82,8 @@ class Subscription:
     async def get(self, timeout: float | None = None) -> Notification | None:  # noqa: ASYNC109
         """The next notification, or None after `timeout` seconds."""
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
         except TimeoutError:
             return None
 
@@ -152,7 +153,8 @@ class FanOut:
             if remaining <= 0:
                 return False
             try:
-                await asyncio.wait_for(self._signal.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._signal.wait()
             except TimeoutError:
                 return False
         return True

@@ -35,7 +35,8 @@ async def run_checks(parts: Any) -> dict[str, Check]:
 
 async def _bounded(check: Awaitable[Check]) -> Check:
     try:
-        return await asyncio.wait_for(check, CHECK_TIMEOUT_S)
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return await check
     except TimeoutError:
         return False, f"no answer within {CHECK_TIMEOUT_S:g} s"
     except Exception as exc:  # noqa: BLE001 - a check reports, it does not crash /readyz

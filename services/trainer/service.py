@@ -78,7 +78,8 @@ class TrainerService:
         self.publisher.start()
 
         self._control_sub = await self.bus.consume_control(self._on_control, from_start=True)
-        await asyncio.wait_for(self._control_sub.caught_up.wait(), settings.control_sync_timeout_s)
+        async with asyncio.timeout(settings.control_sync_timeout_s):
+            await self._control_sub.caught_up.wait()
         log.info("control stream caught up (%d events)", self.control.applied)
 
         self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="training")
@@ -174,12 +175,14 @@ class TrainerService:
         timeout = self.settings.control_sync_timeout_s
         assert self._control_sub is not None
         try:
-            await asyncio.wait_for(self._control_sub.sync(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._control_sub.sync()
             return
         except NotImplementedError:
             pass
         probe = await self.bus.consume_control(self._on_control, from_start=True)
         try:
-            await asyncio.wait_for(probe.caught_up.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await probe.caught_up.wait()
         finally:
             await probe.stop(grace_s=1.0)
