@@ -1,4 +1,8 @@
-"""aio-pika message mapping and subscriptions (one channel each, see amqp.py)."""
+"""aio-pika message mapping and subscriptions (one channel each, see amqp.py).
+
+A handler's outcome is settled through the subscription's AckCoalescer (amqp_acks.py): the
+ack goes out on the next loop iteration, coalesced with the others settled meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
-import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
+from libs.events.bus.amqp_acks import CLOSED_ERRORS, AckCoalescer
 from libs.events.bus.messages import MARKER_HEADER, MARKER_TYPE, RawMessage, outgoing
 from libs.events.bus.policy import Outcome, drain
 from libs.events.bus.port import Handler, Subscription
@@ -19,7 +23,6 @@ from libs.events.catalog import Event
 
 log = logging.getLogger("ktrdr.bus.amqp")
 Settler = Callable[[RawMessage, Handler], Any]
-CLOSED_ERRORS = (aiormq.AMQPError, ConnectionError, RuntimeError)
 
 
 def to_amqp_message(event: Event) -> aio_pika.Message:
@@ -65,6 +68,7 @@ class AmqpSubscription(Subscription):
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer_tag: str | None = None
         self._stopped = False
+        self.acks = AckCoalescer()
         self.caught_up.set()
 
     async def start(self, arguments: dict[str, Any] | None = None) -> None:
@@ -75,16 +79,22 @@ class AmqpSubscription(Subscription):
         assert task is not None
         self._tasks.add(task)
         try:
-            await self._handle(message)
+            # First thing, synchronously: handlers start in delivery order, so tags are tracked
+            # in order (a multiple ack must never cover a delivery not yet handled).
+            channel = _channel_of(message)
+            if channel is None:
+                return  # its channel is gone: the broker requeued it
+            self.acks.track(channel, message.delivery_tag)
+            await self._handle(message, channel)
         finally:
             self._tasks.discard(task)
 
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
+    async def _handle(self, message: AbstractIncomingMessage, channel: Any) -> None:
         outcome = Outcome.REQUEUE  # a cancelled handler's message goes back to the queue
         try:
             outcome = await self._settler(raw_of(message, self.queue), self._handler)
         finally:
-            await _apply(message, outcome)
+            self.acks.settle(channel, message.delivery_tag, outcome)
 
     async def stop(self, grace_s: float | None = None) -> None:
         if self._stopped:
@@ -96,6 +106,7 @@ class AmqpSubscription(Subscription):
             except CLOSED_ERRORS as error:
                 log.debug("cancel of %s failed: %r", self.queue, error)
         await drain(self._tasks, grace_s)
+        await self.acks.drain()  # the last outcomes go out before the channel closes
         if self._channel.is_closed:
             return
         try:
@@ -132,7 +143,7 @@ class ControlSubscription(AmqpSubscription):
         finally:
             self._syncs.pop(marker, None)
 
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
+    async def _handle(self, message: AbstractIncomingMessage, channel: Any) -> None:
         async with self._in_order:
             if message.type == MARKER_TYPE:  # bookmarks are for their own reader only
                 marker = (message.headers or {}).get(MARKER_HEADER)
@@ -141,19 +152,14 @@ class ControlSubscription(AmqpSubscription):
                 waiter = self._syncs.get(marker) if isinstance(marker, str) else None
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
-                await _apply(message, Outcome.ACK)
+                self.acks.settle(channel, message.delivery_tag, Outcome.ACK)
                 return
-            await super()._handle(message)
+            await super()._handle(message, channel)
 
 
-async def _apply(message: AbstractIncomingMessage, outcome: Outcome) -> None:
+def _channel_of(message: AbstractIncomingMessage) -> Any:
+    """The aiormq channel the message came on, or None if it has closed since."""
     try:
-        if outcome is Outcome.ACK:
-            await message.ack()
-        elif outcome is Outcome.REQUEUE:
-            await message.nack(requeue=True)
-        else:
-            await message.reject(requeue=False)
-    except CLOSED_ERRORS as error:
-        # The channel went away under us: the broker redelivers the message, which is fine.
-        log.warning("could not %s message %s: %r", outcome.value, message.message_id, error)
+        return message.channel
+    except aio_pika.exceptions.ChannelInvalidStateError:
+        return None
