@@ -10,10 +10,13 @@ Positions are assigned in commit order (see store.py), so once a pass has draine
 up to the log's max position it may move the cursor there: later commits always get higher
 positions. This keeps the relay from rescanning the trainer events it never relays.
 
-Wake-ups come from the notifier (NOTIFY / in-process signal); a slow poll is the safety net
-for a lost hint. On Postgres one relay per cursor name publishes at a time: it holds a
-session-level advisory lock, so several API processes can each run a relay, the others stand
-by. Failures (broker down, database down) are logged and retried with backoff; `stop()` lets
+Wake-ups come from the notifier (NOTIFY / in-process signal), for commits that may hold
+something to relay (see TRAINER_ONLY_TYPES); a slow poll is the safety net for a lost hint.
+Reads go through the store's AUTOCOMMIT view (read_view.py): a pass is one SELECT.
+
+On Postgres one relay per cursor name publishes at a time: it holds a session-level advisory
+lock (relay_lease.py), so several API processes can each run a relay, the others stand by.
+Failures (broker down, database down) are logged and retried with backoff; `stop()` lets
 the current batch finish (publish and cursor) and returns.
 """
 
@@ -21,20 +24,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus.port import EventBus
-from libs.events.notify import Notifier
+from libs.events.catalog import TRAINER_TYPES, Failed
+from libs.events.notify import RESYNC, Notification, Notifier, Subscription
+from libs.events.read_view import autocommit_reads
+from libs.events.relay_lease import AdvisoryLease
 from libs.events.store import StoredEvent
 
 log = logging.getLogger("ktrdr.relay")
 RELAYED_SOURCES = ("api", "projector")
+# Types only trainers emit (DESIGN §3): a commit announced with one of them appended nothing
+# the relay publishes, so it does not wake the relay -- under load most commits are trainer
+# progress, and a pass per commit competed with the API's SSE streams. Every other type (a
+# new one too) wakes it. A notification names one event per training and commit, so a relayed
+# event hidden behind a trainer event of the same training in the same commit (a projector
+# Failed, rarely) waits for the next wake-up, at most `poll_interval_s`.
+TRAINER_ONLY_TYPES = TRAINER_TYPES - {Failed.TYPE}
 
 
 class RelayStore(Protocol):
@@ -66,6 +77,7 @@ class OutboxRelay:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self._store, self._bus, self._notifier = store, bus, notifier
+        self._reads = autocommit_reads(store)  # the pass runs on every commit: fewer round trips
         self.name, self._sources, self._batch_size = name, tuple(sources), batch_size
         self._poll_interval_s, self._max_backoff_s = poll_interval_s, max_backoff_s
         self._skip_ahead_rows = skip_ahead_rows
@@ -87,8 +99,8 @@ class OutboxRelay:
             cursor = self._cursor = await self._store.get_relay_cursor(self.name)
         sent = 0
         while True:
-            high = await self._store.max_position()
-            batch = await self._store.read_all(cursor, self._batch_size, self._sources)
+            high = await self._high_water()
+            batch = await self._reads.read_all(cursor, self._batch_size, self._sources)
             if batch:
                 await self._bus.publish_many([stored.event for stored in batch])
                 cursor = batch[-1].position
@@ -105,9 +117,19 @@ class OutboxRelay:
             self._cursor = high
         return sent
 
+    async def _high_water(self) -> int:
+        """A position at or below which every event is committed. The notifier's last one is
+        (NOTIFY arrives at commit, and appends commit in position order), which saves a query
+        per pass; a notifier that missed some only makes it lower, i.e. skips less."""
+        if self._notifier is not None and self._notifier.last_position > 0:
+            return self._notifier.last_position
+        return await self._reads.max_position()
+
     async def run(self) -> None:
         """Relay until `stop()`."""
         backoff = 0.0
+        # Subscribed before the first pass: a commit during any pass still queues its wake-up.
+        wakeups = self._notifier.subscribe() if self._notifier is not None else None
         try:
             while not self._stopping.is_set():
                 try:
@@ -126,8 +148,10 @@ class OutboxRelay:
                     self._cursor = None  # re-read the durable cursor: it is the truth
                     await self._pause(backoff)
                     continue
-                await self._wait_for_work()
+                await self._wait_for_work(wakeups)
         finally:
+            if wakeups is not None:
+                wakeups.close()
             if self._lease is not None:
                 await self._lease.release()
 
@@ -136,64 +160,34 @@ class OutboxRelay:
         running it to know it has."""
         self._stopping.set()
 
-    async def _wait_for_work(self) -> None:
-        if self._notifier is None or self._cursor is None:
+    async def _wait_for_work(self, wakeups: Subscription | None) -> None:
+        """Return on a commit that may hold something to relay, on stop(), or after the poll
+        interval (counted from the last pass, whatever was skipped meanwhile)."""
+        if wakeups is None or self._cursor is None:
             await self._pause(self._poll_interval_s)
             return
-        change = asyncio.ensure_future(
-            self._notifier.wait_for_change(self._cursor, self._poll_interval_s)
-        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._poll_interval_s
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({change, stop}, return_when=asyncio.FIRST_COMPLETED)
+            while (remaining := deadline - loop.time()) > 0 and not stop.done():
+                note = asyncio.ensure_future(wakeups.get(timeout=remaining))
+                await asyncio.wait({note, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not note.done():
+                    note.cancel()
+                    return
+                if note.result() is None or self._may_hold_work(note.result()):
+                    return
         finally:
-            for task in (change, stop):
-                task.cancel()
+            stop.cancel()
+
+    def _may_hold_work(self, note: Notification) -> bool:
+        if note == RESYNC:  # notifications may have been lost
+            return True
+        cursor = self._cursor if self._cursor is not None else 0
+        # At or below the cursor: an earlier pass read past that commit already.
+        return note.position > cursor and note.type not in TRAINER_ONLY_TYPES
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-
-
-class AdvisoryLease:
-    """A Postgres session-level advisory lock held on its own connection: while a relay holds
-    it, others with the same name stand by. Losing the connection loses the lease."""
-
-    def __init__(self, engine: Any, name: str) -> None:
-        self._engine: AsyncEngine = engine
-        digest = hashlib.sha256(name.encode()).digest()
-        self._key = int.from_bytes(digest[:8], "big", signed=True)
-        self._conn: AsyncConnection | None = None
-
-    async def hold(self) -> bool:
-        """True while this process holds the lease (acquiring it if free)."""
-        if self._conn is not None:
-            try:
-                await self._conn.execute(sa.text("SELECT 1"))
-                await self._conn.commit()
-                return True
-            except Exception as error:  # the connection died: so did the lock
-                log.warning("relay lease lost: %r", error)
-                await self._drop()
-        conn = await self._engine.connect()
-        got = await conn.scalar(sa.select(sa.func.pg_try_advisory_lock(self._key)))
-        await conn.commit()  # a session lock outlives the transaction; don't idle in one
-        if got:
-            self._conn = conn
-            return True
-        await conn.close()
-        return False
-
-    async def release(self) -> None:
-        if self._conn is None:
-            return
-        with contextlib.suppress(Exception):
-            await self._conn.scalar(sa.select(sa.func.pg_advisory_unlock(self._key)))
-            await self._conn.commit()
-        await self._drop()
-
-    async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()

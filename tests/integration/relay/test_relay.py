@@ -135,3 +135,55 @@ async def test_run_survives_publish_failures_and_stops_cleanly(
     relay.stop()
     await asyncio.wait_for(task, WAIT_S)
     assert task.exception() is None
+
+
+async def test_with_a_notifier_a_pass_skips_to_the_notified_position_without_a_head_query(
+    store: EventStore, bus: WrappedBus
+) -> None:
+    class CountingStore(EventStore):
+        head_queries = 0
+
+        async def max_position(self) -> int:
+            CountingStore.head_queries += 1
+            return await super().max_position()
+
+    counting = CountingStore(store.engine, notifier=store.notifier, channel=store.channel)
+    tid = make.training_id()
+    cancel = make.cancel(tid)
+    await counting.append([cancel], fold=False)
+    await counting.append([make.progress(tid, batch=i) for i in range(30)], fold=False)
+    relay = OutboxRelay(counting, bus, notifier=store.notifier, skip_ahead_rows=10)
+    await relay.relay_pending()
+    last = (await store.read_all())[-1].position
+    assert relay.cursor == last == store.notifier.last_position
+    assert await store.get_relay_cursor("outbox") == last
+    assert CountingStore.head_queries == 0
+    assert [ids(batch) for batch in bus.batches] == [ids([cancel])]  # trainer events stay put
+
+
+async def test_commits_of_trainer_progress_do_not_wake_the_relay(
+    store: EventStore, bus: WrappedBus, seen: Seen
+) -> None:
+    class CountingStore(EventStore):
+        passes = 0
+
+        async def read_all(self, *args, **kwargs):
+            CountingStore.passes += 1
+            return await super().read_all(*args, **kwargs)
+
+    counting = CountingStore(store.engine, notifier=store.notifier, channel=store.channel)
+    relay = OutboxRelay(counting, bus, notifier=store.notifier, poll_interval_s=3600)
+    task = asyncio.create_task(relay.run())
+    tid = make.training_id()
+    first = make.cancel(tid)
+    await store.append([first], fold=False)
+    await seen.wait_for(ids([first]))
+    passes = CountingStore.passes
+    for batch in range(20):  # twenty commits of trainer progress, each notified
+        await store.append([make.progress(tid, batch=batch)], fold=False)
+    failed = failed_by_projector(tid)  # a relayed type after them
+    await store.append([failed], fold=False)
+    await seen.wait_for(ids([failed]))
+    assert CountingStore.passes == passes + 1
+    relay.stop()
+    await asyncio.wait_for(task, WAIT_S)
