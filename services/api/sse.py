@@ -7,7 +7,11 @@ The no-gap, no-duplicate guarantee rests on three facts:
    between the backlog read and the first wait still wakes us;
 3. every read is `read_stream(after=last_sent)`: a notification only says "look again", the
    store says what is new, so duplicated, coalesced or lost notifications cannot duplicate or
-   drop an event (a slow poll is the safety net for lost ones).
+   drop an event (a slow poll is the safety net for lost ones). A notification at or below
+   what was already sent needs no read: positions are committed in order, so that read
+   happened after the commit it announces.
+Reads run on the store's AUTOCOMMIT view (libs/events/read_view.py): one read per commit is
+the stream's hot path, and a lone SELECT needs no BEGIN / ROLLBACK round trips.
 The stream ends right after the first terminal event (Completed, Failed, Cancelled); a client
 resuming after that event gets an empty stream that ends at once.
 """
@@ -22,6 +26,8 @@ from typing import Any
 from fastapi.sse import ServerSentEvent
 
 from libs.events.codec import to_dict
+from libs.events.notify import RESYNC
+from libs.events.read_view import autocommit_reads
 
 PAGE = 500
 
@@ -58,6 +64,7 @@ async def follow_training(
 ) -> AsyncIterator[ServerSentEvent]:
     """SSE items for `training_id` after position `after`, until its terminal event."""
     subscription = notifier.subscribe()  # before the backlog read: see fact 2 above
+    store = autocommit_reads(store)
     try:
         # Read the state BEFORE the backlog: if it was terminal then, its terminal event is in
         # the log already, so the backlog read below covers it (or the client is past it).
@@ -79,6 +86,8 @@ async def follow_training(
             note = await subscription.get(timeout=min(poll_s, idle_left))
             if note is not None and note.training_id not in (None, training_id):
                 continue  # another training's commit
+            if note is not None and note != RESYNC and note.position <= cursor.position:
+                continue  # already sent: a read after its commit covered it
             async for item in _read_new(store, training_id, cursor):
                 yield item
                 quiet_since = loop.time()
