@@ -20,7 +20,8 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
 
-from libs.events.bus.amqp_consumers import AmqpSubscription, ControlSubscription, to_amqp_message
+from libs.events.bus.amqp_consumers import AmqpSubscription, to_amqp_message
+from libs.events.bus.amqp_control import ControlSubscription
 from libs.events.bus.amqp_topology import declare_topology, delete_topology
 from libs.events.bus.messages import MARKER_HEADER, MARKER_TYPE
 from libs.events.bus.policy import settle, settle_best_effort

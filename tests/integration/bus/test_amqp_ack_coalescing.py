@@ -59,3 +59,41 @@ def _put_into(queue: asyncio.Queue[Delivery]):
         queue.put_nowait(delivery)
 
     return handler
+
+
+async def test_a_consumer_the_broker_cancels_consumes_again(amqp_bus: AmqpBus) -> None:
+    """Deleting a queue under its consumer makes the broker cancel it: the subscription
+    consumes again by itself -- the robust channel re-declares the queue when it reopens --
+    and receives what is then sent to the queue, without a restart."""
+    import aio_pika
+
+    from libs.events.bus.amqp_consumers import to_amqp_message
+
+    received: asyncio.Queue[Delivery] = asyncio.Queue()
+    queue = amqp_bus.topology.projector_queue
+    await amqp_bus.consume(queue, _put_into(received))
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        await (await connection.channel()).queue_delete(queue)
+        await _until_declared_again(connection, queue)
+        event = make.progress(make.training_id())
+        channel = await connection.channel()
+        await channel.default_exchange.publish(to_amqp_message(event), routing_key=queue)
+        delivery = await asyncio.wait_for(received.get(), WAIT_S)
+        assert delivery.event.event_id == event.event_id
+    finally:
+        await connection.close()
+
+
+async def _until_declared_again(connection, queue: str) -> None:
+    import aiormq
+
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            channel = await connection.channel()  # a failed passive declare closes it
+            try:
+                await channel.declare_queue(queue, passive=True)
+                await channel.close()
+                return
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                await asyncio.sleep(0.05)  # polling the broker: nothing to wait on instead
