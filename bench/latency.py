@@ -73,6 +73,15 @@ class Proc:
             raise SystemExit(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc; 0.0 where unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def reachable(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=2):
         return True
@@ -99,6 +108,18 @@ class Rig:
     @property
     def real(self) -> bool:
         return self.publisher is not None
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the control-plane processes (not the trainers)."""
+        return {p.name: cpu_seconds(p.popen.pid) for p in self.procs
+                if p.name in ("api", "projector", "up")}
+
+    def cpu_report(self, since: dict[str, float], events: int) -> str:
+        """CPU per event of each control-plane process since `since` (a `cpu()` snapshot): a
+        steadier figure than latency on a shared machine, for comparing runs."""
+        used = {name: seconds - since[name] for name, seconds in self.cpu().items()}
+        return ", ".join(f"{name} {seconds / max(events, 1) * 1000:.2f} ms"
+                         for name, seconds in used.items())
 
     async def close(self) -> None:
         for proc in self.procs:
@@ -318,23 +339,24 @@ async def probe_latencies(rig: Rig, probe: Follower, count: int, gap_s: float) -
 
 
 async def loaded_latencies(rig: Rig, client: httpx.AsyncClient, probe: Follower | None,
-                           seconds: float) -> tuple[list[float], list[float]]:
+                           seconds: float) -> tuple[list[float], list[float], str]:
     followers = [Follower(client, await submit(client, epochs=500)) for _ in range(TRAINERS)]
     for follower in followers:
         await follower.wait("BatchProgress", 180)
-    since = time.time()
+    since, cpu = time.time(), rig.cpu()
     probes: list[float] = []
     if probe is not None:
         probes = await probe_latencies(rig, probe, int(seconds / 0.05), 0.05)
     else:
         await asyncio.sleep(seconds)
     real = [ms for f in followers for ms in f.latencies_ms(since=since)]
+    cpu_text = rig.cpu_report(cpu, len(real) + len(probes))
     for follower in followers:
         await client.post(f"/api/v1/trainings/{follower.training_id}/cancel", json={})
     for follower in followers:
         await follower.wait("Cancelled", 120)
         await follower.close()
-    return real, probes
+    return real, probes, cpu_text
 
 
 async def cancel_cycles(client: httpx.AsyncClient, cycles: int):
@@ -468,15 +490,18 @@ async def main(args: argparse.Namespace) -> None:
             if "1" in wanted:
                 print("\n1. trainer event → SSE client, idle (target p99 < 25 ms)")
                 if probe is not None:
+                    cpu = rig.cpu()
                     report("probe events, nothing else running",
                            await probe_latencies(rig, probe, args.probes, 0.02), 25)
+                    print(f"  {'CPU per probe event':<44} {rig.cpu_report(cpu, args.probes)}")
                 else:
                     print("  (needs RabbitMQ to publish probe events; see section 2)")
             if "2" in wanted:
                 print(f"\n2. trainer event → SSE client, {TRAINERS if rig.real else 1} "
                       "trainings running (target p99 < 100 ms)")
-                real, probes = await loaded_latencies(rig, client, probe, args.seconds)
+                real, probes, cpu = await loaded_latencies(rig, client, probe, args.seconds)
                 report("the trainings' own events", real, 100)
+                print(f"  {'CPU per event delivered':<44} {cpu}")
                 if probe is not None:
                     report("probe events meanwhile", probes, 100)
             if probe is not None:
