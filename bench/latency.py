@@ -443,9 +443,12 @@ async def fold_rates(rig: Rig, count: int) -> None:
     print(f"  broker raw publish rate (confirms, projector paused)  {publish_rate:9.0f} ev/s")
     print(f"  projector drain of that backlog                       {drain_rate:9.0f} ev/s"
           f"   ratio {drain_rate / publish_rate:.2f}")
-    print(f"  sustained: published {sustained_publish:7.0f} ev/s, folded "
-          f"{count / (t_end - t0):7.0f} ev/s   ratio {count / (t_end - t0) / publish_rate:.2f}"
-          f" of the raw rate")
+    folded = count / (t_end - t0)
+    # The publisher, the broker, the projector and Postgres share the machine here, so the
+    # sustained pace is below the raw rate; keeping up shows in folded/published and the lag.
+    print(f"  sustained: published {sustained_publish:7.0f} ev/s, folded {folded:7.0f} ev/s"
+          f"   folded/published {folded / sustained_publish:.2f}, "
+          f"{folded / publish_rate:.2f} of the raw rate")
     print(f"  sustained lag (published → folded)                   p50 {pct(lags, 50)*1000:6.0f}"
           f" ms  p99 {pct(lags, 99)*1000:6.0f} ms  max {max(lags)*1000:6.0f} ms"
           f"   max/1 s target {max(lags):.2f}")
