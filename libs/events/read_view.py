@@ -1,11 +1,12 @@
 """An EventStore view for hot read paths (SSE streams, the relay) that skips transactions.
 
-On Postgres, every read through the store's engine costs four round trips: the pool's ping,
-BEGIN, the SELECT and the ROLLBACK on return. A tailing reader runs one SELECT per commit it is
-told about, and a single SELECT is consistent on its own, so the view runs it in AUTOCOMMIT:
-ping + SELECT. It shares the store's engine (same pool, no extra connections) and is for
-reading only: writes keep going through the store itself. On SQLite (whose BEGIN the engine
-emits by hand, see db.py) and for stores without an engine the store itself is returned.
+On Postgres, a read through the store's engine is the pool's pre-ping (on asyncpg itself
+BEGIN + ping + ROLLBACK), then BEGIN, the SELECT and a ROLLBACK on return. A tailing reader runs
+one SELECT per commit it is told about, and a single SELECT is consistent on its own, so the
+view runs it in AUTOCOMMIT: the pre-ping, then the SELECT alone. It shares the store's engine
+(same pool, no extra connections) and is for reading only: writes keep going through the
+store itself. On SQLite (whose BEGIN the engine emits by hand, see db.py) and for stores
+without an engine the store itself is returned.
 """
 
 from __future__ import annotations
