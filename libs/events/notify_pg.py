@@ -90,7 +90,8 @@ class PostgresNotifier(FanOut):
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2)
+                async with asyncio.timeout(2):
+                    await conn.close()
 
     async def _supervise(self) -> None:
         backoff = 0.1
@@ -113,11 +114,13 @@ class PostgresNotifier(FanOut):
     async def _healthy(self) -> bool:
         """Wait one health interval; False if the connection dropped or a ping failed."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._lost.wait(), self._health_interval)
+            async with asyncio.timeout(self._health_interval):
+                await self._lost.wait()
         if self._lost.is_set() or self._conn is None:
             return False
         try:
-            await asyncio.wait_for(self._conn.fetchval("SELECT 1"), self._health_interval)
+            async with asyncio.timeout(self._health_interval):
+                await self._conn.fetchval("SELECT 1")
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return False
         return True

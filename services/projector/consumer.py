@@ -98,7 +98,8 @@ class GroupCommitter:
             async with self._stats_changed:
                 await self._stats_changed.wait_for(lambda: predicate(self.stats))
 
-        await asyncio.wait_for(holds(), timeout)
+        async with asyncio.timeout(timeout):
+            await holds()
 
     async def _stats_moved(self) -> None:
         async with self._stats_changed:

@@ -146,7 +146,8 @@ async def _until_ready(engine: Any, bus: EventBus, stop: asyncio.Event) -> bool:
                 log.warning("%s not reachable (%s); retrying in %.1fs", name, error, delay)
                 attempt += 1
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await stop.wait()
     return not stop.is_set()
 
 

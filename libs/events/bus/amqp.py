@@ -107,7 +107,8 @@ class AmqpBus(EventBus):
         exchange, publisher = self._exchange, self._publisher
         assert publisher is not None
         try:  # while the robust connection is reconnecting, wait for it rather than fail at once
-            await asyncio.wait_for(publisher.ready(), self._publish_timeout_s)  # type: ignore[attr-defined]
+            async with asyncio.timeout(self._publish_timeout_s):
+                await publisher.ready()  # type: ignore[attr-defined]
         except TimeoutError as error:
             raise PublishFailed(
                 f"no broker connection for {self._publish_timeout_s}s; nothing was published"
