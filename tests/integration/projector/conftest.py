@@ -4,7 +4,6 @@ connection and waits on LISTEN/NOTIFY (direct, not through the proxy) with deadl
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from tests.conftest import POSTGRES_HOST, POSTGRES_PORT
 from tests.contract.conftest import AMQP_URL
 from tests.integration.events_store.conftest import PG_URL, drop_schema, postgres_schema_engine
 from tests.integration.projector.proxy import CuttableProxy
+from tests.support.waits import until_committed
 
 DELIVERY_LIMIT = 1
 
@@ -41,17 +41,8 @@ class Rig:
     topology: Topology
 
     async def until(self, check: Callable[[], Any], within_s: float = 20.0) -> Any:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within_s
-        while True:
-            seen = self.notifier.last_position
-            result = await check()
-            if result:
-                return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"condition not met within {within_s}s")
-            await self.notifier.wait_for_change(seen, min(remaining, 1.0))
+        """Re-evaluate the async `check` after every commit until it returns something truthy."""
+        return await until_committed(self.notifier, check, within_s=within_s, recheck_s=1.0)
 
     async def until_stored(self, count: int, within_s: float = 20.0) -> None:
         async def enough() -> bool:

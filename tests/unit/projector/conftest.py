@@ -3,7 +3,6 @@ Waits are on commit notifications or on queue deliveries, each with a deadline."
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from libs.events.notify import InProcessNotifier
 from libs.events.store import EventStore
 from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings
+from tests.support.waits import until_committed
 
 DELIVERY_LIMIT = 2
 
@@ -35,17 +35,7 @@ class Projected:
 
     async def until(self, check: Callable[[], Any], within_s: float = 10.0) -> Any:
         """Re-evaluate the async `check` after every commit until it returns something truthy."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within_s
-        while True:
-            seen = self.notifier.last_position
-            result = await check()
-            if result:
-                return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"condition not met within {within_s}s")
-            await self.notifier.wait_for_change(seen, remaining)
+        return await until_committed(self.notifier, check, within_s=within_s)
 
     async def until_stored(self, count: int, within_s: float = 10.0) -> None:
         async def enough() -> bool:
