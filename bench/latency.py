@@ -52,12 +52,18 @@ TRAINERS = 4
 
 
 class Proc:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], cwd: Path,
-                 nice: int = 0) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], cwd: Path, nice: int = 0
+    ) -> None:
         self.name, self.log = name, cwd / f"{name}.log"
-        self.popen = subprocess.Popen([str(KTRDR), *args], env=env, cwd=cwd,
-                                      stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-                                      preexec_fn=(lambda: os.nice(nice)) if nice else None)
+        self.popen = subprocess.Popen(
+            [str(KTRDR), *args],
+            env=env,
+            cwd=cwd,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
+        )
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -111,15 +117,19 @@ class Rig:
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by the control-plane processes (not the trainers)."""
-        return {p.name: cpu_seconds(p.popen.pid) for p in self.procs
-                if p.name in ("api", "projector", "up")}
+        return {
+            p.name: cpu_seconds(p.popen.pid)
+            for p in self.procs
+            if p.name in ("api", "projector", "up")
+        }
 
     def cpu_report(self, since: dict[str, float], events: int) -> str:
         """CPU per event of each control-plane process since `since` (a `cpu()` snapshot): a
         steadier figure than latency on a shared machine, for comparing runs."""
         used = {name: seconds - since[name] for name, seconds in self.cpu().items()}
-        return ", ".join(f"{name} {seconds / max(events, 1) * 1000:.2f} ms"
-                         for name, seconds in used.items())
+        return ", ".join(
+            f"{name} {seconds / max(events, 1) * 1000:.2f} ms" for name, seconds in used.items()
+        )
 
     async def close(self) -> None:
         for proc in self.procs:
@@ -144,16 +154,23 @@ async def start_rig(args: argparse.Namespace) -> Rig:
     shutil.copy(STRATEGY, work / "strategies" / STRATEGY.name)
     (work / "data").symlink_to(ROOT / "data")
     port = free_port()
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"),
-           "KTRDR_TORCH_THREADS": "1",
-           "KTRDR_BATCH_PROGRESS_INTERVAL_S": str(args.progress_interval),
-           "KTRDR_HEARTBEAT_INTERVAL_S": "1"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/"),
+        "KTRDR_TORCH_THREADS": "1",
+        "KTRDR_BATCH_PROGRESS_INTERVAL_S": str(args.progress_interval),
+        "KTRDR_HEARTBEAT_INTERVAL_S": "1",
+    }
     host, pg_port = PG.split("@")[1].split(":")
     if not (reachable(host, int(pg_port)) and reachable("127.0.0.1", 5672)):
-        rig = Rig("SQLite + in-process bus (`ktrdr up`): Postgres/RabbitMQ unreachable",
-                  f"http://127.0.0.1:{port}", work)
-        rig.procs.append(Proc("up", ["up", "--port", str(port), "--log-level", "warning"],
-                              env, work))
+        rig = Rig(
+            "SQLite + in-process bus (`ktrdr up`): Postgres/RabbitMQ unreachable",
+            f"http://127.0.0.1:{port}",
+            work,
+        )
+        rig.procs.append(
+            Proc("up", ["up", "--port", str(port), "--log-level", "warning"], env, work)
+        )
         return rig
     from libs.events.bus.amqp import AmqpBus
     from libs.events.bus.topology import Topology
@@ -161,21 +178,41 @@ async def start_rig(args: argparse.Namespace) -> Rig:
     database = f"bench_{uuid.uuid4().hex[:10]}"
     prefix = f"bench.{uuid.uuid4().hex[:8]}."
     await _admin(f'CREATE DATABASE "{database}"')
-    env |= {"KTRDR_DATABASE_URL": f"postgresql+asyncpg://{PG}/{database}",
-            "KTRDR_BROKER_URL": AMQP, "KTRDR_TOPOLOGY_PREFIX": prefix,
-            "KTRDR_MODELS_DIR": str(work / "models"), "KTRDR_DEVICE": "cpu"}
-    rig = Rig("Postgres + RabbitMQ, separate processes", f"http://127.0.0.1:{port}", work,
-              database=database, prefix=prefix)
-    await asyncio.to_thread(subprocess.run, [str(KTRDR), "db", "upgrade"], env=env, cwd=work,
-                            check=True, capture_output=True)
-    rig.procs.append(Proc("api", ["api", "--port", str(port), "--log-level", "warning"],
-                          env, work))
+    env |= {
+        "KTRDR_DATABASE_URL": f"postgresql+asyncpg://{PG}/{database}",
+        "KTRDR_BROKER_URL": AMQP,
+        "KTRDR_TOPOLOGY_PREFIX": prefix,
+        "KTRDR_MODELS_DIR": str(work / "models"),
+        "KTRDR_DEVICE": "cpu",
+    }
+    rig = Rig(
+        "Postgres + RabbitMQ, separate processes",
+        f"http://127.0.0.1:{port}",
+        work,
+        database=database,
+        prefix=prefix,
+    )
+    await asyncio.to_thread(
+        subprocess.run,
+        [str(KTRDR), "db", "upgrade"],
+        env=env,
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    rig.procs.append(Proc("api", ["api", "--port", str(port), "--log-level", "warning"], env, work))
     rig.projector = Proc("projector", ["projector"], env, work)
     rig.procs.append(rig.projector)
     for i in range(TRAINERS):
-        rig.procs.append(Proc(f"trainer-{i}", ["trainer"],
-                              env | {"KTRDR_TRAINER_ID": f"bench-{i}"}, work,
-                              nice=args.trainer_nice))
+        rig.procs.append(
+            Proc(
+                f"trainer-{i}",
+                ["trainer"],
+                env | {"KTRDR_TRAINER_ID": f"bench-{i}"},
+                work,
+                nice=args.trainer_nice,
+            )
+        )
     rig.publisher = AmqpBus(AMQP, Topology(prefix=prefix), connection_name="bench")
     await rig.publisher.start()
     return rig
@@ -227,9 +264,16 @@ async def warm_up(client: httpx.AsyncClient) -> None:
 
 
 async def submit(client: httpx.AsyncClient, epochs: int, device: str = "any") -> str:
-    response = await client.post("/api/v1/trainings", json={
-        "strategy": "e2e_tiny", "start_date": "2017-01-02", "end_date": "2017-03-31",
-        "overrides": {"epochs": epochs}, "device": device})
+    response = await client.post(
+        "/api/v1/trainings",
+        json={
+            "strategy": "e2e_tiny",
+            "start_date": "2017-01-02",
+            "end_date": "2017-03-31",
+            "overrides": {"epochs": epochs},
+            "device": device,
+        },
+    )
     response.raise_for_status()
     return response.json()["training_id"]
 
@@ -246,8 +290,9 @@ class Follower:
     async def _run(self, client: httpx.AsyncClient) -> None:
         path = f"/api/v1/trainings/{self.training_id}/events"
         headers = {"accept": "text/event-stream"}
-        async with client.stream("GET", path, headers=headers,
-                                 timeout=httpx.Timeout(10, read=None)) as response:
+        async with client.stream(
+            "GET", path, headers=headers, timeout=httpx.Timeout(10, read=None)
+        ) as response:
             kind, data = None, []
             async for line in response.aiter_lines():
                 if line.startswith("event:"):
@@ -263,6 +308,7 @@ class Follower:
 
     async def wait(self, kind: str, within_s: float = 120) -> float:
         """Arrival time of the first `kind` event."""
+
         async def first() -> float:
             async with self._changed:
                 while True:
@@ -277,22 +323,31 @@ class Follower:
         return await asyncio.wait_for(first(), within_s)
 
     def latencies_ms(self, since: float = 0.0, source_prefix: str = "trainer:") -> list[float]:
-        return [(arrival - _ts(data["occurred_at"])) * 1000
-                for arrival, _kind, data in self.events
-                if arrival >= since and data["source"].startswith(source_prefix)]
+        return [
+            (arrival - _ts(data["occurred_at"])) * 1000
+            for arrival, _kind, data in self.events
+            if arrival >= since and data["source"].startswith(source_prefix)
+        ]
 
     def batch_s(self) -> float | None:
         """Median time per batch: from consecutive BatchProgress events of one epoch, or, with
         a single one, from the start of the training phase to it."""
-        points = [(_ts(d["occurred_at"]), d["epoch"], d["batch"]) for _, k, d in self.events
-                  if k == "BatchProgress"]
+        points = [
+            (_ts(d["occurred_at"]), d["epoch"], d["batch"])
+            for _, k, d in self.events
+            if k == "BatchProgress"
+        ]
         pairs = zip(points, points[1:], strict=False)
-        steps = [(t2 - t1) / (b2 - b1) for (t1, e1, b1), (t2, e2, b2) in pairs
-                 if e1 == e2 and b2 > b1]
+        steps = [
+            (t2 - t1) / (b2 - b1) for (t1, e1, b1), (t2, e2, b2) in pairs if e1 == e2 and b2 > b1
+        ]
         if steps:
             return statistics.median(steps)
-        training = [_ts(d["occurred_at"]) for _, k, d in self.events
-                    if k == "PhaseStarted" and d["phase"] == "training"]
+        training = [
+            _ts(d["occurred_at"])
+            for _, k, d in self.events
+            if k == "PhaseStarted" and d["phase"] == "training"
+        ]
         if training and points and points[0][1] == 1:
             return (points[0][0] - training[0]) / points[0][2]
         return None
@@ -318,8 +373,10 @@ def report(name: str, values: list[float], target: float | None = None, unit: st
         return
     p50, p99 = pct(values, 50), pct(values, 99)
     vs = f"   p99/target {p99 / target:.2f}" if target else ""
-    print(f"  {name:<44} n={len(values):<5} p50 {p50:8.1f} {unit}  p99 {p99:8.1f} {unit}"
-          f"  max {max(values):8.1f} {unit}{vs}")
+    print(
+        f"  {name:<44} n={len(values):<5} p50 {p50:8.1f} {unit}  p99 {p99:8.1f} {unit}"
+        f"  max {max(values):8.1f} {unit}{vs}"
+    )
 
 
 # --- sections -----------------------------------------------------------------------------------
@@ -329,17 +386,30 @@ async def probe_latencies(rig: Rig, probe: Follower, count: int, gap_s: float) -
     """Publish `count` BatchProgress events as a trainer would; latency at the SSE client."""
     started = time.time()
     for i in range(1, count + 1):
-        await rig.publisher.publish(ev.BatchProgress(
-            training_id=probe.training_id, source="trainer:bench-probe", attempt=1, seq=i,
-            epoch=1, total_epochs=1, batch=i, total_batches=count, running_loss=1.0,
-            running_accuracy=0.5, samples_per_s=1.0, progress=i / count))
+        await rig.publisher.publish(
+            ev.BatchProgress(
+                training_id=probe.training_id,
+                source="trainer:bench-probe",
+                attempt=1,
+                seq=i,
+                epoch=1,
+                total_epochs=1,
+                batch=i,
+                total_batches=count,
+                running_loss=1.0,
+                running_accuracy=0.5,
+                samples_per_s=1.0,
+                progress=i / count,
+            )
+        )
         await asyncio.sleep(gap_s)  # a steady trickle, like a throttled reporter
     await asyncio.sleep(0.5)  # let the last ones arrive
     return probe.latencies_ms(since=started, source_prefix="trainer:bench-probe")
 
 
-async def loaded_latencies(rig: Rig, client: httpx.AsyncClient, probe: Follower | None,
-                           seconds: float) -> tuple[list[float], list[float], str]:
+async def loaded_latencies(
+    rig: Rig, client: httpx.AsyncClient, probe: Follower | None, seconds: float
+) -> tuple[list[float], list[float], str]:
     followers = [Follower(client, await submit(client, epochs=500)) for _ in range(TRAINERS)]
     for follower in followers:
         await follower.wait("BatchProgress", 180)
@@ -367,8 +437,7 @@ async def cancel_cycles(client: httpx.AsyncClient, cycles: int):
         to_phase.append((await follower.wait("PhaseStarted", 120) - t_submit) * 1000)
         await follower.wait("BatchProgress", 120)
         t_cancel = time.time()
-        response = await client.post(f"/api/v1/trainings/{follower.training_id}/cancel",
-                                     json={})
+        response = await client.post(f"/api/v1/trainings/{follower.training_id}/cancel", json={})
         response.raise_for_status()
         to_cancelled.append((await follower.wait("Cancelled", 120) - t_cancel) * 1000)
         if (batch := follower.batch_s()) is not None:
@@ -383,8 +452,10 @@ def fold_stream(count: int, tag: str) -> list[ev.Event]:
     i = 0
     while len(events) < count:
         script = TrainingScript(f"fold-{tag}-{i:04d}")
-        events += [e.model_copy(update={"source": f"trainer:fold-{tag}"})
-                   for e in script.run(epochs=2, batches=150, outcome="none")]
+        events += [
+            e.model_copy(update={"source": f"trainer:fold-{tag}"})
+            for e in script.run(epochs=2, batches=150, outcome="none")
+        ]
         i += 1
     return events[:count]
 
@@ -441,17 +512,23 @@ async def fold_rates(rig: Rig, count: int) -> None:
     finally:
         await conn.close()
     print(f"  broker raw publish rate (confirms, projector paused)  {publish_rate:9.0f} ev/s")
-    print(f"  projector drain of that backlog                       {drain_rate:9.0f} ev/s"
-          f"   ratio {drain_rate / publish_rate:.2f}")
+    print(
+        f"  projector drain of that backlog                       {drain_rate:9.0f} ev/s"
+        f"   ratio {drain_rate / publish_rate:.2f}"
+    )
     folded = count / (t_end - t0)
     # The publisher, the broker, the projector and Postgres share the machine here, so the
     # sustained pace is below the raw rate; keeping up shows in folded/published and the lag.
-    print(f"  sustained: published {sustained_publish:7.0f} ev/s, folded {folded:7.0f} ev/s"
-          f"   folded/published {folded / sustained_publish:.2f}, "
-          f"{folded / publish_rate:.2f} of the raw rate")
-    print(f"  sustained lag (published → folded)                   p50 {pct(lags, 50)*1000:6.0f}"
-          f" ms  p99 {pct(lags, 99)*1000:6.0f} ms  max {max(lags)*1000:6.0f} ms"
-          f"   max/1 s target {max(lags):.2f}")
+    print(
+        f"  sustained: published {sustained_publish:7.0f} ev/s, folded {folded:7.0f} ev/s"
+        f"   folded/published {folded / sustained_publish:.2f}, "
+        f"{folded / publish_rate:.2f} of the raw rate"
+    )
+    print(
+        f"  sustained lag (published → folded)                   p50 {pct(lags, 50) * 1000:6.0f}"
+        f" ms  p99 {pct(lags, 99) * 1000:6.0f} ms  max {max(lags) * 1000:6.0f} ms"
+        f"   max/1 s target {max(lags):.2f}"
+    )
 
 
 async def until_stored(stored: Any, tag: str, count: int, within_s: float = 300) -> None:
@@ -464,10 +541,11 @@ async def until_stored(stored: Any, tag: str, count: int, within_s: float = 300)
         await asyncio.sleep(0.02)
 
 
-async def publish_windows(rig: Rig, events: list[ev.Event],
-                          published: list[tuple[float, int]] | None = None) -> None:
+async def publish_windows(
+    rig: Rig, events: list[ev.Event], published: list[tuple[float, int]] | None = None
+) -> None:
     for first in range(0, len(events), 500):
-        await rig.publisher.publish_many(events[first:first + 500])
+        await rig.publisher.publish_many(events[first : first + 500])
         if published is not None:
             published.append((time.perf_counter(), min(first + 500, len(events))))
 
@@ -478,9 +556,11 @@ async def publish_windows(rig: Rig, events: list[ev.Event],
 async def main(args: argparse.Namespace) -> None:
     rig = await start_rig(args)
     load = os.getloadavg()[0]
-    print(f"ktrdr latency bench: {rig.mode}; {TRAINERS if rig.real else 1} trainer process(es)"
-          f" at nice {args.trainer_nice}, BatchProgress every {args.progress_interval:g} s; "
-          f"{os.cpu_count()} CPUs, load average {load:.1f} at start")
+    print(
+        f"ktrdr latency bench: {rig.mode}; {TRAINERS if rig.real else 1} trainer process(es)"
+        f" at nice {args.trainer_nice}, BatchProgress every {args.progress_interval:g} s; "
+        f"{os.cpu_count()} CPUs, load average {load:.1f} at start"
+    )
     wanted = set(args.sections)
     try:
         async with httpx.AsyncClient(base_url=rig.api_url, timeout=30) as client:
@@ -494,14 +574,19 @@ async def main(args: argparse.Namespace) -> None:
                 print("\n1. trainer event → SSE client, idle (target p99 < 25 ms)")
                 if probe is not None:
                     cpu = rig.cpu()
-                    report("probe events, nothing else running",
-                           await probe_latencies(rig, probe, args.probes, 0.02), 25)
+                    report(
+                        "probe events, nothing else running",
+                        await probe_latencies(rig, probe, args.probes, 0.02),
+                        25,
+                    )
                     print(f"  {'CPU per probe event':<44} {rig.cpu_report(cpu, args.probes)}")
                 else:
                     print("  (needs RabbitMQ to publish probe events; see section 2)")
             if "2" in wanted:
-                print(f"\n2. trainer event → SSE client, {TRAINERS if rig.real else 1} "
-                      "trainings running (target p99 < 100 ms)")
+                print(
+                    f"\n2. trainer event → SSE client, {TRAINERS if rig.real else 1} "
+                    "trainings running (target p99 < 100 ms)"
+                )
                 real, probes, cpu = await loaded_latencies(rig, client, probe, args.seconds)
                 report("the trainings' own events", real, 100)
                 print(f"  {'CPU per event delivered':<44} {cpu}")
@@ -517,11 +602,15 @@ async def main(args: argparse.Namespace) -> None:
                 if batches and to_cancelled:
                     batch = statistics.median(batches)
                     ratio = pct(to_cancelled, 99) / (100 + batch)
-                    print(f"  {'one batch takes (median)':<44} {batch:8.1f} ms; target p99 < "
-                          f"100 ms + one batch → ratio {ratio:.2f}")
+                    print(
+                        f"  {'one batch takes (median)':<44} {batch:8.1f} ms; target p99 < "
+                        f"100 ms + one batch → ratio {ratio:.2f}"
+                    )
             if "4" in wanted and rig.real:
-                print(f"\n4. projector fold rate, {args.fold_events} events per run "
-                      "(target: keeps up with the broker, lag < 1 s)")
+                print(
+                    f"\n4. projector fold rate, {args.fold_events} events per run "
+                    "(target: keeps up with the broker, lag < 1 s)"
+                )
                 await fold_rates(rig, args.fold_events)
     finally:
         await rig.close()
@@ -534,9 +623,17 @@ if __name__ == "__main__":
     parser.add_argument("--probes", type=int, default=300, help="idle probe events")
     parser.add_argument("--seconds", type=float, default=10.0, help="loaded phase length")
     parser.add_argument("--fold-events", type=int, default=20_000, help="events per fold run")
-    parser.add_argument("--progress-interval", type=float, default=0.25,
-                        help="trainers' KTRDR_BATCH_PROGRESS_INTERVAL_S")
-    parser.add_argument("--trainer-nice", type=int, default=10,
-                        help="niceness of the trainer processes: training compute yields to "
-                             "the control plane, as on separate machines (0: same priority)")
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=0.25,
+        help="trainers' KTRDR_BATCH_PROGRESS_INTERVAL_S",
+    )
+    parser.add_argument(
+        "--trainer-nice",
+        type=int,
+        default=10,
+        help="niceness of the trainer processes: training compute yields to "
+        "the control plane, as on separate machines (0: same priority)",
+    )
     asyncio.run(main(parser.parse_args()))

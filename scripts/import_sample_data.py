@@ -26,14 +26,22 @@ def _member(wheel_dir: Path, pattern: str, inner: str):
 
 def import_eurusd(wheel_dir: Path) -> None:
     raw = pd.read_csv(
-        _member(wheel_dir, "gym_anytrading-*.whl",
-                "gym_anytrading/datasets/data/FOREX_EURUSD_1H_ASK.csv")
+        _member(
+            wheel_dir,
+            "gym_anytrading-*.whl",
+            "gym_anytrading/datasets/data/FOREX_EURUSD_1H_ASK.csv",
+        )
     )
-    out = pd.DataFrame({
-        "timestamp": pd.to_datetime(raw["Time"], format="%d.%m.%Y %H:%M:%S.%f", utc=True),
-        "open": raw["Open"], "high": raw["High"], "low": raw["Low"], "close": raw["Close"],
-        "volume": raw["Volume"].round(2),
-    })
+    out = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(raw["Time"], format="%d.%m.%Y %H:%M:%S.%f", utc=True),
+            "open": raw["Open"],
+            "high": raw["High"],
+            "low": raw["Low"],
+            "close": raw["Close"],
+            "volume": raw["Volume"].round(2),
+        }
+    )
     _write(out, "EURUSD_1h")
 
 
@@ -46,14 +54,16 @@ def import_stocks(wheel_dir: Path) -> None:
         rows = raw[raw["Ticker"] == ticker]
         # Split/dividend-adjust OHLC with the source's Adj Close so splits are not price jumps.
         factor = rows["Adj Close"] / rows["Close"]
-        out = pd.DataFrame({
-            "timestamp": pd.to_datetime(rows["Date"], utc=True),
-            "open": (rows["Open"] * factor).round(4),
-            "high": (rows["High"] * factor).round(4),
-            "low": (rows["Low"] * factor).round(4),
-            "close": (rows["Close"] * factor).round(4),
-            "volume": rows["Volume"],
-        })
+        out = pd.DataFrame(
+            {
+                "timestamp": pd.to_datetime(rows["Date"], utc=True),
+                "open": (rows["Open"] * factor).round(4),
+                "high": (rows["High"] * factor).round(4),
+                "low": (rows["Low"] * factor).round(4),
+                "close": (rows["Close"] * factor).round(4),
+                "volume": rows["Volume"],
+            }
+        )
         _write(out, f"{ticker}_1d")
 
 

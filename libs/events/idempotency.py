@@ -84,4 +84,3 @@ async def record(conn: AsyncConnection, claim: IdempotencyClaim, training_id: st
             created_at=datetime.now(UTC),
         )
     )
-

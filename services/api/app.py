@@ -42,9 +42,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if embedded:
-            parts = Components(settings=settings, store=store,
-                               notifier=notifier if notifier is not None else store.notifier,
-                               bus=bus, engine=store.engine)
+            parts = Components(
+                settings=settings,
+                store=store,
+                notifier=notifier if notifier is not None else store.notifier,
+                bus=bus,
+                engine=store.engine,
+            )
             if parts.notifier is None:
                 raise ValueError("create_app: pass a notifier (or a store built with one)")
             if bus is not None:
@@ -77,7 +81,12 @@ def create_app(
     app.state.components = None
     install_error_handlers(app)
     app.include_router(health.router)  # /healthz, /readyz at the root for probes...
-    for router in (health.router, trainings.router, events.router, strategies.router,
-                   models.router):
+    for router in (
+        health.router,
+        trainings.router,
+        events.router,
+        strategies.router,
+        models.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)  # ...and under /api/v1 like the rest
     return app

@@ -36,7 +36,7 @@ def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> Path | None:
         return None
     finer: list[tuple[int, Path]] = []
     for path in data_dir.glob(f"{symbol}_*.csv"):
-        seconds = timeframe_seconds(path.stem[len(symbol) + 1:])
+        seconds = timeframe_seconds(path.stem[len(symbol) + 1 :])
         if seconds and seconds < wanted and wanted % seconds == 0:
             finer.append((seconds, path))
     return max(finer)[1] if finer else None

@@ -78,8 +78,9 @@ async def current_principal(
 def require_role(role: str):
     async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.can(role):
-            raise Problem(403, f"this needs the {role!r} role; you have {principal.role!r}",
-                          kind="forbidden")
+            raise Problem(
+                403, f"this needs the {role!r} role; you have {principal.role!r}", kind="forbidden"
+            )
         return principal
 
     return check

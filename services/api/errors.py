@@ -58,8 +58,13 @@ class Problem(Exception):
 
 def invalid(field: str, reason: str, *, status: int = 422) -> Problem:
     """One bad field: the common case."""
-    return Problem(status, f"{field}: {reason}", errors=[FieldError(field, reason)],
-                   kind="validation-error", title="Invalid request")
+    return Problem(
+        status,
+        f"{field}: {reason}",
+        errors=[FieldError(field, reason)],
+        kind="validation-error",
+        title="Invalid request",
+    )
 
 
 def invalid_many(errors: Iterable[FieldError], *, status: int = 422) -> Problem:
@@ -80,8 +85,9 @@ def problem_response(problem: Problem) -> JSONResponse:
         "detail": problem.detail,
         "errors": [e.as_dict() for e in problem.errors],
     }
-    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE,
-                        headers=problem.headers)
+    return JSONResponse(
+        body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers
+    )
 
 
 def field_path(loc: Sequence[Any]) -> str:

@@ -41,8 +41,9 @@ def conflict(exc: IdempotencyConflict) -> Problem:
     return Problem(409, str(exc), kind="idempotency-conflict", title="Idempotency key reused")
 
 
-async def append_request(store: Any, event: TrainingRequested, tenant: str, key: str | None,
-                         hashed: str) -> str:
+async def append_request(
+    store: Any, event: TrainingRequested, tenant: str, key: str | None, hashed: str
+) -> str:
     """Append the request; with a key, claim it in the same transaction (the store decides
     races between concurrent requests with one key)."""
     if key is None:

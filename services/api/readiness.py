@@ -61,8 +61,10 @@ async def check_migrations(engine: Any) -> Check:
     current = {row[0] for row in rows}
     if current == heads:
         return True, f"at head ({', '.join(sorted(heads))})"
-    return False, (f"database at {', '.join(sorted(current)) or 'nothing'}, code expects "
-                   f"{', '.join(sorted(heads))}: run `ktrdr db upgrade`")
+    return False, (
+        f"database at {', '.join(sorted(current)) or 'nothing'}, code expects "
+        f"{', '.join(sorted(heads))}: run `ktrdr db upgrade`"
+    )
 
 
 async def check_broker(bus: Any) -> Check:

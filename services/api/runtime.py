@@ -27,8 +27,9 @@ CONNECT_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 class RelayTask:
     """Runs the outbox relay (libs/events/relay.py) as a task of this process."""
 
-    def __init__(self, store: Any, bus: Any, notifier: Any,
-                 bus_ready: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, store: Any, bus: Any, notifier: Any, bus_ready: asyncio.Event | None = None
+    ) -> None:
         self.store, self.bus, self.notifier = store, bus, notifier
         self.bus_ready = bus_ready or asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -91,8 +92,9 @@ def make_notifier(database_url: str) -> Any:
 
 
 @asynccontextmanager
-async def standalone_components(settings: ApiSettings, *,
-                                run_relay: bool | None = None) -> AsyncIterator[Components]:
+async def standalone_components(
+    settings: ApiSettings, *, run_relay: bool | None = None
+) -> AsyncIterator[Components]:
     from libs.events.bus import Topology, bus_from_url
     from libs.events.db import make_engine
     from libs.events.store import EventStore
@@ -111,11 +113,19 @@ async def standalone_components(settings: ApiSettings, *,
     if wanted:
         relay.start(connect_first=True)
     else:
-        connector = asyncio.create_task(connect_with_retry(bus, bus_ready),
-                                        name="ktrdr-bus-connect")
+        connector = asyncio.create_task(
+            connect_with_retry(bus, bus_ready), name="ktrdr-bus-connect"
+        )
     try:
-        yield Components(settings=settings, store=store, notifier=notifier, bus=bus,
-                         engine=engine, relay=relay, bus_ready=bus_ready)
+        yield Components(
+            settings=settings,
+            store=store,
+            notifier=notifier,
+            bus=bus,
+            engine=engine,
+            relay=relay,
+            bus_ready=bus_ready,
+        )
     finally:
         await relay.stop()
         if connector is not None:

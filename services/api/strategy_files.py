@@ -27,15 +27,20 @@ SUFFIXES = (".yaml", ".yml")
 def strategy_names(strategies_dir: Path) -> list[str]:
     if not strategies_dir.is_dir():
         return []
-    return sorted(p.stem for p in strategies_dir.iterdir()
-                  if p.suffix in SUFFIXES and p.is_file() and STRATEGY_NAME.match(p.stem))
+    return sorted(
+        p.stem
+        for p in strategies_dir.iterdir()
+        if p.suffix in SUFFIXES and p.is_file() and STRATEGY_NAME.match(p.stem)
+    )
 
 
 def strategy_path(strategies_dir: Path, name: str, *, field: str = "strategy") -> Path:
     """The file for `name`, or a 422 naming `field` (a bad or unknown name)."""
     if not STRATEGY_NAME.match(name) or ".." in name:
-        raise invalid(field, "must be a strategy name (letters, digits, '_', '-', '.'; "
-                             "no path separators or '..')")
+        raise invalid(
+            field,
+            "must be a strategy name (letters, digits, '_', '-', '.'; no path separators or '..')",
+        )
     root = strategies_dir.resolve()
     for suffix in SUFFIXES:
         candidate = (root / f"{name}{suffix}").resolve()
@@ -70,8 +75,9 @@ def load_config(source: Path | dict[str, Any], *, field: str) -> Any:
     try:
         return load_strategy(source)
     except StrategyConfigError as exc:
-        raise invalid_many(FieldError(_join(field, path), reason)
-                           for path, reason in problems_of(exc)) from None
+        raise invalid_many(
+            FieldError(_join(field, path), reason) for path, reason in problems_of(exc)
+        ) from None
 
 
 def problems_of(exc: Exception) -> list[tuple[str, str]]:
@@ -91,4 +97,3 @@ def _join(prefix: str, path: str) -> str:
     if not path:
         return prefix
     return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
-

@@ -39,8 +39,10 @@ def resolve_submission(body: SubmitTraining, settings: ApiSettings) -> ResolvedS
     base = _load_base_config(body, settings)
     resolved = _apply_overrides(base, body)
     start, end = _parse_dates(body)
-    warnings = [f"section {name!r} is not used by training"
-                for name in getattr(resolved, "unused_sections", [])]
+    warnings = [
+        f"section {name!r} is not used by training"
+        for name in getattr(resolved, "unused_sections", [])
+    ]
     warnings += _check_data(resolved, body, settings.data_dir, start, end)
     return ResolvedSubmission(
         strategy_name=resolved.name,
@@ -59,10 +61,10 @@ def _load_base_config(body: SubmitTraining, settings: ApiSettings) -> Any:
         reason = "give exactly one of 'strategy' (a name) and 'strategy_yaml' (YAML text)"
         raise invalid_many([FieldError("strategy", reason), FieldError("strategy_yaml", reason)])
     if body.strategy is not None:
-        return load_config(strategy_path(settings.strategies_dir, body.strategy),
-                           field="strategy")
-    document = parse_yaml(body.strategy_yaml or "", field="strategy_yaml",
-                          max_bytes=settings.max_strategy_yaml_bytes)
+        return load_config(strategy_path(settings.strategies_dir, body.strategy), field="strategy")
+    document = parse_yaml(
+        body.strategy_yaml or "", field="strategy_yaml", max_bytes=settings.max_strategy_yaml_bytes
+    )
     return load_config(document, field="strategy_yaml")
 
 
@@ -70,11 +72,13 @@ def _apply_overrides(base: Any, body: SubmitTraining) -> Any:
     from libs.pipeline.config import StrategyConfigError, apply_overrides
 
     try:
-        return apply_overrides(base, symbols=body.symbols, timeframes=body.timeframes,
-                               overrides=body.overrides or None)
+        return apply_overrides(
+            base, symbols=body.symbols, timeframes=body.timeframes, overrides=body.overrides or None
+        )
     except StrategyConfigError as exc:
-        raise invalid_many(_override_error(path, reason, body)
-                           for path, reason in problems_of(exc)) from None
+        raise invalid_many(
+            _override_error(path, reason, body) for path, reason in problems_of(exc)
+        ) from None
 
 
 def _override_error(path: str, reason: str, body: SubmitTraining) -> FieldError:
@@ -87,7 +91,7 @@ def _override_error(path: str, reason: str, body: SubmitTraining) -> FieldError:
     for key in body.overrides:
         target = ".".join(OVERRIDE_PATHS.get(key, tuple(key.split("."))))
         if path == target or path.startswith(target + ".") or path.startswith(target + "["):
-            return FieldError(f"overrides.{key}{path[len(target):]}", reason)
+            return FieldError(f"overrides.{key}{path[len(target) :]}", reason)
     if body.symbols and "symbol" in path:
         return FieldError("symbols", reason)
     if body.timeframes and "timeframe" in path:
@@ -110,13 +114,17 @@ def _parse_date(name: str, value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise invalid(name, f"not an ISO 8601 date or datetime: {value!r} "
-                            "(e.g. 2017-03-01 or 2017-03-01T12:00:00Z)") from None
+        raise invalid(
+            name,
+            f"not an ISO 8601 date or datetime: {value!r} "
+            "(e.g. 2017-03-01 or 2017-03-01T12:00:00Z)",
+        ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _check_data(cfg: Any, body: SubmitTraining, data_dir: Path,
-                start: datetime | None, end: datetime | None) -> list[str]:
+def _check_data(
+    cfg: Any, body: SubmitTraining, data_dir: Path, start: datetime | None, end: datetime | None
+) -> list[str]:
     symbols, timeframes = list(cfg.symbols), list(cfg.timeframes)
     missing: list[FieldError] = []
     bounds: dict[str, DataBounds] = {}
@@ -124,12 +132,22 @@ def _check_data(cfg: Any, body: SubmitTraining, data_dir: Path,
         for j, timeframe in enumerate(timeframes):
             found = find_data_file(data_dir, symbol, timeframe)
             if found is None:
-                where = (f"symbols[{i}]" if body.symbols else
-                         f"timeframes[{j}]" if body.timeframes else "data")
-                missing.append(FieldError(where, f"no data for {symbol} {timeframe}: "
-                                                 f"{data_dir / f'{symbol}_{timeframe}.csv'} "
-                                                 "is missing and no finer timeframe can be "
-                                                 "resampled"))
+                where = (
+                    f"symbols[{i}]"
+                    if body.symbols
+                    else f"timeframes[{j}]"
+                    if body.timeframes
+                    else "data"
+                )
+                missing.append(
+                    FieldError(
+                        where,
+                        f"no data for {symbol} {timeframe}: "
+                        f"{data_dir / f'{symbol}_{timeframe}.csv'} "
+                        "is missing and no finer timeframe can be "
+                        "resampled",
+                    )
+                )
             elif symbol not in bounds:
                 # Unreadable timestamps: load_frames below names the problem.
                 with contextlib.suppress(OSError, ValueError):
@@ -141,8 +159,9 @@ def _check_data(cfg: Any, body: SubmitTraining, data_dir: Path,
     return warnings
 
 
-def _check_range(bounds: dict[str, DataBounds], start: datetime | None,
-                 end: datetime | None) -> list[str]:
+def _check_range(
+    bounds: dict[str, DataBounds], start: datetime | None, end: datetime | None
+) -> list[str]:
     warnings = []
     for symbol, (first, last) in bounds.items():
         if start and start > last:

@@ -14,15 +14,22 @@ async def trainer_warnings(store: Any, device: str) -> list[str]:
     seen_after = datetime.now(UTC) - TRAINER_FRESH
     trainers = [t for t in await store.list_trainers() if _aware(t.last_seen) >= seen_after]
     if device == "any":
-        return [] if trainers else ["no trainer has sent a heartbeat in the last "
-                                    f"{TRAINER_FRESH.seconds // 60} minutes; the training "
-                                    "stays queued until one runs"]
+        return (
+            []
+            if trainers
+            else [
+                "no trainer has sent a heartbeat in the last "
+                f"{TRAINER_FRESH.seconds // 60} minutes; the training "
+                "stays queued until one runs"
+            ]
+        )
     if any((t.device or {}).get("type") == device for t in trainers):
         return []
-    return [f"no {device} trainer has sent a heartbeat in the last "
-            f"{TRAINER_FRESH.seconds // 60} minutes; the training stays queued until one runs"]
+    return [
+        f"no {device} trainer has sent a heartbeat in the last "
+        f"{TRAINER_FRESH.seconds // 60} minutes; the training stays queued until one runs"
+    ]
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-

@@ -55,8 +55,11 @@ def run_up(options: UpOptions, announce: Callable[[str], None] = print) -> int:
 
         upgrade(api_settings.database_url)  # sync: Alembic runs its own event loop
     # After the migration: Alembic's logging config would replace ours.
-    logging.basicConfig(level=options.log_level.upper(), force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=options.log_level.upper(),
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     listener = bind(api_settings.host, api_settings.port)
     try:
         return asyncio.run(serve(api_settings, listener, options, announce))
@@ -73,15 +76,21 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise StartupError(f"cannot listen on {host}:{port} ({error.strerror}); "
-                           "choose another with --port or KTRDR_PORT") from None
+        raise StartupError(
+            f"cannot listen on {host}:{port} ({error.strerror}); "
+            "choose another with --port or KTRDR_PORT"
+        ) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock
 
 
-async def serve(api_settings: Any, listener: socket.socket, options: UpOptions,
-                announce: Callable[[str], None] = print) -> int:
+async def serve(
+    api_settings: Any,
+    listener: socket.socket,
+    options: UpOptions,
+    announce: Callable[[str], None] = print,
+) -> int:
     from libs.events.bus import Topology, bus_from_url
     from libs.events.db import make_engine
     from libs.events.notify import make_notifier
@@ -103,14 +112,17 @@ async def serve(api_settings: Any, listener: socket.socket, options: UpOptions,
     server = None
     try:
         if not await schema_at_head(engine):
-            raise StartupError("the database schema is not at the latest migration: run "
-                               "`ktrdr db upgrade` first (or `ktrdr up --migrate`)")
+            raise StartupError(
+                "the database schema is not at the latest migration: run "
+                "`ktrdr db upgrade` first (or `ktrdr up --migrate`)"
+            )
         await notifier.start()
         try:
             await bus.start()
         except Exception as error:
-            raise StartupError(f"cannot reach the broker at {_safe(api_settings.broker_url)}: "
-                               f"{error}") from error
+            raise StartupError(
+                f"cannot reach the broker at {_safe(api_settings.broker_url)}: {error}"
+            ) from error
         await projector.start()
         trainer = await _start_trainer(trainer_settings, bus)
         if in_process_bus:
@@ -118,12 +130,15 @@ async def serve(api_settings: Any, listener: socket.socket, options: UpOptions,
         server = _server(api_settings, store, notifier, bus, options)
         serving = asyncio.create_task(server.serve(sockets=[listener]), name="ktrdr-http")
         await _until_started(server, serving)
-        announce(f"ktrdr up: http://{_url_host(api_settings.host)}:{api_settings.port}  "
-                 f"(REST under /api/v1, docs at /docs; database {_safe(api_settings.database_url)},"
-                 f" bus {_safe(api_settings.broker_url)}; Ctrl-C stops)")
+        announce(
+            f"ktrdr up: http://{_url_host(api_settings.host)}:{api_settings.port}  "
+            f"(REST under /api/v1, docs at /docs; database {_safe(api_settings.database_url)},"
+            f" bus {_safe(api_settings.broker_url)}; Ctrl-C stops)"
+        )
         signals.install()
-        await asyncio.wait({serving, asyncio.ensure_future(stop.wait())},
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {serving, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
         log.info("shutting down")
         server.should_exit = True
         signals.on_second = lambda: _force(server, trainer)
@@ -166,9 +181,13 @@ def _server(api_settings: Any, store: Any, notifier: Any, bus: Any, options: UpO
             yield
 
     app = create_app(api_settings, store=store, notifier=notifier, bus=bus, run_relay=True)
-    config = uvicorn.Config(app, log_level=options.log_level.lower(),
-                            access_log=options.access_log, timeout_graceful_shutdown=3,
-                            lifespan="on")
+    config = uvicorn.Config(
+        app,
+        log_level=options.log_level.lower(),
+        access_log=options.access_log,
+        timeout_graceful_shutdown=3,
+        lifespan="on",
+    )
     return EmbeddedServer(config)
 
 
@@ -236,21 +255,28 @@ async def recover_orphans(store: Any, bus: Any) -> tuple[int, int]:
     interrupted: list[Any] = []
     cursor = None
     while True:
-        page, cursor = await store.list_trainings(status=["queued", "running", "cancelling"],
-                                                  after_cursor=cursor, limit=200)
+        page, cursor = await store.list_trainings(
+            status=["queued", "running", "cancelling"], after_cursor=cursor, limit=200
+        )
         for state in page:
             if state.status == "queued":
                 stream = await store.read_stream(state.training_id, limit=50)
-                request = next((s for s in stream if isinstance(s.event, TrainingRequested)),
-                               None)
+                request = next((s for s in stream if isinstance(s.event, TrainingRequested)), None)
                 if request is not None and request.position <= relayed_up_to:
                     republish.append(request.event)
                 continue
-            interrupted.append(Failed(
-                event_id=uuid.uuid5(_INTERRUPTED_NAMESPACE, state.training_id),
-                training_id=state.training_id, tenant=state.tenant, source="projector",
-                error_type=INTERRUPTED, retryable=True, phase=state.phase,
-                message="`ktrdr up` stopped while this training was running; submit it again"))
+            interrupted.append(
+                Failed(
+                    event_id=uuid.uuid5(_INTERRUPTED_NAMESPACE, state.training_id),
+                    training_id=state.training_id,
+                    tenant=state.tenant,
+                    source="projector",
+                    error_type=INTERRUPTED,
+                    retryable=True,
+                    phase=state.phase,
+                    message="`ktrdr up` stopped while this training was running; submit it again",
+                )
+            )
         if cursor is None:
             break
     if interrupted:
@@ -258,8 +284,12 @@ async def recover_orphans(store: Any, bus: Any) -> tuple[int, int]:
     if republish:
         await bus.publish_many(republish)
     if republish or interrupted:
-        log.info("recovered from the last run: %d queued requests published again, "
-                 "%d interrupted trainings marked failed", len(republish), len(interrupted))
+        log.info(
+            "recovered from the last run: %d queued requests published again, "
+            "%d interrupted trainings marked failed",
+            len(republish),
+            len(interrupted),
+        )
     return len(republish), len(interrupted)
 
 

@@ -90,10 +90,10 @@ class GroupCommitter:
         self.stats = CommitStats()
         self._stats_changed = asyncio.Condition()  # notified after every commit or retry
 
-    async def wait_until(self, predicate: Callable[[CommitStats], bool],
-                         timeout: float) -> None:  # noqa: ASYNC109
+    async def wait_until(self, predicate: Callable[[CommitStats], bool], timeout: float) -> None:  # noqa: ASYNC109
         """Wait until `predicate(self.stats)` holds (checked after each commit or retry);
         TimeoutError after `timeout` seconds. For tests, benchmarks and health checks."""
+
         async def holds() -> None:
             async with self._stats_changed:
                 await self._stats_changed.wait_for(lambda: predicate(self.stats))
@@ -152,8 +152,9 @@ class GroupCommitter:
             await self._arrived.wait()
             if self._linger_s > 0 and len(self._waiting) < self._max_batch:
                 await asyncio.sleep(self._linger_s)  # let the deliveries in flight join
-            batch = [self._waiting.popleft()
-                     for _ in range(min(self._max_batch, len(self._waiting)))]
+            batch = [
+                self._waiting.popleft() for _ in range(min(self._max_batch, len(self._waiting)))
+            ]
             if not self._waiting:
                 self._arrived.clear()
             if batch:
@@ -171,8 +172,12 @@ class GroupCommitter:
                 if await database_down(error, self._probe):
                     delay = self._backoff.step()
                     self.stats.retries += 1
-                    log.warning("database unavailable (%s); retrying %d events in %.2fs",
-                                _brief(error), len(batch), delay)
+                    log.warning(
+                        "database unavailable (%s); retrying %d events in %.2fs",
+                        _brief(error),
+                        len(batch),
+                        delay,
+                    )
                     await self._stats_moved()
                     await asyncio.sleep(delay)
                     continue
@@ -190,16 +195,24 @@ class GroupCommitter:
 
     async def _isolate(self, batch: list[_Waiting], error: Exception) -> None:
         if len(batch) > 1:
-            log.warning("a batch of %d events failed (%s); committing them one by one",
-                        len(batch), _brief(error))
+            log.warning(
+                "a batch of %d events failed (%s); committing them one by one",
+                len(batch),
+                _brief(error),
+            )
             for waiting in batch:
                 await self._commit_batch([waiting])
             return
         (waiting,) = batch
         self.stats.poison += 1
         event = waiting.event
-        log.error("cannot append %s %s of training %s: %s", event.type, event.event_id,
-                  event.training_id, _brief(error))
+        log.error(
+            "cannot append %s %s of training %s: %s",
+            event.type,
+            event.event_id,
+            event.training_id,
+            _brief(error),
+        )
         if not waiting.done.done():
             waiting.done.set_exception(PoisonEvent(f"{event.type} {event.event_id}: {error}"))
 

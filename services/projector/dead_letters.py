@@ -29,8 +29,9 @@ DEAD_LETTERED = "DeadLettered"
 _FAILED_NAMESPACE = uuid.UUID("6b747264-0000-4000-8000-646561646c74")  # "ktrd" ... "deadlt"
 
 
-def failed_for(request: TrainingRequested, death: Mapping[str, Any] | None,
-               topology: Topology) -> Failed:
+def failed_for(
+    request: TrainingRequested, death: Mapping[str, Any] | None, topology: Topology
+) -> Failed:
     """The Failed that closes a dead-lettered request (same request → same event_id)."""
     return Failed(
         event_id=uuid.uuid5(_FAILED_NAMESPACE, str(request.event_id)),
@@ -51,8 +52,10 @@ def describe_death(death: Mapping[str, Any] | None, topology: Topology) -> str:
     reason = str(death.get("reason") or "unknown")
     if reason == "delivery_limit":
         deliveries = _delivery_limit(queue, topology) + 1
-        return (f"the training request was dead-lettered after {deliveries} deliveries from "
-                f"{queue}: every trainer that took it failed or crashed before finishing it")
+        return (
+            f"the training request was dead-lettered after {deliveries} deliveries from "
+            f"{queue}: every trainer that took it failed or crashed before finishing it"
+        )
     if reason == "rejected":
         return f"the training request was rejected by a trainer on {queue} and dead-lettered"
     return f"the training request was dead-lettered from {queue} ({reason})"
@@ -80,12 +83,15 @@ class DeadLetterHandler:
     async def handle(self, delivery: Delivery) -> None:
         request = delivery.event
         if not isinstance(request, TrainingRequested) or not request.training_id:
-            log.warning("ignoring dead letter %s %s: not a training request",
-                        request.type, request.event_id)
+            log.warning(
+                "ignoring dead letter %s %s: not a training request", request.type, request.event_id
+            )
             return
         if await self._is_over(request.training_id):
-            log.info("dead-lettered request of %s ignored: the training is already over",
-                     request.training_id)
+            log.info(
+                "dead-lettered request of %s ignored: the training is already over",
+                request.training_id,
+            )
             return
         failed = failed_for(request, delivery.death, self._topology)
         await self._append([request, failed])

@@ -32,9 +32,17 @@ def names_an_outage(error: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True
-        if isinstance(current, (sa_exc.OperationalError, sa_exc.InterfaceError,
-                                sa_exc.DisconnectionError, sa_exc.TimeoutError,
-                                OSError, TimeoutError)):
+        if isinstance(
+            current,
+            (
+                sa_exc.OperationalError,
+                sa_exc.InterfaceError,
+                sa_exc.DisconnectionError,
+                sa_exc.TimeoutError,
+                OSError,
+                TimeoutError,
+            ),
+        ):
             return True
         if _is_asyncpg_connection_error(current):
             return True
@@ -51,9 +59,16 @@ def _is_asyncpg_connection_error(error: BaseException) -> bool:
         import asyncpg
     except ImportError:  # SQLite-only installs
         return False
-    return isinstance(error, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                              asyncpg.InterfaceError, asyncpg.exceptions.AdminShutdownError,
-                              asyncpg.exceptions.OperatorInterventionError))
+    return isinstance(
+        error,
+        (
+            asyncpg.PostgresConnectionError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.AdminShutdownError,
+            asyncpg.exceptions.OperatorInterventionError,
+        ),
+    )
 
 
 def engine_probe(engine: AsyncEngine) -> Probe:

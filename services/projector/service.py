@@ -44,8 +44,9 @@ class ProjectorService:
             linger_s=settings.projector_linger_ms / 1000,
             backoff=Backoff(settings.projector_retry_min_s, settings.projector_retry_max_s),
         )
-        self.dead_letters = DeadLetterHandler(self.committer.submit_many, self._is_over,
-                                              bus.topology)
+        self.dead_letters = DeadLetterHandler(
+            self.committer.submit_many, self._is_over, bus.topology
+        )
         self._subscriptions: list[Subscription] = []
         self._running = False
 
@@ -55,14 +56,23 @@ class ProjectorService:
         self.committer.start()
         topology = self.bus.topology
         self._subscriptions = [
-            await self.bus.consume(topology.projector_queue, self.committer.handle,
-                                   prefetch=self.settings.projector_prefetch),
-            await self.bus.consume(topology.projector_dead_requests_queue,
-                                   self.dead_letters.handle, prefetch=DEAD_REQUESTS_PREFETCH),
+            await self.bus.consume(
+                topology.projector_queue,
+                self.committer.handle,
+                prefetch=self.settings.projector_prefetch,
+            ),
+            await self.bus.consume(
+                topology.projector_dead_requests_queue,
+                self.dead_letters.handle,
+                prefetch=DEAD_REQUESTS_PREFETCH,
+            ),
         ]
-        log.info("projector consuming %s (batches of up to %d) and %s",
-                 topology.projector_queue, self.settings.projector_batch_max,
-                 topology.projector_dead_requests_queue)
+        log.info(
+            "projector consuming %s (batches of up to %d) and %s",
+            topology.projector_queue,
+            self.settings.projector_batch_max,
+            topology.projector_dead_requests_queue,
+        )
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop taking deliveries; give in-flight batches `grace_s` to commit (their handlers
@@ -75,8 +85,14 @@ class ProjectorService:
         await asyncio.gather(*(s.stop(grace_s=grace) for s in subscriptions))
         await self.committer.stop()
         stats = self.committer.stats
-        log.info("projector stopped: %d events in %d commits (largest %d), %d retries, %d poison",
-                 stats.events, stats.batches, stats.largest_batch, stats.retries, stats.poison)
+        log.info(
+            "projector stopped: %d events in %d commits (largest %d), %d retries, %d poison",
+            stats.events,
+            stats.batches,
+            stats.largest_batch,
+            stats.retries,
+            stats.poison,
+        )
 
     async def _is_over(self, training_id: str) -> bool:
         try:
@@ -91,8 +107,9 @@ class ProjectorService:
 
 
 def run_projector(settings: ProjectorSettings) -> int:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return asyncio.run(serve(settings))
 
 
@@ -102,8 +119,10 @@ async def serve(settings: ProjectorSettings, stop: asyncio.Event | None = None) 
     from libs.events.db import make_engine
 
     if not settings.broker_url or settings.broker_url.startswith("memory:"):
-        log.warning("KTRDR_BROKER_URL is not set: this projector uses an in-process bus and will "
-                    "only see events published inside this process (use `ktrdr up`, or amqp://)")
+        log.warning(
+            "KTRDR_BROKER_URL is not set: this projector uses an in-process bus and will "
+            "only see events published inside this process (use `ktrdr up`, or amqp://)"
+        )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -118,8 +137,10 @@ async def serve(settings: ProjectorSettings, stop: asyncio.Event | None = None) 
         if not await _until_ready(engine, bus, stop):
             return 0
         if not await schema_at_head(engine):
-            log.error("the database schema is not at the latest migration: run "
-                      "`ktrdr db upgrade` (with the same KTRDR_DATABASE_URL) first")
+            log.error(
+                "the database schema is not at the latest migration: run "
+                "`ktrdr db upgrade` (with the same KTRDR_DATABASE_URL) first"
+            )
             return 2
         await service.start()
         await stop.wait()

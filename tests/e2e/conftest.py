@@ -59,18 +59,30 @@ def cluster(postgres_available, rabbitmq_available, tmp_path_factory) -> Iterato
     asyncio.run(create_database(database))
     processes: list[Process] = []
     try:
-        migrated = subprocess.run([str(KTRDR), "db", "upgrade"], env=env, cwd=work,
-                                  capture_output=True, text=True, timeout=120)
+        migrated = subprocess.run(
+            [str(KTRDR), "db", "upgrade"],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-        processes.append(Process("api", ["api", "--port", str(port)], env=env, cwd=work,
-                                 logs=work))
+        processes.append(Process("api", ["api", "--port", str(port)], env=env, cwd=work, logs=work))
         processes.append(Process("projector", ["projector"], env=env, cwd=work, logs=work))
         for trainer_id in TRAINERS:
-            processes.append(Process(trainer_id, ["trainer"], cwd=work, logs=work,
-                                     env={**env, "KTRDR_TRAINER_ID": trainer_id,
-                                          "KTRDR_DEVICE": "cpu"}))
-        cluster = Cluster(f"http://127.0.0.1:{port}", database_url, prefix, work / "models",
-                          processes)
+            processes.append(
+                Process(
+                    trainer_id,
+                    ["trainer"],
+                    cwd=work,
+                    logs=work,
+                    env={**env, "KTRDR_TRAINER_ID": trainer_id, "KTRDR_DEVICE": "cpu"},
+                )
+            )
+        cluster = Cluster(
+            f"http://127.0.0.1:{port}", database_url, prefix, work / "models", processes
+        )
         asyncio.run(_until_serving(cluster))
         yield cluster
     finally:
@@ -97,8 +109,9 @@ async def _until_serving(cluster: Cluster) -> None:
             for process in cluster.processes:
                 process.check_alive()
             if loop.time() > deadline:
-                raise AssertionError(f"trainers never seen in the trainers table\n"
-                                     f"{cluster.diagnose()}")
+                raise AssertionError(
+                    f"trainers never seen in the trainers table\n{cluster.diagnose()}"
+                )
             await asyncio.sleep(0.2)  # heartbeats are not notified: look at the table again
     finally:
         await engine.dispose()

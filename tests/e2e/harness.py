@@ -37,18 +37,24 @@ def base_env(**extra: str) -> dict[str, str]:
     """PATH and HOME only (nothing leaks in from the test's environment), plus `extra`."""
     import os
 
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/"),
-            "LANG": "C.UTF-8", **extra}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/"),
+        "LANG": "C.UTF-8",
+        **extra,
+    }
 
 
 class Process:
-    def __init__(self, name: str, args: list[str], *, env: Mapping[str, str], cwd: Path,
-                 logs: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], *, env: Mapping[str, str], cwd: Path, logs: Path
+    ) -> None:
         self.name = name
         self.log_path = logs / f"{name}.log"
         self._log = self.log_path.open("wb")
-        self.popen = subprocess.Popen([str(KTRDR), *args], cwd=cwd, env=dict(env),
-                                      stdout=self._log, stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(
+            [str(KTRDR), *args], cwd=cwd, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -93,8 +99,7 @@ async def wait_ready(base_url: str, processes: list[Process], within_s: float = 
             except httpx.TransportError as error:
                 last = repr(error)
             await asyncio.sleep(0.1)  # nothing to wait on but the port itself
-    raise AssertionError(f"{base_url} not ready within {within_s}s: {last}\n"
-                         f"{diagnose(processes)}")
+    raise AssertionError(f"{base_url} not ready within {within_s}s: {last}\n{diagnose(processes)}")
 
 
 @dataclass
@@ -107,8 +112,9 @@ class Sse:
 class SseReader:
     """One SSE connection; `async with SseReader(client, url, last_event_id=...)`."""
 
-    def __init__(self, client: httpx.AsyncClient, path: str, *,
-                 last_event_id: int | None = None) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, path: str, *, last_event_id: int | None = None
+    ) -> None:
         self.client, self.path = client, path
         self.headers = {"accept": "text/event-stream"}
         if last_event_id is not None:
@@ -119,8 +125,9 @@ class SseReader:
         self._lines: Any = None
 
     async def __aenter__(self) -> SseReader:
-        self._stream = self.client.stream("GET", self.path, headers=self.headers,
-                                          timeout=httpx.Timeout(10, read=None))
+        self._stream = self.client.stream(
+            "GET", self.path, headers=self.headers, timeout=httpx.Timeout(10, read=None)
+        )
         response = await self._stream.__aenter__()
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -179,8 +186,11 @@ async def history(client: httpx.AsyncClient, training_id: str) -> list[dict[str,
     events: list[dict[str, Any]] = []
     after = 0
     while True:
-        page = (await client.get(f"/api/v1/trainings/{training_id}/events",
-                                 params={"after": after, "limit": 200})).json()
+        page = (
+            await client.get(
+                f"/api/v1/trainings/{training_id}/events", params={"after": after, "limit": 200}
+            )
+        ).json()
         events += page["events"]
         if page["next"] is None:
             return events
@@ -188,8 +198,14 @@ async def history(client: httpx.AsyncClient, training_id: str) -> list[dict[str,
 
 
 async def submit(client: httpx.AsyncClient, epochs: int, **extra: Any) -> str:
-    body = {"strategy": "e2e_tiny", "start_date": START, "end_date": END,
-            "overrides": {"epochs": epochs}, "seed": 7, **extra}
+    body = {
+        "strategy": "e2e_tiny",
+        "start_date": START,
+        "end_date": END,
+        "overrides": {"epochs": epochs},
+        "seed": 7,
+        **extra,
+    }
     response = await client.post("/api/v1/trainings", json=body)
     assert response.status_code == 202, response.text
     accepted = response.json()

@@ -45,8 +45,10 @@ async def test_a_training_streams_every_event_and_its_model_predicts(client, clu
 
     model = completed.data["model"]
     version = f"{model['timeframe']}_v{model['version']}"
-    response = await client.post(f"/api/v1/models/{model['strategy']}/{version}/predict",
-                                 json={"symbol": "EURUSD", "bars": 5})
+    response = await client.post(
+        f"/api/v1/models/{model['strategy']}/{version}/predict",
+        json={"symbol": "EURUSD", "bars": 5},
+    )
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     assert len(predictions) == 5
@@ -59,8 +61,9 @@ async def test_cancel_mid_run_ends_cancelled(client, cluster):
     training_id = await submit(client, epochs=500)  # minutes, unless cancelled
     async with SseReader(client, f"/api/v1/trainings/{training_id}/events") as sse:
         await _until(sse, cluster, lambda e: e.event == "BatchProgress")
-        response = await client.post(f"/api/v1/trainings/{training_id}/cancel",
-                                     json={"reason": "e2e cancel"})
+        response = await client.post(
+            f"/api/v1/trainings/{training_id}/cancel", json={"reason": "e2e cancel"}
+        )
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "cancelling"
         events = await _to_end(sse, cluster)
@@ -96,8 +99,10 @@ async def test_sse_resumes_with_last_event_id_without_gap_or_duplicate(client, c
 
     async with SseReader(client, f"/api/v1/trainings/{second}/events") as sse:
         other = await _to_end(sse, cluster)
-    trainers = {_one(union, "Started").data["trainer_id"],
-                _one(other, "Started").data["trainer_id"]}
+    trainers = {
+        _one(union, "Started").data["trainer_id"],
+        _one(other, "Started").data["trainer_id"],
+    }
     assert trainers == set(TRAINERS), "the two trainings should have run on the two trainers"
 
 
@@ -108,16 +113,18 @@ async def _to_end(sse: SseReader, cluster: Cluster) -> list[Sse]:
     try:
         return await sse.to_end(RUN_S)
     except TimeoutError:
-        raise AssertionError(f"stream did not end: {sse.types()[-8:]}\n"
-                             f"{cluster.diagnose()}") from None
+        raise AssertionError(
+            f"stream did not end: {sse.types()[-8:]}\n{cluster.diagnose()}"
+        ) from None
 
 
 async def _until(sse: SseReader, cluster: Cluster, predicate) -> Sse:
     try:
         return await sse.until(predicate, RUN_S)
     except TimeoutError:
-        raise AssertionError(f"awaited event never came: {sse.types()[-8:]}\n"
-                             f"{cluster.diagnose()}") from None
+        raise AssertionError(
+            f"awaited event never came: {sse.types()[-8:]}\n{cluster.diagnose()}"
+        ) from None
 
 
 def _one(events: list[Sse], kind: str) -> Sse:

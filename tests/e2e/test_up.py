@@ -42,8 +42,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def start_up(workdir: Path, port: int, name: str = "up") -> Process:
-    return Process(name, ["up", "--port", str(port)], env=base_env(), cwd=workdir,
-                   logs=workdir)
+    return Process(name, ["up", "--port", str(port)], env=base_env(), cwd=workdir, logs=workdir)
 
 
 async def announced_url(process: Process, within_s: float = 90.0) -> str:
@@ -125,8 +124,14 @@ async def test_up_on_a_busy_port_says_so(workdir: Path):
         busy.listen()
         port = busy.getsockname()[1]
         result = await asyncio.to_thread(
-            subprocess.run, [str(KTRDR), "up", "--port", str(port)], env=base_env(),
-            cwd=workdir, capture_output=True, text=True, timeout=120)
+            subprocess.run,
+            [str(KTRDR), "up", "--port", str(port)],
+            env=base_env(),
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "--port" in result.stderr and "KTRDR_PORT" in result.stderr
@@ -134,7 +139,8 @@ async def test_up_on_a_busy_port_says_so(workdir: Path):
 
 @pytest.mark.integration
 async def test_up_on_postgres_and_rabbitmq_needs_the_schema_then_trains(
-        workdir: Path, postgres_available, rabbitmq_available):
+    workdir: Path, postgres_available, rabbitmq_available
+):
     from tests.conftest import POSTGRES_HOST, POSTGRES_PORT
     from tests.e2e.conftest import AMQP_URL, create_database, delete_topology, drop_database
 
@@ -142,20 +148,34 @@ async def test_up_on_postgres_and_rabbitmq_needs_the_schema_then_trains(
     prefix = f"e2e.up.{uuid.uuid4().hex[:8]}."
     env = base_env(
         KTRDR_DATABASE_URL=f"postgresql+asyncpg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/"
-                           f"{database}",
-        KTRDR_BROKER_URL=AMQP_URL, KTRDR_TOPOLOGY_PREFIX=prefix)
+        f"{database}",
+        KTRDR_BROKER_URL=AMQP_URL,
+        KTRDR_TOPOLOGY_PREFIX=prefix,
+    )
     await create_database(database)
     port = free_port()
     try:
         unmigrated = await asyncio.to_thread(
-            subprocess.run, [str(KTRDR), "up", "--port", str(port)], env=env, cwd=workdir,
-            capture_output=True, text=True, timeout=120)
+            subprocess.run,
+            [str(KTRDR), "up", "--port", str(port)],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert unmigrated.returncode == 2
         assert "ktrdr db upgrade" in unmigrated.stderr
 
         migrated = await asyncio.to_thread(
-            subprocess.run, [str(KTRDR), "db", "upgrade"], env=env, cwd=workdir,
-            capture_output=True, text=True, timeout=120)
+            subprocess.run,
+            [str(KTRDR), "db", "upgrade"],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert migrated.returncode == 0, migrated.stderr
         up = Process("up-pg", ["up", "--port", str(port)], env=env, cwd=workdir, logs=workdir)
         try:

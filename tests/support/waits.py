@@ -9,8 +9,13 @@ from typing import Any
 from libs.events.notify import Notifier
 
 
-async def until_committed(notifier: Notifier, check: Callable[[], Awaitable[Any]], *,
-                          within_s: float, recheck_s: float | None = None) -> Any:
+async def until_committed(
+    notifier: Notifier,
+    check: Callable[[], Awaitable[Any]],
+    *,
+    within_s: float,
+    recheck_s: float | None = None,
+) -> Any:
     """Re-evaluate the async `check` after every notified commit until it returns something
     truthy; AssertionError after `within_s`. `recheck_s` bounds each wait, for checks whose
     truth can change without a notification (e.g. a notifier that may miss one on reconnect)."""

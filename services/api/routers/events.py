@@ -73,25 +73,44 @@ async def stream_events(
     after: Annotated[int, Depends(_resume_position)],
 ) -> AsyncIterator[ServerSentEvent]:
     settings = parts.settings
-    async for item in follow_training(parts.store, parts.notifier, training_id, after,
-                                      keepalive_s=settings.sse_keepalive_s,
-                                      poll_s=settings.sse_poll_s):
+    async for item in follow_training(
+        parts.store,
+        parts.notifier,
+        training_id,
+        after,
+        keepalive_s=settings.sse_keepalive_s,
+        poll_s=settings.sse_poll_s,
+    ):
         yield item
 
 
 # Registered first, so it is tried first; it matches only `Accept: text/event-stream`.
-router.add_api_route("/{training_id}/events", stream_events, methods=["GET"],
-                     response_class=EventSourceResponse, route_class_override=AcceptEventStream,
-                     include_in_schema=False)
+router.add_api_route(
+    "/{training_id}/events",
+    stream_events,
+    methods=["GET"],
+    response_class=EventSourceResponse,
+    route_class_override=AcceptEventStream,
+    include_in_schema=False,
+)
 
 
 @router.get(
     "/{training_id}/events",
     response_model=EventPage,
-    responses={200: {"content": {EVENT_STREAM: {"description": (
-        "With `Accept: text/event-stream`: the live SSE stream. `id:` is the global position, "
-        "`event:` the type, `data:` the event JSON. Resume with `Last-Event-ID` or `?after=`; "
-        "the stream ends after the terminal event.")}}}},
+    responses={
+        200: {
+            "content": {
+                EVENT_STREAM: {
+                    "description": (
+                        "With `Accept: text/event-stream`: the live SSE stream. `id:` is the global position, "
+                        "`event:` the type, `data:` the event JSON. Resume with `Last-Event-ID` or `?after=`; "
+                        "the stream ends after the terminal event."
+                    )
+                }
+            }
+        }
+    },
 )
 async def list_events(
     training_id: str,

@@ -27,8 +27,9 @@ _NUMBER = re.compile(r"^v?(?P<n>\d+)$")
 
 
 @router.get("")
-async def list_models(settings: SettingsDep, _: PrincipalDep,
-                      strategy: str | None = None) -> dict[str, list[dict[str, Any]]]:
+async def list_models(
+    settings: SettingsDep, _: PrincipalDep, strategy: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     from libs.pipeline.storage import list_models as list_saved
 
     try:
@@ -39,8 +40,9 @@ async def list_models(settings: SettingsDep, _: PrincipalDep,
 
 
 @router.get("/{strategy}/{version}")
-async def get_model(strategy: str, version: str, parts: PartsDep,
-                    _: PrincipalDep) -> dict[str, Any]:
+async def get_model(
+    strategy: str, version: str, parts: PartsDep, _: PrincipalDep
+) -> dict[str, Any]:
     settings = parts.settings
     path = await anyio.to_thread.run_sync(resolve, settings.models_dir, strategy, version)
     loaded = await anyio.to_thread.run_sync(parts.model_cache.get, path)
@@ -57,16 +59,19 @@ async def get_model(strategy: str, version: str, parts: PartsDep,
 
 
 @router.post("/{strategy}/{version}/predict", response_model=PredictResponse)
-async def predict(strategy: str, version: str, body: PredictRequest, parts: PartsDep,
-                  _: PrincipalDep) -> PredictResponse:
+async def predict(
+    strategy: str, version: str, body: PredictRequest, parts: PartsDep, _: PrincipalDep
+) -> PredictResponse:
     settings = parts.settings
     if body.bars > settings.max_predict_bars:
         raise invalid("bars", f"at most {settings.max_predict_bars}")
     path = await anyio.to_thread.run_sync(resolve, settings.models_dir, strategy, version)
-    rows = await anyio.to_thread.run_sync(_predict, parts.model_cache, path, settings.data_dir,
-                                          body)
-    return PredictResponse(strategy=strategy, version=path.name, symbol=body.symbol,
-                           predictions=rows)
+    rows = await anyio.to_thread.run_sync(
+        _predict, parts.model_cache, path, settings.data_dir, body
+    )
+    return PredictResponse(
+        strategy=strategy, version=path.name, symbol=body.symbol, predictions=rows
+    )
 
 
 def resolve(models_dir: Path, strategy: str, version: str) -> Path:
@@ -83,8 +88,9 @@ def resolve(models_dir: Path, strategy: str, version: str) -> Path:
     elif match := _NUMBER.match(version):
         timeframe, number = None, int(match["n"])
     else:
-        raise invalid("version", "use a model folder name like '1h_v3', '1h_latest', 'v3' "
-                                 "or 'latest'")
+        raise invalid(
+            "version", "use a model folder name like '1h_v3', '1h_latest', 'v3' or 'latest'"
+        )
     try:
         path = resolve_model_path(models_dir, strategy, timeframe, number)
     except ModelNotFoundError as exc:
@@ -95,8 +101,9 @@ def resolve(models_dir: Path, strategy: str, version: str) -> Path:
     return path.resolve()
 
 
-def _predict(cache: ModelCache, path: Path, data_dir: Path,
-             body: PredictRequest) -> list[Prediction]:
+def _predict(
+    cache: ModelCache, path: Path, data_dir: Path, body: PredictRequest
+) -> list[Prediction]:
     from libs.pipeline.config import StrategyConfigError, load_strategy
     from libs.pipeline.dataset import prediction_features
     from libs.pipeline.split import Scaler
@@ -105,13 +112,18 @@ def _predict(cache: ModelCache, path: Path, data_dir: Path,
     try:
         cfg = load_strategy(loaded.config)
     except StrategyConfigError as exc:
-        raise Problem(409, f"the model's saved strategy no longer loads: {exc}",
-                      kind="model-unusable", title="Model unusable") from None
+        raise Problem(
+            409,
+            f"the model's saved strategy no longer loads: {exc}",
+            kind="model-unusable",
+            title="Model unusable",
+        ) from None
     scaler_dict = loaded.features.get("scaler")
     scaler = Scaler.from_dict(scaler_dict) if scaler_dict else None
     try:
-        X, index = prediction_features(cfg, data_dir, body.symbol, loaded.feature_names,
-                                       scaler, last_n=body.bars)
+        X, index = prediction_features(
+            cfg, data_dir, body.symbol, loaded.feature_names, scaler, last_n=body.bars
+        )
     except ValueError as exc:  # DataError: missing file, too few rows, NaNs
         raise invalid("symbol", str(exc)) from None
     if len(X) == 0:
@@ -119,8 +131,11 @@ def _predict(cache: ModelCache, path: Path, data_dir: Path,
     result = loaded.predict(X)
     names = ("BUY", "HOLD", "SELL")
     return [
-        Prediction(timestamp=ts.to_pydatetime(), signal=label,
-                   probabilities={n: float(p) for n, p in zip(names, probs, strict=True)})
+        Prediction(
+            timestamp=ts.to_pydatetime(),
+            signal=label,
+            probabilities={n: float(p) for n, p in zip(names, probs, strict=True)},
+        )
         for ts, label, probs in zip(index, result.labels, result.probabilities, strict=True)
     ]
 
@@ -134,6 +149,8 @@ def _summary(info: Any, models_dir: Path) -> dict[str, Any]:
         "created_at": info.created_at,
         "test_accuracy": info.test_accuracy,
         "latest": info.latest,
-        "links": {"self": f"/api/v1/models/{info.strategy}/{info.path.name}",
-                  "predict": f"/api/v1/models/{info.strategy}/{info.path.name}/predict"},
+        "links": {
+            "self": f"/api/v1/models/{info.strategy}/{info.path.name}",
+            "predict": f"/api/v1/models/{info.strategy}/{info.path.name}/predict",
+        },
     }

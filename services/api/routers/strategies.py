@@ -29,22 +29,24 @@ async def list_strategies(settings: SettingsDep, _: PrincipalDep) -> StrategyLis
 @router.get("/{name}", response_model=StrategyDetail)
 async def get_strategy(name: str, settings: SettingsDep, _: PrincipalDep) -> StrategyDetail:
     def load() -> StrategyDetail:
-        cfg = load_config(strategy_path(settings.strategies_dir, name, field="name"),
-                          field="name")
+        cfg = load_config(strategy_path(settings.strategies_dir, name, field="name"), field="name")
         return _detail(name, cfg)
 
     return await anyio.to_thread.run_sync(load)
 
 
 @router.post("/validate", response_model=ValidationResult)
-async def validate_strategy(body: ValidateStrategy, settings: SettingsDep,
-                            _: PrincipalDep) -> ValidationResult:
+async def validate_strategy(
+    body: ValidateStrategy, settings: SettingsDep, _: PrincipalDep
+) -> ValidationResult:
     size = len(body.strategy_yaml.encode())
     if size > settings.max_strategy_yaml_bytes:
-        raise invalid("strategy_yaml",
-                      f"too large: {size} bytes (at most {settings.max_strategy_yaml_bytes})")
+        raise invalid(
+            "strategy_yaml", f"too large: {size} bytes (at most {settings.max_strategy_yaml_bytes})"
+        )
     cfg = await anyio.to_thread.run_sync(
-        lambda: load_config(body.strategy_yaml, field="strategy_yaml"))
+        lambda: load_config(body.strategy_yaml, field="strategy_yaml")
+    )
     return ValidationResult(
         ok=True,
         name=cfg.name,
@@ -62,8 +64,14 @@ def _list(strategies_dir: Any) -> StrategyList:
             detail = getattr(exc, "detail", None) or str(exc)
             items.append(StrategySummary(name=name, error=detail))
             continue
-        items.append(StrategySummary(name=name, description=_description(cfg),
-                                     symbols=list(cfg.symbols), timeframes=list(cfg.timeframes)))
+        items.append(
+            StrategySummary(
+                name=name,
+                description=_description(cfg),
+                symbols=list(cfg.symbols),
+                timeframes=list(cfg.timeframes),
+            )
+        )
     return StrategyList(items=items)
 
 

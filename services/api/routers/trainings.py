@@ -47,22 +47,30 @@ async def visible_training(store: Any, principal: Any, training_id: str) -> Any:
     return state
 
 
-@router.post("", status_code=202, response_model=SubmitAccepted,
-             responses={422: {"description": "invalid request (problem+json)"},
-                        409: {"description": "Idempotency-Key reused with another body"}})
+@router.post(
+    "",
+    status_code=202,
+    response_model=SubmitAccepted,
+    responses={
+        422: {"description": "invalid request (problem+json)"},
+        409: {"description": "Idempotency-Key reused with another body"},
+    },
+)
 async def submit_training(
     body: SubmitTraining,
     response: Response,
     store: StoreDep,
     settings: SettingsDep,
     principal: SubmitterDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key",
-                                                  pattern=IDEMPOTENCY_KEY_PATTERN)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
+    ] = None,
 ) -> SubmitAccepted:
     hashed = idempotency.request_hash(body)
     if idempotency_key:
-        replay = await idempotency.earlier_training(store, principal.tenant, idempotency_key,
-                                                    hashed)
+        replay = await idempotency.earlier_training(
+            store, principal.tenant, idempotency_key, hashed
+        )
         if replay is not None:
             state = await store.get_training(replay)
             return _accepted(response, replay, status=state.status if state else "queued")
@@ -83,8 +91,9 @@ async def submit_training(
         requested_by=principal.name,
         idempotency_key=idempotency_key,
     )
-    training_id = await idempotency.append_request(store, event, principal.tenant,
-                                                 idempotency_key, hashed)
+    training_id = await idempotency.append_request(
+        store, event, principal.tenant, idempotency_key, hashed
+    )
     warnings = resolved.warnings + await trainer_warnings(store, body.device)
     return _accepted(response, training_id, status="queued", warnings=warnings)
 
@@ -101,7 +110,8 @@ async def list_trainings(
     tenant = None if principal.sees_all_tenants else principal.tenant
     try:
         items, next_cursor = await store.list_trainings(
-            tenant=tenant, status=status, strategy=strategy, after_cursor=cursor, limit=limit)
+            tenant=tenant, status=status, strategy=strategy, after_cursor=cursor, limit=limit
+        )
     except ValueError as exc:  # a cursor the store cannot decode
         raise invalid("cursor", str(exc)) from None
     return TrainingPage(
@@ -121,14 +131,21 @@ async def get_training(
     if as_of is not None:
         state = await store.state_as_of(training_id, as_of)
         if state is None:
-            raise invalid("as_of", f"training {training_id!r} has no events at or before "
-                                   f"position {as_of}")
+            raise invalid(
+                "as_of", f"training {training_id!r} has no events at or before position {as_of}"
+            )
     return TrainingView.of(state, links_for(training_id))
 
 
-@router.post("/{training_id}/cancel", status_code=202, response_model=CancelAccepted,
-             responses={404: {"description": "unknown training"},
-                        409: {"description": "the training already finished"}})
+@router.post(
+    "/{training_id}/cancel",
+    status_code=202,
+    response_model=CancelAccepted,
+    responses={
+        404: {"description": "unknown training"},
+        409: {"description": "the training already finished"},
+    },
+)
 async def cancel_training(
     training_id: str,
     store: StoreDep,
@@ -137,19 +154,33 @@ async def cancel_training(
 ) -> CancelAccepted:
     state = await visible_training(store, principal, training_id)
     if state.is_terminal:
-        raise Problem(409, f"training {training_id!r} is already {state.status}",
-                      kind="already-finished", title="Training already finished")
+        raise Problem(
+            409,
+            f"training {training_id!r} is already {state.status}",
+            kind="already-finished",
+            title="Training already finished",
+        )
     if not state.cancel_requested:  # a repeated cancel is accepted, not appended twice
         reason = body.reason if body else "cancelled by user"
-        await store.append([CancelRequested(training_id=training_id, tenant=state.tenant,
-                                            source="api", reason=reason,
-                                            requested_by=principal.name)])
+        await store.append(
+            [
+                CancelRequested(
+                    training_id=training_id,
+                    tenant=state.tenant,
+                    source="api",
+                    reason=reason,
+                    requested_by=principal.name,
+                )
+            ]
+        )
     return CancelAccepted(training_id=training_id, status="cancelling")
 
 
-def _accepted(response: Response, training_id: str, *, status: str,
-              warnings: list[str] | None = None) -> SubmitAccepted:
+def _accepted(
+    response: Response, training_id: str, *, status: str, warnings: list[str] | None = None
+) -> SubmitAccepted:
     links = links_for(training_id)
     response.headers["Location"] = links.self
-    return SubmitAccepted(training_id=training_id, status=status, links=links,
-                          warnings=warnings or [])
+    return SubmitAccepted(
+        training_id=training_id, status=status, links=links, warnings=warnings or []
+    )

@@ -32,18 +32,28 @@ class ApiError(Exception):
 
     def __str__(self) -> str:
         lines = [self.detail]
-        lines += [f"  {e.get('field', '?')}: {e.get('reason', '')}" for e in self.errors
-                  if f"{e.get('field')}: {e.get('reason')}" != self.detail]
+        lines += [
+            f"  {e.get('field', '?')}: {e.get('reason', '')}"
+            for e in self.errors
+            if f"{e.get('field')}: {e.get('reason')}" != self.detail
+        ]
         return "\n".join(lines)
 
 
 class ApiClient:
-    def __init__(self, base_url: str, api_key: str | None = None, *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
-                                 transport=transport)
+        self.http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
 
     @classmethod
     def from_options(cls, api_url: str | None, api_key: str | None) -> ApiClient:
@@ -101,5 +111,8 @@ def checked(response: httpx.Response) -> Any:
 
 
 def unreachable(base_url: str, exc: Exception) -> ApiError:
-    return ApiError(None, f"cannot reach the API at {base_url} ({type(exc).__name__}: {exc}); "
-                          "is `ktrdr up` or `ktrdr api` running? (--api-url / KTRDR_API_URL)")
+    return ApiError(
+        None,
+        f"cannot reach the API at {base_url} ({type(exc).__name__}: {exc}); "
+        "is `ktrdr up` or `ktrdr api` running? (--api-url / KTRDR_API_URL)",
+    )

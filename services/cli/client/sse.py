@@ -52,9 +52,15 @@ def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, str | None, st
             data.append(value)
 
 
-def follow(client: ApiClient, training_id: str, *, after: int = 0,
-           read_timeout_s: float = 45.0, give_up_after_s: float = 120.0,
-           on_reconnect: Callable[[int, str], None] | None = None) -> Iterator[StreamEvent]:
+def follow(
+    client: ApiClient,
+    training_id: str,
+    *,
+    after: int = 0,
+    read_timeout_s: float = 45.0,
+    give_up_after_s: float = 120.0,
+    on_reconnect: Callable[[int, str], None] | None = None,
+) -> Iterator[StreamEvent]:
     """Every event of the training after `after`, until (and including) its terminal event."""
     last = after
     failing_since: float | None = None
@@ -79,12 +85,14 @@ def follow(client: ApiClient, training_id: str, *, after: int = 0,
         attempt += 1
 
 
-def _one_connection(client: ApiClient, training_id: str, after: int,
-                    read_timeout_s: float) -> Iterator[StreamEvent]:
+def _one_connection(
+    client: ApiClient, training_id: str, after: int, read_timeout_s: float
+) -> Iterator[StreamEvent]:
     headers = {"Accept": "text/event-stream", "Last-Event-ID": str(after)}
     timeout = httpx.Timeout(10.0, read=read_timeout_s)
-    with client.http.stream("GET", client.events_url(training_id), headers=headers,
-                            timeout=timeout) as response:
+    with client.http.stream(
+        "GET", client.events_url(training_id), headers=headers, timeout=timeout
+    ) as response:
         if response.status_code >= 400:
             response.read()
             checked(response)  # raises ApiError: a 404 is not worth reconnecting for

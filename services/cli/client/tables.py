@@ -6,8 +6,14 @@ from typing import Any
 
 from rich.table import Column, Table
 
-STATUS_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow",
-                "cancelling": "yellow", "running": "cyan", "queued": "white"}
+STATUS_STYLE = {
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "cancelling": "yellow",
+    "running": "cyan",
+    "queued": "white",
+}
 
 
 def training_table(view: dict[str, Any]) -> Table:
@@ -25,9 +31,15 @@ def trainings_table(items: list[dict[str, Any]]) -> Table:
     # The id must survive a narrow terminal whole: it is what every other command takes.
     table.columns.insert(0, Column("training", no_wrap=True, min_width=36))
     for v in items:
-        table.add_row(v["training_id"], v.get("strategy") or "", _status(v["status"]),
-                      v.get("phase") or "", _of(v.get("epoch"), v.get("total_epochs")),
-                      _percent(v.get("progress")), (v.get("requested_at") or "")[:19])
+        table.add_row(
+            v["training_id"],
+            v.get("strategy") or "",
+            _status(v["status"]),
+            v.get("phase") or "",
+            _of(v.get("epoch"), v.get("total_epochs")),
+            _percent(v.get("progress")),
+            (v.get("requested_at") or "")[:19],
+        )
     return table
 
 
@@ -50,8 +62,10 @@ def _rows(v: dict[str, Any]) -> list[tuple[str, Any]]:
         ("attempt", v.get("attempt") or None),
         ("trainer", v.get("trainer_id")),
         ("device", (v.get("device") or {}).get("name")),
-        ("model", f"{model['strategy']}/{model['timeframe']}_v{model['version']}"
-                  if model else None),
+        (
+            "model",
+            f"{model['strategy']}/{model['timeframe']}_v{model['version']}" if model else None,
+        ),
         ("error", f"{error.get('error_type')}: {error.get('message')}" if error else None),
         ("requested", v.get("requested_at")),
         ("started", v.get("started_at")),
@@ -75,5 +89,6 @@ def _percent(progress: Any) -> str:
 
 
 def _metrics(metrics: dict[str, Any]) -> str:
-    return "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in metrics.items())
+    return "  ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+    )

@@ -58,50 +58,69 @@ class WatchDisplay:
 
     # --- one method per event type ------------------------------------------------------------
     def _on_TrainingRequested(self, d: dict[str, Any]) -> None:  # noqa: N802
-        self.log(f"queued {d.get('strategy_name')} on {', '.join(d.get('symbols', []))} "
-                 f"{', '.join(d.get('timeframes', []))} (device {d.get('device')})")
+        self.log(
+            f"queued {d.get('strategy_name')} on {', '.join(d.get('symbols', []))} "
+            f"{', '.join(d.get('timeframes', []))} (device {d.get('device')})"
+        )
 
     def _on_CancelRequested(self, d: dict[str, Any]) -> None:  # noqa: N802
         self.log(f"[yellow]cancel requested: {d.get('reason')}[/]")
 
     def _on_Started(self, d: dict[str, Any]) -> None:  # noqa: N802
         device = d.get("device") or {}
-        self.log(f"started on {d.get('trainer_id')} ({d.get('host')}), device "
-                 f"{device.get('type')} {device.get('name')}, attempt {d.get('attempt')}")
+        self.log(
+            f"started on {d.get('trainer_id')} ({d.get('host')}), device "
+            f"{device.get('type')} {device.get('name')}, attempt {d.get('attempt')}"
+        )
         self.progress.update(self.phase, completed=0, info="")
         self.progress.update(self.epoch, completed=0, visible=False)
         self.progress.update(self.batch, completed=0, visible=False)
 
     def _on_PhaseStarted(self, d: dict[str, Any]) -> None:  # noqa: N802
-        self.progress.update(self.phase, total=d["total_phases"], completed=d["index"],
-                             info=d["phase"])
+        self.progress.update(
+            self.phase, total=d["total_phases"], completed=d["index"], info=d["phase"]
+        )
         self.log(f"phase {d['index'] + 1}/{d['total_phases']}: {d['phase']}")
 
     def _on_BatchProgress(self, d: dict[str, Any]) -> None:  # noqa: N802
-        self.progress.update(self.epoch, total=d["total_epochs"], completed=d["epoch"] - 1,
-                             visible=True)
+        self.progress.update(
+            self.epoch, total=d["total_epochs"], completed=d["epoch"] - 1, visible=True
+        )
         eta = f" eta {d['eta_s']:.0f}s" if d.get("eta_s") is not None else ""
-        self.progress.update(self.batch, total=d["total_batches"], completed=d["batch"],
-                             visible=True, info=f"loss {d['running_loss']:.4f} "
-                                                f"acc {d['running_accuracy']:.3f}{eta}")
+        self.progress.update(
+            self.batch,
+            total=d["total_batches"],
+            completed=d["batch"],
+            visible=True,
+            info=f"loss {d['running_loss']:.4f} acc {d['running_accuracy']:.3f}{eta}",
+        )
 
     def _on_EpochCompleted(self, d: dict[str, Any]) -> None:  # noqa: N802
-        self.progress.update(self.epoch, total=d["total_epochs"], completed=d["epoch"],
-                             visible=True, info=f"val loss {d['val_loss']:.4f} "
-                                                f"acc {d['val_accuracy']:.3f}")
-        self.log(f"epoch {d['epoch']}/{d['total_epochs']}: train loss {d['train_loss']:.4f} "
-                 f"acc {d['train_accuracy']:.3f} | val loss {d['val_loss']:.4f} "
-                 f"acc {d['val_accuracy']:.3f} (best epoch {d['best_epoch']})")
+        self.progress.update(
+            self.epoch,
+            total=d["total_epochs"],
+            completed=d["epoch"],
+            visible=True,
+            info=f"val loss {d['val_loss']:.4f} acc {d['val_accuracy']:.3f}",
+        )
+        self.log(
+            f"epoch {d['epoch']}/{d['total_epochs']}: train loss {d['train_loss']:.4f} "
+            f"acc {d['train_accuracy']:.3f} | val loss {d['val_loss']:.4f} "
+            f"acc {d['val_accuracy']:.3f} (best epoch {d['best_epoch']})"
+        )
 
     def _on_Completed(self, d: dict[str, Any]) -> None:  # noqa: N802
         self.outcome = "Completed"
-        self.progress.update(self.phase, completed=self.progress.tasks[self.phase].total or 0,
-                             info="done")
+        self.progress.update(
+            self.phase, completed=self.progress.tasks[self.phase].total or 0, info="done"
+        )
         model = d.get("model") or {}
         accuracy = (d.get("test_metrics") or {}).get("accuracy")
         acc = f", test accuracy {accuracy:.3f}" if isinstance(accuracy, int | float) else ""
-        self.log(f"[green]completed[/] in {d.get('duration_s', 0):.1f}s: model "
-                 f"{model.get('strategy')}/{model.get('timeframe')}_v{model.get('version')}{acc}")
+        self.log(
+            f"[green]completed[/] in {d.get('duration_s', 0):.1f}s: model "
+            f"{model.get('strategy')}/{model.get('timeframe')}_v{model.get('version')}{acc}"
+        )
 
     def _on_Failed(self, d: dict[str, Any]) -> None:  # noqa: N802
         self.outcome = "Failed"

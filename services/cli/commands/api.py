@@ -12,14 +12,18 @@ import typer
 
 
 def api(
-    host: str | None = typer.Option(None, help="Interface to listen on (default KTRDR_HOST "
-                                               "or 127.0.0.1)."),
-    port: int | None = typer.Option(None, min=1, max=65535,
-                                    help="Port (default KTRDR_PORT or 8000)."),
-    migrate: bool | None = typer.Option(None, "--migrate/--no-migrate",
-                                        help="Run `db upgrade` first (default: on SQLite only)."),
-    relay: bool = typer.Option(True, "--relay/--no-relay",
-                               help="Run the outbox relay in this process."),
+    host: str | None = typer.Option(
+        None, help="Interface to listen on (default KTRDR_HOST or 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, min=1, max=65535, help="Port (default KTRDR_PORT or 8000)."
+    ),
+    migrate: bool | None = typer.Option(
+        None, "--migrate/--no-migrate", help="Run `db upgrade` first (default: on SQLite only)."
+    ),
+    relay: bool = typer.Option(
+        True, "--relay/--no-relay", help="Run the outbox relay in this process."
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve the REST API and the SSE progress streams."""
@@ -39,10 +43,17 @@ def api(
         from libs.events.migrate import upgrade
 
         upgrade(settings.database_url)
-    typer.echo(f"ktrdr api listening on http://{settings.host}:{settings.port} "
-               f"(database {_safe(settings.database_url)}, broker {_safe(settings.broker_url)})")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=log_level, timeout_graceful_shutdown=5)
+    typer.echo(
+        f"ktrdr api listening on http://{settings.host}:{settings.port} "
+        f"(database {_safe(settings.database_url)}, broker {_safe(settings.broker_url)})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def _safe(url: str) -> str:

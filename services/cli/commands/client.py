@@ -21,14 +21,16 @@ import typer
 EXIT_REFUSED = 2
 EXIT_UNREACHABLE = 3
 
-ApiUrl = typer.Option(None, "--api-url", help="API base URL (default KTRDR_API_URL or "
-                                              "http://127.0.0.1:8000).")
+ApiUrl = typer.Option(
+    None, "--api-url", help="API base URL (default KTRDR_API_URL or http://127.0.0.1:8000)."
+)
 ApiKey = typer.Option(None, "--api-key", help="API key (default KTRDR_API_KEY).")
 
 
 def submit(
-    strategy: str = typer.Argument(..., help="A strategy name known to the server, or a local "
-                                             "YAML file (its text is sent)."),
+    strategy: str = typer.Argument(
+        ..., help="A strategy name known to the server, or a local YAML file (its text is sent)."
+    ),
     symbols: str | None = typer.Option(None, help="Comma-separated symbols (override)."),
     timeframes: str | None = typer.Option(None, help="Comma-separated timeframes (override)."),
     start: str | None = typer.Option(None, help="First date (ISO, UTC, inclusive)."),
@@ -38,20 +40,39 @@ def submit(
     learning_rate: float | None = typer.Option(None, help="Override learning_rate."),
     seed: int | None = typer.Option(None, help="Seed (server default 42)."),
     device: str | None = typer.Option(None, help="any | cpu | cuda | mps (default any)."),
-    idempotency_key: str | None = typer.Option(None, help="Retry-safe key: the same key "
-                                                          "returns the same training."),
+    idempotency_key: str | None = typer.Option(
+        None, help="Retry-safe key: the same key returns the same training."
+    ),
     watch_it: bool = typer.Option(False, "--watch", help="Follow it until it finishes."),
     api_url: str | None = ApiUrl,
     api_key: str | None = ApiKey,
 ) -> None:
     """Submit a training; prints its id (and follows it with --watch)."""
     body: dict[str, Any] = _strategy_field(strategy)
-    overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size),
-                                   ("learning_rate", learning_rate)) if v is not None}
-    body.update({k: v for k, v in (
-        ("symbols", _split(symbols)), ("timeframes", _split(timeframes)),
-        ("start_date", start), ("end_date", end), ("seed", seed), ("device", device),
-        ("overrides", overrides or None)) if v is not None})
+    overrides = {
+        k: v
+        for k, v in (
+            ("epochs", epochs),
+            ("batch_size", batch_size),
+            ("learning_rate", learning_rate),
+        )
+        if v is not None
+    }
+    body.update(
+        {
+            k: v
+            for k, v in (
+                ("symbols", _split(symbols)),
+                ("timeframes", _split(timeframes)),
+                ("start_date", start),
+                ("end_date", end),
+                ("seed", seed),
+                ("device", device),
+                ("overrides", overrides or None),
+            )
+            if v is not None
+        }
+    )
     with _client(api_url, api_key) as client, _api_errors():
         accepted = client.submit(body, idempotency_key)
         typer.echo(accepted["training_id"])
@@ -59,9 +80,12 @@ def submit(
     raise typer.Exit(code)
 
 
-def status(training_id: str = typer.Argument(...), as_json: bool = typer.Option(
-        False, "--json", help="Print the raw JSON."), api_url: str | None = ApiUrl,
-        api_key: str | None = ApiKey) -> None:
+def status(
+    training_id: str = typer.Argument(...),
+    as_json: bool = typer.Option(False, "--json", help="Print the raw JSON."),
+    api_url: str | None = ApiUrl,
+    api_key: str | None = ApiKey,
+) -> None:
     """Show one training (status, phase, progress, metrics, model, error)."""
     from services.cli.client.tables import training_table
 
@@ -74,8 +98,9 @@ def status(training_id: str = typer.Argument(...), as_json: bool = typer.Option(
 
 
 def list_trainings(
-    status_filter: str | None = typer.Option(None, "--status", help="queued | running | "
-                                             "cancelling | completed | failed | cancelled"),
+    status_filter: str | None = typer.Option(
+        None, "--status", help="queued | running | cancelling | completed | failed | cancelled"
+    ),
     strategy: str | None = typer.Option(None, help="Only this strategy."),
     limit: int = typer.Option(20, min=1, max=500, help="How many (newest first)."),
     cursor: str | None = typer.Option(None, help="The `next` cursor of a previous page."),
@@ -87,8 +112,7 @@ def list_trainings(
     from services.cli.client.tables import trainings_table
 
     with _client(api_url, api_key) as client, _api_errors():
-        page = client.trainings(status=status_filter, strategy=strategy, limit=limit,
-                                cursor=cursor)
+        page = client.trainings(status=status_filter, strategy=strategy, limit=limit, cursor=cursor)
     if as_json:
         typer.echo(_json(page))
         return
@@ -98,19 +122,25 @@ def list_trainings(
         console.print(f"more: ktrdr list --cursor {page['next']}")
 
 
-def watch(training_id: str = typer.Argument(...),
-          after: int = typer.Option(0, help="Resume after this event position."),
-          as_json: bool = typer.Option(False, "--json", help="One JSON event per line."),
-          api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+def watch(
+    training_id: str = typer.Argument(...),
+    after: int = typer.Option(0, help="Resume after this event position."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON event per line."),
+    api_url: str | None = ApiUrl,
+    api_key: str | None = ApiKey,
+) -> None:
     """Follow a training live until it finishes (exit 0 completed, 1 failed, 130 cancelled)."""
     with _client(api_url, api_key) as client, _api_errors():
         code = _watch(client, training_id, after=after, as_json=as_json)
     raise typer.Exit(code)
 
 
-def cancel(training_id: str = typer.Argument(...),
-           reason: str | None = typer.Option(None, help="Recorded with the cancellation."),
-           api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+def cancel(
+    training_id: str = typer.Argument(...),
+    reason: str | None = typer.Option(None, help="Recorded with the cancellation."),
+    api_url: str | None = ApiUrl,
+    api_key: str | None = ApiKey,
+) -> None:
     """Ask a queued or running training to stop."""
     with _client(api_url, api_key) as client, _api_errors():
         answer = client.cancel(training_id, reason)
@@ -128,8 +158,7 @@ def _watch(client: Any, training_id: str, *, after: int, as_json: bool = False) 
             outcome = event.type
         return EXIT_CODES.get(outcome or "", EXIT_FAILED)
     with WatchDisplay(_console(), training_id) as display:
-        for event in follow(client, training_id, after=after,
-                            on_reconnect=display.reconnecting):
+        for event in follow(client, training_id, after=after, on_reconnect=display.reconnecting):
             display.show(event.type, event.data)
     return display.exit_code
 

@@ -12,8 +12,9 @@ import typer
 def projector(
     database_url: str | None = typer.Option(None, help="Overrides KTRDR_DATABASE_URL."),
     broker_url: str | None = typer.Option(None, help="Overrides KTRDR_BROKER_URL (amqp://...)."),
-    batch_max: int | None = typer.Option(None, help="Events per commit at most "
-                                                    "(KTRDR_PROJECTOR_BATCH_MAX, default 500)."),
+    batch_max: int | None = typer.Option(
+        None, help="Events per commit at most (KTRDR_PROJECTOR_BATCH_MAX, default 500)."
+    ),
 ) -> None:
     """Consume ktrdr.projector: append events to the log and fold them, in batched commits."""
     from pydantic import ValidationError
@@ -21,8 +22,11 @@ def projector(
     from services.projector.service import run_projector
     from services.projector.settings import ProjectorSettings
 
-    given = {"database_url": database_url, "broker_url": broker_url,
-             "projector_batch_max": batch_max}
+    given = {
+        "database_url": database_url,
+        "broker_url": broker_url,
+        "projector_batch_max": batch_max,
+    }
     try:
         settings = ProjectorSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as error:

@@ -11,12 +11,15 @@ import typer
 
 
 def up(
-    host: str | None = typer.Option(None, help="Interface to listen on (default KTRDR_HOST "
-                                               "or 127.0.0.1)."),
-    port: int | None = typer.Option(None, min=1, max=65535,
-                                    help="Port (default KTRDR_PORT or 8000)."),
-    migrate: bool | None = typer.Option(None, "--migrate/--no-migrate",
-                                        help="Run `db upgrade` first (default: on SQLite only)."),
+    host: str | None = typer.Option(
+        None, help="Interface to listen on (default KTRDR_HOST or 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, min=1, max=65535, help="Port (default KTRDR_PORT or 8000)."
+    ),
+    migrate: bool | None = typer.Option(
+        None, "--migrate/--no-migrate", help="Run `db upgrade` first (default: on SQLite only)."
+    ),
     log_level: str = typer.Option("info", help="Log level (debug, info, warning, error)."),
     access_log: bool = typer.Option(False, help="Log every HTTP request."),
 ) -> None:
@@ -25,8 +28,9 @@ def up(
 
     from services.cli.embedded import StartupError, UpOptions, run_up
 
-    options = UpOptions(host=host, port=port, migrate=migrate, log_level=log_level,
-                        access_log=access_log)
+    options = UpOptions(
+        host=host, port=port, migrate=migrate, log_level=log_level, access_log=access_log
+    )
     try:
         code = run_up(options, announce=lambda line: typer.secho(line, fg="green"))
     except StartupError as error:

@@ -39,8 +39,7 @@ async def pg_api(postgres_available, tmp_path) -> AsyncIterator[PgApi]:
     channel = f"ktrdr_{uuid.uuid4().hex[:12]}"
     engine = await postgres_schema_engine(schema)
     other = make_engine(PG_URL, connect_args=in_schema(schema))
-    notifier = PostgresNotifier(PG_URL, channel=channel,
-                                server_settings={"search_path": schema})
+    notifier = PostgresNotifier(PG_URL, channel=channel, server_settings={"search_path": schema})
     try:
         await upgrade_engine(engine)
         await notifier.start()
@@ -52,13 +51,21 @@ async def pg_api(postgres_available, tmp_path) -> AsyncIterator[PgApi]:
         strategies.mkdir()
         (strategies / "tiny_rsi.yaml").write_text((FIXTURES / "tiny_rsi.yaml").read_text())
         # A long poll: live events must arrive through NOTIFY, not through the safety net.
-        settings = ApiSettings(database_url=PG_URL, strategies_dir=strategies,
-                               data_dir=REPO / "data", models_dir=tmp_path / "models",
-                               sse_keepalive_s=30, sse_poll_s=30)
+        settings = ApiSettings(
+            database_url=PG_URL,
+            strategies_dir=strategies,
+            data_dir=REPO / "data",
+            models_dir=tmp_path / "models",
+            sse_keepalive_s=30,
+            sse_poll_s=30,
+        )
         app = create_app(settings, store=store, notifier=notifier, bus=bus, run_relay=False)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api"
-        ) as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://api"
+            ) as client,
+        ):
             yield PgApi(app, client, store, projector, settings)
         await bus.close()
     finally:

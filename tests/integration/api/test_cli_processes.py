@@ -38,17 +38,27 @@ class ApiProcess:
         self.workdir, self.port = workdir, port
         self.url = f"http://127.0.0.1:{port}"
         self.db_url = f"sqlite+aiosqlite:///{workdir / 'ktrdr.db'}"
-        self.env = {**os.environ, "KTRDR_DATABASE_URL": self.db_url,
-                    "KTRDR_STRATEGIES_DIR": str(workdir / "strategies"),
-                    "KTRDR_DATA_DIR": str(REPO / "data"), "KTRDR_MODELS_DIR": str(workdir / "m"),
-                    "KTRDR_SSE_POLL_S": "0.1", "KTRDR_SSE_KEEPALIVE_S": "1",
-                    "KTRDR_API_URL": self.url, "PYTHONPATH": str(REPO)}
+        self.env = {
+            **os.environ,
+            "KTRDR_DATABASE_URL": self.db_url,
+            "KTRDR_STRATEGIES_DIR": str(workdir / "strategies"),
+            "KTRDR_DATA_DIR": str(REPO / "data"),
+            "KTRDR_MODELS_DIR": str(workdir / "m"),
+            "KTRDR_SSE_POLL_S": "0.1",
+            "KTRDR_SSE_KEEPALIVE_S": "1",
+            "KTRDR_API_URL": self.url,
+            "PYTHONPATH": str(REPO),
+        }
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([*KTRDR, "api", "--port", str(self.port)], cwd=self.workdir,
-                                     env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [*KTRDR, "api", "--port", str(self.port)],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "ktrdr api exited"
@@ -65,8 +75,14 @@ class ApiProcess:
             self.proc.wait(15)
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([*KTRDR, *args], cwd=self.workdir, env=self.env, text=True,
-                              capture_output=True, timeout=timeout)
+        return subprocess.run(
+            [*KTRDR, *args],
+            cwd=self.workdir,
+            env=self.env,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
 
 
 @pytest.fixture
@@ -118,8 +134,14 @@ def test_client_commands_against_a_real_api(api_process: ApiProcess) -> None:
     # Watch, restart the API half-way, finish the run: the watcher resumes without gap/dup.
     events = run_events(tid, epochs=2, batches=3)
     half = len(events) // 2
-    watcher = subprocess.Popen([*KTRDR, "watch", tid, "--json"], cwd=api.workdir, env=api.env,
-                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watcher = subprocess.Popen(
+        [*KTRDR, "watch", tid, "--json"],
+        cwd=api.workdir,
+        env=api.env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         first = json.loads(watcher.stdout.readline())
         assert first["type"] == "TrainingRequested"

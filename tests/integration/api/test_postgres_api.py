@@ -52,8 +52,9 @@ async def test_live_stream_via_notify_with_resume(pg_api: PgApi) -> None:
 
 async def test_concurrent_submits_with_one_key_make_one_training(pg_api: PgApi) -> None:
     async def submit():
-        return await pg_api.client.post("/api/v1/trainings", json={"strategy": "tiny_rsi"},
-                                        headers={"Idempotency-Key": "same"})
+        return await pg_api.client.post(
+            "/api/v1/trainings", json={"strategy": "tiny_rsi"}, headers={"Idempotency-Key": "same"}
+        )
 
     answers = await asyncio.gather(*(submit() for _ in range(6)))
     assert {a.status_code for a in answers} == {202}
@@ -72,8 +73,9 @@ async def test_cancel_and_list_on_postgres(pg_api: PgApi) -> None:
     await pg_api.projector.append(run_events(ids[1]))
     page = (await pg_api.client.get("/api/v1/trainings", params={"limit": 2})).json()
     assert [i["training_id"] for i in page["items"]] == [ids[2], ids[1]]
-    rest = (await pg_api.client.get("/api/v1/trainings",
-                                    params={"limit": 2, "cursor": page["next"]})).json()
+    rest = (
+        await pg_api.client.get("/api/v1/trainings", params={"limit": 2, "cursor": page["next"]})
+    ).json()
     assert [i["training_id"] for i in rest["items"]] == [ids[0]] and rest["next"] is None
     assert rest["items"][0]["status"] == "cancelling"
     assert (await pg_api.client.post(f"/api/v1/trainings/{ids[1]}/cancel")).status_code == 409

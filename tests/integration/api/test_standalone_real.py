@@ -41,15 +41,19 @@ async def fresh_database(postgres_available):
         await admin.dispose()
 
 
-async def test_standalone_app_on_postgres_and_rabbitmq(fresh_database: str, rabbitmq_available,
-                                                       tmp_path: Path) -> None:
+async def test_standalone_app_on_postgres_and_rabbitmq(
+    fresh_database: str, rabbitmq_available, tmp_path: Path
+) -> None:
     (tmp_path / "strategies").mkdir()
     (tmp_path / "strategies" / "tiny_rsi.yaml").write_text((FIXTURES / "tiny_rsi.yaml").read_text())
-    settings = ApiSettings(database_url=fresh_database,
-                           broker_url=f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/",
-                           topology_prefix=f"api{uuid.uuid4().hex[:8]}.",
-                           strategies_dir=tmp_path / "strategies", data_dir=REPO / "data",
-                           models_dir=tmp_path / "models")
+    settings = ApiSettings(
+        database_url=fresh_database,
+        broker_url=f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/",
+        topology_prefix=f"api{uuid.uuid4().hex[:8]}.",
+        strategies_dir=tmp_path / "strategies",
+        data_dir=REPO / "data",
+        models_dir=tmp_path / "models",
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         parts = app.state.components
@@ -61,14 +65,22 @@ async def test_standalone_app_on_postgres_and_rabbitmq(fresh_database: str, rabb
 
         sub = await parts.bus.consume(parts.bus.topology.trainer_queue("any"), handler)
         try:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://api") as client:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://api"
+            ) as client:
                 ready = await client.get("/readyz")
                 assert ready.status_code == 200, ready.text
-                assert set(ready.json()["checks"]) == {"database", "migrations", "broker",
-                                                       "notifications"}
-                r = await client.post("/api/v1/trainings", json={"strategy": "tiny_rsi"},
-                                      headers={"Idempotency-Key": "once"})
+                assert set(ready.json()["checks"]) == {
+                    "database",
+                    "migrations",
+                    "broker",
+                    "notifications",
+                }
+                r = await client.post(
+                    "/api/v1/trainings",
+                    json={"strategy": "tiny_rsi"},
+                    headers={"Idempotency-Key": "once"},
+                )
                 assert r.status_code == 202, r.text
             event = await asyncio.wait_for(received.get(), 15)
             assert event.training_id == r.json()["training_id"]

@@ -46,8 +46,10 @@ class Rig:
 
     async def until_stored(self, count: int, within_s: float = 20.0) -> None:
         async def enough() -> bool:
-            return await self.direct.max_position() >= count and len(
-                await self.direct.read_all(0, 1_000_000)) >= count
+            return (
+                await self.direct.max_position() >= count
+                and len(await self.direct.read_all(0, 1_000_000)) >= count
+            )
 
         await self.until(enough, within_s)
 
@@ -56,24 +58,30 @@ class Rig:
 async def rig(postgres_available, rabbitmq_available) -> AsyncIterator[Rig]:
     schema = f"proj_{uuid.uuid4().hex[:12]}"
     channel = f"ktrdr_{uuid.uuid4().hex[:12]}"
-    topology = Topology(prefix=f"it.proj.{uuid.uuid4().hex[:10]}.",
-                        delivery_limit=DELIVERY_LIMIT)
+    topology = Topology(prefix=f"it.proj.{uuid.uuid4().hex[:10]}.", delivery_limit=DELIVERY_LIMIT)
     direct_engine = await postgres_schema_engine(schema)
     await upgrade_engine(direct_engine)
     proxy = CuttableProxy(POSTGRES_HOST, POSTGRES_PORT)
     await proxy.start()
     proxied_url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/test"
     # A short command timeout: a connection cut mid-query must fail fast, not hang.
-    engine = make_engine(proxied_url, connect_args={
-        "server_settings": {"search_path": schema}, "command_timeout": 5, "timeout": 5})
+    engine = make_engine(
+        proxied_url,
+        connect_args={
+            "server_settings": {"search_path": schema},
+            "command_timeout": 5,
+            "timeout": 5,
+        },
+    )
     notifier = PostgresNotifier(PG_URL, channel=channel, server_settings={"search_path": schema})
     await notifier.start()
     store = EventStore(engine, channel=channel)
     direct = EventStore(direct_engine, channel=channel)
     bus = AmqpBus(AMQP_URL, topology, connection_name="it-projector")
     publisher = AmqpBus(AMQP_URL, topology, connection_name="it-projector-publisher")
-    settings = ProjectorSettings(projector_retry_min_s=0.05, projector_retry_max_s=0.5,
-                                 projector_linger_ms=1)
+    settings = ProjectorSettings(
+        projector_retry_min_s=0.05, projector_retry_max_s=0.5, projector_linger_ms=1
+    )
     service = ProjectorService(settings, store, bus)
     try:
         await publisher.start()

@@ -49,7 +49,8 @@ async def test_the_projector_survives_a_postgres_restart(cluster, rabbitmq_avail
     bus = AmqpBus(AMQP_URL, topology, connection_name="it-pg-restart")
     publisher = AmqpBus(AMQP_URL, topology, connection_name="it-pg-restart-pub")
     service = ProjectorService(
-        ProjectorSettings(projector_retry_min_s=0.05, projector_retry_max_s=0.5), store, bus)
+        ProjectorSettings(projector_retry_min_s=0.05, projector_retry_max_s=0.5), store, bus
+    )
     script = TrainingScript(f"it-{uuid.uuid4().hex[:8]}")
     events = [script.requested(), *script.run(epochs=3, batches=20)]
     half = len(events) // 2

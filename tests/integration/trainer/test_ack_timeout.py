@@ -63,6 +63,7 @@ async def test_a_run_whose_delivery_timed_out_stops_and_only_the_redelivery_runs
         return any(e.attempt == 2 for e in probe.of(req.training_id, "Started"))
 
     await probe.wait_for(attempt_2_started, within_s=60)
+
     def attempt_2_is_training(_: object) -> bool:
         progress = probe.of(req.training_id, "BatchProgress")
         return bool(progress) and progress[-1].attempt == 2

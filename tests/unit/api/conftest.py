@@ -55,9 +55,14 @@ async def api(tmp_path: Path, strategies_dir: Path) -> AsyncIterator[Api]:
     store = EventStore(engine, notifier=notifier)
     bus = InMemoryBus(Topology(prefix=f"t{uuid.uuid4().hex[:8]}."))
     await bus.start()
-    settings = ApiSettings(database_url=url, strategies_dir=strategies_dir,
-                           data_dir=REPO / "data", models_dir=tmp_path / "models",
-                           sse_keepalive_s=0.2, sse_poll_s=5.0)
+    settings = ApiSettings(
+        database_url=url,
+        strategies_dir=strategies_dir,
+        data_dir=REPO / "data",
+        models_dir=tmp_path / "models",
+        sse_keepalive_s=0.2,
+        sse_poll_s=5.0,
+    )
     app = create_app(settings, store=store, notifier=notifier, bus=bus, run_relay=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -67,11 +72,22 @@ async def api(tmp_path: Path, strategies_dir: Path) -> AsyncIterator[Api]:
     await engine.dispose()
 
 
-async def requested(store: EventStore, *, tenant: str = "default", strategy: str = "tiny_rsi",
-                    training_id: str | None = None) -> str:
+async def requested(
+    store: EventStore,
+    *,
+    tenant: str = "default",
+    strategy: str = "tiny_rsi",
+    training_id: str | None = None,
+) -> str:
     """Append a TrainingRequested directly (what a valid POST /trainings appends)."""
-    event = TrainingRequested(training_id=training_id or str(uuid.uuid4()), tenant=tenant,
-                              source="api", strategy_name=strategy, strategy={},
-                              symbols=["EURUSD"], timeframes=["1h"])
+    event = TrainingRequested(
+        training_id=training_id or str(uuid.uuid4()),
+        tenant=tenant,
+        source="api",
+        strategy_name=strategy,
+        strategy={},
+        symbols=["EURUSD"],
+        timeframes=["1h"],
+    )
     await store.append([event])
     return event.training_id

@@ -20,8 +20,9 @@ class SseEvent:
 
 
 class SseStream:
-    def __init__(self, app: Any, path: str, headers: dict[str, str] | None = None,
-                 query: str = "") -> None:
+    def __init__(
+        self, app: Any, path: str, headers: dict[str, str] | None = None, query: str = ""
+    ) -> None:
         self.app, self.path, self.query = app, path, query
         self.headers = {"accept": "text/event-stream", **(headers or {})}
         self.status: int | None = None
@@ -34,10 +35,17 @@ class SseStream:
 
     async def __aenter__(self) -> SseStream:
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "GET", "scheme": "http", "path": self.path,
-            "raw_path": self.path.encode(), "query_string": self.query.encode(),
-            "root_path": "", "server": ("api", 80), "client": ("test", 1234),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.path.encode(),
+            "query_string": self.query.encode(),
+            "root_path": "",
+            "server": ("api", 80),
+            "client": ("test", 1234),
             "headers": [(k.lower().encode(), v.encode()) for k, v in self.headers.items()],
         }
         sent_request = False

@@ -26,12 +26,14 @@ def sse_body(events: list[tuple[int, dict]], *, keepalive: bool = True) -> bytes
 
 
 def stream_of(training_id: str) -> list[tuple[int, dict]]:
-    return [(p, {**e.model_dump(mode="json"), "position": p})
-            for p, e in enumerate(run_events(training_id, epochs=1, batches=2), start=10)]
+    return [
+        (p, {**e.model_dump(mode="json"), "position": p})
+        for p, e in enumerate(run_events(training_id, epochs=1, batches=2), start=10)
+    ]
 
 
 def test_parse_sse_skips_comments_and_joins_data_lines() -> None:
-    lines = [": ping", "", "event: A", "data: {\"x\":", "data: 1}", "id: 5", "", "id: 6", ""]
+    lines = [": ping", "", "event: A", 'data: {"x":', "data: 1}", "id: 5", "", "id: 6", ""]
     assert list(parse_sse(iter(lines))) == [("5", "A", '{"x":\n1}')]
 
 
@@ -60,9 +62,17 @@ def test_follow_reconnects_with_last_event_id_without_gap_or_duplicate() -> None
 
 def test_follow_stops_on_a_problem_instead_of_retrying() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, json={"type": "x", "title": "Not found", "status": 404,
-                                         "detail": "training 't' not found", "errors": []},
-                              headers={"content-type": "application/problem+json"})
+        return httpx.Response(
+            404,
+            json={
+                "type": "x",
+                "title": "Not found",
+                "status": 404,
+                "detail": "training 't' not found",
+                "errors": [],
+            },
+            headers={"content-type": "application/problem+json"},
+        )
 
     client = ApiClient("http://api", transport=httpx.MockTransport(handler))
     with pytest.raises(ApiError) as caught:
@@ -74,11 +84,19 @@ def test_problem_fields_are_in_the_error() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.headers["Authorization"] == "Bearer k"
         assert request.headers["Idempotency-Key"] == "abc"
-        return httpx.Response(422, json={
-            "type": "x", "title": "Invalid request", "status": 422,
-            "detail": "symbols[0]: no data", "errors": [
-                {"field": "symbols[0]", "reason": "no data"},
-                {"field": "end_date", "reason": "before start_date"}]})
+        return httpx.Response(
+            422,
+            json={
+                "type": "x",
+                "title": "Invalid request",
+                "status": 422,
+                "detail": "symbols[0]: no data",
+                "errors": [
+                    {"field": "symbols[0]", "reason": "no data"},
+                    {"field": "end_date", "reason": "before start_date"},
+                ],
+            },
+        )
 
     client = ApiClient("http://api", "k", transport=httpx.MockTransport(handler))
     with pytest.raises(ApiError) as caught:

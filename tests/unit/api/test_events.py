@@ -16,8 +16,9 @@ def path(tid: str) -> str:
     return f"/api/v1/trainings/{tid}/events"
 
 
-async def collect(stream: SseStream, *, until_ended: bool = True, count: int | None = None,
-                  wait_s: float = 5.0) -> list[SseEvent]:
+async def collect(
+    stream: SseStream, *, until_ended: bool = True, count: int | None = None, wait_s: float = 5.0
+) -> list[SseEvent]:
     out = []
     async for item in stream.events(wait_s=wait_s):
         if item.id is None:  # keep-alive comment
@@ -156,4 +157,3 @@ async def test_bad_last_event_id_and_unknown_training(api: Api) -> None:
     async with SseStream(api.app, path("nope")) as stream:
         assert stream.status == 404
     assert (await api.client.get(path("nope"))).status_code == 404
-

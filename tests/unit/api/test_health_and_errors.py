@@ -37,12 +37,12 @@ async def test_readyz_names_the_failing_checks(api: Api, tmp_path: Path) -> None
     # A database nobody migrated: reachable, but not at head.
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     store = EventStore(engine, notifier=api.notifier)
-    app = create_app(api.settings, store=store, notifier=api.notifier, bus=api.bus,
-                     run_relay=False)
+    app = create_app(api.settings, store=store, notifier=api.notifier, bus=api.bus, run_relay=False)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=transport, base_url="http://api"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://api") as client,
+    ):
         body = (await client.get("/readyz")).json()
     assert set(body["failed"]) == {"migrations", "broker"}
     assert "ktrdr db upgrade" in body["checks"]["migrations"]["detail"]
@@ -57,16 +57,18 @@ async def test_unknown_route_and_wrong_method_are_problems(api: Api) -> None:
 
 
 async def test_malformed_json_is_a_422_problem(api: Api) -> None:
-    r = await api.client.post("/api/v1/trainings", content=b"{not json",
-                              headers={"content-type": "application/json"})
+    r = await api.client.post(
+        "/api/v1/trainings", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
     assert "JSON" in r.json()["errors"][0]["reason"]
 
 
 async def test_oversized_body_is_refused(api: Api) -> None:
     big = b'{"strategy_yaml": "' + b"x" * (api.settings.max_body_bytes + 1) + b'"}'
-    r = await api.client.post("/api/v1/trainings", content=big,
-                              headers={"content-type": "application/json"})
+    r = await api.client.post(
+        "/api/v1/trainings", content=big, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
 
 
@@ -102,15 +104,33 @@ def _junk(rng: random.Random, depth: int = 0):
     return {rng.choice(KEYS): _junk(rng, depth + 1) for _ in range(rng.randint(0, 5))}
 
 
-KEYS = ["strategy", "strategy_yaml", "symbols", "timeframes", "start_date", "end_date",
-        "overrides", "seed", "device", "epochs", "reason", "symbol", "bars", "x"]
+KEYS = [
+    "strategy",
+    "strategy_yaml",
+    "symbols",
+    "timeframes",
+    "start_date",
+    "end_date",
+    "overrides",
+    "seed",
+    "device",
+    "epochs",
+    "reason",
+    "symbol",
+    "bars",
+    "x",
+]
 
 
 async def test_random_bodies_never_give_a_server_error(api: Api) -> None:
     """A seeded fuzz of every write route: any status but 5xx, always a problem document."""
     rng = random.Random(1234)
-    routes = ["/api/v1/trainings", "/api/v1/strategies/validate",
-              "/api/v1/trainings/x/cancel", "/api/v1/models/tiny_rsi/latest/predict"]
+    routes = [
+        "/api/v1/trainings",
+        "/api/v1/strategies/validate",
+        "/api/v1/trainings/x/cancel",
+        "/api/v1/models/tiny_rsi/latest/predict",
+    ]
     for _ in range(150):
         body = _junk(rng)
         if rng.random() < 0.5:

@@ -18,9 +18,17 @@ from tests.unit.api.conftest import FIXTURES, REPO, Api
 def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models = tmp_path_factory.mktemp("models")
     strategy = yaml.safe_load((FIXTURES / "tiny_rsi.yaml").read_text())
-    train_strategy(TrainingRequest(strategy=strategy, data_dir=REPO / "data", models_dir=models,
-                                   start_date="2017-09-01", overrides={"epochs": 1}, seed=3,
-                                   device="cpu"))
+    train_strategy(
+        TrainingRequest(
+            strategy=strategy,
+            data_dir=REPO / "data",
+            models_dir=models,
+            start_date="2017-09-01",
+            overrides={"epochs": 1},
+            seed=3,
+            device="cpu",
+        )
+    )
     return models
 
 
@@ -45,8 +53,9 @@ async def test_list_and_get_model(with_models: Api) -> None:
 
 
 async def test_predict_latest_bars(with_models: Api) -> None:
-    r = await with_models.client.post("/api/v1/models/tiny_rsi/latest/predict",
-                                      json={"symbol": "EURUSD", "bars": 5})
+    r = await with_models.client.post(
+        "/api/v1/models/tiny_rsi/latest/predict", json={"symbol": "EURUSD", "bars": 5}
+    )
     assert r.status_code == 200, r.text
     rows = r.json()["predictions"]
     assert len(rows) == 5
@@ -67,9 +76,11 @@ async def test_model_errors_are_named(with_models: Api) -> None:
     assert r.status_code == 404
     r = await api.client.get("/api/v1/models/tiny_rsi/..%2F..%2Fetc")
     assert r.status_code in (404, 422)
-    r = await api.client.post("/api/v1/models/tiny_rsi/latest/predict",
-                              json={"symbol": "NOPE", "bars": 5})
+    r = await api.client.post(
+        "/api/v1/models/tiny_rsi/latest/predict", json={"symbol": "NOPE", "bars": 5}
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "symbol"
-    r = await api.client.post("/api/v1/models/tiny_rsi/latest/predict",
-                              json={"symbol": "EURUSD", "bars": 10**6})
+    r = await api.client.post(
+        "/api/v1/models/tiny_rsi/latest/predict", json={"symbol": "EURUSD", "bars": 10**6}
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "bars"

@@ -31,15 +31,20 @@ async def test_valid_submit_appends_request_and_reads_back_queued(api: Api) -> N
     body = r.json()
     tid = body["training_id"]
     assert body["status"] == "queued"
-    assert body["links"] == {"self": f"/api/v1/trainings/{tid}",
-                             "events": f"/api/v1/trainings/{tid}/events",
-                             "cancel": f"/api/v1/trainings/{tid}/cancel"}
+    assert body["links"] == {
+        "self": f"/api/v1/trainings/{tid}",
+        "events": f"/api/v1/trainings/{tid}/events",
+        "cancel": f"/api/v1/trainings/{tid}/cancel",
+    }
     assert r.headers["location"] == body["links"]["self"]
     [stored] = await api.store.read_stream(tid)
     event = stored.event
     assert event.type == "TrainingRequested" and event.source == "api"
-    assert (event.strategy_name, event.symbols, event.timeframes) == ("tiny_rsi", ["EURUSD"],
-                                                                      ["1h"])
+    assert (event.strategy_name, event.symbols, event.timeframes) == (
+        "tiny_rsi",
+        ["EURUSD"],
+        ["1h"],
+    )
     assert event.overrides == {"epochs": 3} and event.seed == 7
     assert event.strategy["name"] == "tiny_rsi"  # the resolved snapshot travels with it
     view = (await api.client.get(body["links"]["self"])).json()
@@ -112,12 +117,15 @@ async def test_coarser_timeframe_resampled_from_finer_file_is_accepted(api: Api)
     assert r.status_code == 202, r.text
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"start_date": "yesterday"}, "start_date"),
-    ({"start_date": "2017-06-01", "end_date": "2017-05-01"}, "end_date"),
-    ({"start_date": "2019-01-01"}, "start_date"),  # after the last bar of the data
-    ({"end_date": "2010-01-01"}, "end_date"),  # before the first bar
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"start_date": "yesterday"}, "start_date"),
+        ({"start_date": "2017-06-01", "end_date": "2017-05-01"}, "end_date"),
+        ({"start_date": "2019-01-01"}, "start_date"),  # after the last bar of the data
+        ({"end_date": "2010-01-01"}, "end_date"),  # before the first bar
+    ],
+)
 async def test_bad_dates_are_named(api: Api, body: dict, field: str) -> None:
     r = await submit(api, {"strategy": "tiny_rsi", **body})
     assert r.status_code == 422
@@ -167,8 +175,16 @@ async def test_warnings_for_dates_outside_the_data_and_missing_trainers(api: Api
     assert any("start_date is before the first EURUSD bar" in w for w in warnings)
     assert any("no trainer" in w for w in warnings)
     assert any("decisions" in w for w in warnings)  # a section training does not use
-    await api.store.append([TrainerHeartbeat(source="trainer:t1", trainer_id="t1", host="h",
-                                             device=DeviceInfo(type="cpu", name="cpu"))])
+    await api.store.append(
+        [
+            TrainerHeartbeat(
+                source="trainer:t1",
+                trainer_id="t1",
+                host="h",
+                device=DeviceInfo(type="cpu", name="cpu"),
+            )
+        ]
+    )
     cpu = (await submit(api, {"strategy": "tiny_rsi", "device": "cpu"})).json()["warnings"]
     assert not any("trainer" in w for w in cpu)
     cuda = (await submit(api, {"strategy": "tiny_rsi", "device": "cuda"})).json()["warnings"]

@@ -59,8 +59,9 @@ async def test_read_model_fields_and_as_of(api: Api) -> None:
     assert {"first_position", "last_position", "idempotency_key"}.isdisjoint(view)
     # As of the first BatchProgress: running, in the training phase, epoch 1 batch 1.
     first_batch = next(s for s in log if s.event.type == "BatchProgress")
-    then = (await api.client.get(f"/api/v1/trainings/{tid}",
-                                 params={"as_of": first_batch.position})).json()
+    then = (
+        await api.client.get(f"/api/v1/trainings/{tid}", params={"as_of": first_batch.position})
+    ).json()
     assert then["status"] == "running" and then["phase"] == "training"
     assert (then["epoch"], then["batch"]) == (1, 1)
     assert then["position"] == first_batch.position
@@ -80,8 +81,9 @@ async def test_cancel_202_then_repeat_appends_once(api: Api) -> None:
     assert r.status_code == 202 and r.json()["status"] == "cancelling"
     r = await api.client.post(f"/api/v1/trainings/{tid}/cancel", json={"reason": "again"})
     assert r.status_code == 202
-    cancels = [s.event for s in await api.store.read_stream(tid)
-               if isinstance(s.event, CancelRequested)]
+    cancels = [
+        s.event for s in await api.store.read_stream(tid) if isinstance(s.event, CancelRequested)
+    ]
     assert len(cancels) == 1 and cancels[0].source == "api"
     assert (await api.client.get(f"/api/v1/trainings/{tid}")).json()["status"] == "cancelling"
 

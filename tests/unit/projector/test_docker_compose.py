@@ -19,8 +19,12 @@ from services.projector.settings import ProjectorSettings
 from services.trainer.settings import TrainerSettings
 
 REPO = Path(__file__).resolve().parents[3]
-APP_SERVICES = {"migrate": DatabaseSettings, "api": ApiSettings, "projector": ProjectorSettings,
-                "trainer-cpu": TrainerSettings}
+APP_SERVICES = {
+    "migrate": DatabaseSettings,
+    "api": ApiSettings,
+    "projector": ProjectorSettings,
+    "trainer-cpu": TrainerSettings,
+}
 SECRET_WORDS = re.compile(r"PASS|SECRET|TOKEN|API_KEY", re.IGNORECASE)
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?::?[?-][^}]*)?\}")
 
@@ -55,7 +59,10 @@ def test_the_schema_is_migrated_before_any_service_starts(compose):
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["rabbitmq"]["condition"] == "service_healthy"
     assert [services[n]["command"][0] for n in ("api", "projector", "trainer-cpu")] == [
-        "api", "projector", "trainer"]
+        "api",
+        "projector",
+        "trainer",
+    ]
 
 
 @pytest.mark.parametrize("service", sorted(APP_SERVICES))
@@ -71,7 +78,8 @@ def test_app_settings_use_the_ktrdr_vocabulary_and_validate(compose, service, mo
     settings = settings_class()  # raises if a value does not validate
     if "KTRDR_DATABASE_URL" in variables_read_by(settings_class):
         assert settings.database_url == (
-            "postgresql+asyncpg://ktrdr:dummy-postgres_password@postgres:5432/ktrdr")
+            "postgresql+asyncpg://ktrdr:dummy-postgres_password@postgres:5432/ktrdr"
+        )
     if "KTRDR_BROKER_URL" in variables_read_by(settings_class):
         assert settings.broker_url == "amqp://ktrdr:dummy-rabbitmq_password@rabbitmq:5672/"
 

@@ -47,8 +47,9 @@ def events(n: int):
 @pytest.fixture
 async def db_and_committer():
     db = FakeDatabase()
-    committer = GroupCommitter(db.commit, db.probe, max_batch=10, linger_s=0,
-                               backoff=Backoff(0.001, 0.002))
+    committer = GroupCommitter(
+        db.commit, db.probe, max_batch=10, linger_s=0, backoff=Backoff(0.001, 0.002)
+    )
     committer.start()
     yield db, committer
     await committer.stop()

@@ -38,17 +38,23 @@ async def test_late_and_stale_events_never_move_a_training_backwards(projected: 
     events = [run.requested(), *run.run(epochs=2, batches=3)]
     await projected.publish(*events)
     done = await projected.until(lambda: _terminal(projected, run.training_id))
-    late = [run.batch(1, 1, total_epochs=2, total_batches=3),  # out of order, same attempt
-            run.phase("data_loading", 0),
-            run.failed(),  # a second terminal event: terminal states are sticky
-            run.cancel_requested()]
+    late = [
+        run.batch(1, 1, total_epochs=2, total_batches=3),  # out of order, same attempt
+        run.phase("data_loading", 0),
+        run.failed(),  # a second terminal event: terminal states are sticky
+        run.cancel_requested(),
+    ]
     await projected.publish(*late)
     await projected.until_stored(len(events) + len(late))
 
     after = await projected.store.get_training(run.training_id)
     assert after.status == COMPLETED
     assert (after.phase, after.epoch, after.batch, after.progress) == (
-        done.phase, done.epoch, done.batch, done.progress)
+        done.phase,
+        done.epoch,
+        done.batch,
+        done.progress,
+    )
     assert after.model == done.model and after.error is None
     assert after.last_position > done.last_position  # the log did take them
 
@@ -109,8 +115,13 @@ async def test_a_redelivered_dead_letter_adds_no_second_failed(projected: Projec
     run = script()
     request = run.requested()
     death = {"queue": projected.bus.topology.trainer_queue("cpu"), "reason": "delivery_limit"}
-    delivery = Delivery(event=request, queue="dead", routing_key="training.requested.cpu",
-                        redelivered=True, headers={"x-death": [death]})
+    delivery = Delivery(
+        event=request,
+        queue="dead",
+        routing_key="training.requested.cpu",
+        redelivered=True,
+        headers={"x-death": [death]},
+    )
     handler = projected.service.dead_letters
     await handler.handle(delivery)
     handler._is_over = _never_over  # even without the "already over" shortcut: same event_id
@@ -126,8 +137,10 @@ async def test_a_dead_letter_for_a_finished_training_is_ignored(projected: Proje
     await projected.until(lambda: _terminal(projected, run.training_id))
     before = await projected.store.read_stream(run.training_id)
     await projected.service.dead_letters.handle(
-        Delivery(event=request, queue="dead", routing_key="training.requested.any",
-                 redelivered=False))
+        Delivery(
+            event=request, queue="dead", routing_key="training.requested.any", redelivered=False
+        )
+    )
     assert await projected.store.read_stream(run.training_id) == before
 
 

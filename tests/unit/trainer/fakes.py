@@ -141,4 +141,3 @@ class Harness(TappedEvents):
         self.services.append(service)
         await service.start()
         return service
-
