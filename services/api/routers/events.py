@@ -103,9 +103,10 @@ router.add_api_route(
             "content": {
                 EVENT_STREAM: {
                     "description": (
-                        "With `Accept: text/event-stream`: the live SSE stream. `id:` is the global position, "
-                        "`event:` the type, `data:` the event JSON. Resume with `Last-Event-ID` or `?after=`; "
-                        "the stream ends after the terminal event."
+                        "With `Accept: text/event-stream`: the live SSE stream. `id:` is the "
+                        "global position, `event:` the type, `data:` the event JSON. Resume "
+                        "with `Last-Event-ID` or `?after=`; the stream ends after the terminal "
+                        "event."
                     )
                 }
             }
