@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from libs.events import catalog as ev  # noqa: E402
 from libs.events.db import make_engine  # noqa: E402
 from libs.events.migrate import upgrade_engine  # noqa: E402
-from libs.events.notify_pg import asyncpg_dsn  # noqa: E402
+from libs.events.notify.postgres import asyncpg_dsn  # noqa: E402
 from libs.events.rebuild import rebuild  # noqa: E402
 from libs.events.rows import ENVELOPE_COLUMNS, envelope_values  # noqa: E402
 from libs.events.samples import TrainingScript  # noqa: E402

@@ -138,7 +138,7 @@ class Rig:
             await self.publisher.close()
             import aio_pika
 
-            from libs.events.bus.amqp_topology import delete_topology
+            from libs.events.bus.amqp.topology import delete_topology
 
             connection = await aio_pika.connect(AMQP)
             await delete_topology(await connection.channel(), self.publisher.topology)
@@ -172,7 +172,7 @@ async def start_rig(args: argparse.Namespace) -> Rig:
             Proc("up", ["up", "--port", str(port), "--log-level", "warning"], env, work)
         )
         return rig
-    from libs.events.bus.amqp import AmqpBus
+    from libs.events.bus.amqp.adapter import AmqpBus
     from libs.events.bus.topology import Topology
 
     database = f"bench_{uuid.uuid4().hex[:10]}"

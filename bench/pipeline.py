@@ -32,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from libs.pipeline.model import attach_dropout_generator, build_model  # noqa: E402
-from libs.pipeline.progress import NullReporter, RecordingReporter  # noqa: E402
-from libs.pipeline.train_loop import TrainParams, train_model  # noqa: E402
-from libs.pipeline.train_setup import make_optimizer  # noqa: E402
+from libs.pipeline.progress import NullReporter  # noqa: E402
+from libs.pipeline.training.loop import train_model  # noqa: E402
+from libs.pipeline.training.setup import TrainParams, make_optimizer  # noqa: E402
+from tests.support.reporters import RecordingReporter  # noqa: E402
 
 
 class Timer:
@@ -202,8 +203,8 @@ def bench_features(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from libs.pipeline import dataset
-    from libs.pipeline.config import apply_overrides, load_strategy
-    from libs.pipeline.synth import synth_ohlcv, write_ohlcv_csv
+    from libs.pipeline.config.strategy import apply_overrides, load_strategy
+    from libs.pipeline.data.synth import synth_ohlcv, write_ohlcv_csv
 
     cfg = load_strategy(ROOT / "strategies" / "neuro_mean_reversion.yaml")
     cfg = apply_overrides(cfg, symbols=["SYNTH"], timeframes=["1h"])

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from libs.events.bus import Topology, bus_from_url  # noqa: E402
 from libs.events.bus.port import Delivery, EventBus  # noqa: E402
 from libs.events.catalog import CancelRequested, Event, TrainingRequested  # noqa: E402
-from libs.pipeline.config import load_strategy  # noqa: E402
+from libs.pipeline.config.strategy import load_strategy  # noqa: E402
 from libs.pipeline.device import configure_threads  # noqa: E402
 from libs.pipeline.pipeline import train_strategy  # noqa: E402
 from libs.pipeline.request import TrainingRequest  # noqa: E402
@@ -276,7 +276,7 @@ async def main(args: argparse.Namespace) -> None:
 async def delete_topology(url: str, topology: Topology) -> None:
     import aio_pika
 
-    from libs.events.bus.amqp_topology import delete_topology as delete
+    from libs.events.bus.amqp.topology import delete_topology as delete
 
     connection = await aio_pika.connect(url)
     await delete(await connection.channel(), topology)

@@ -4,17 +4,29 @@ The `type` string is the stable registry key (never a Python import path). Paylo
 beside the envelope fields, so the JSON of an event is flat; `payload_of()` splits them for the
 `events.payload` column. Bump `schema_version` on an incompatible change and add an upcaster in
 `libs/events/upcasting.py`; old events are upcast on read.
+
+Each class also carries its metadata, which the rest of the code derives its lists from:
+`TYPE`, `ROUTING_KEY` (the bus topic), `EMITTERS` (which services append or publish it),
+`CONTROL` (also routed to the replayable control stream), `STORED` (kept in the log; False for
+liveness that only updates a read model) and `summary()`, its one-line human description (the
+CLI's `tail`, `watch` and `events` views print it).
+
+`type` and `schema_version` are fields typed as the class's own literal (set up in
+`__pydantic_init_subclass__` from `TYPE` and `SCHEMA_VERSION`): they default to the class's
+values, and input naming another type or version fails validation instead of being overwritten.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 
 DeviceClass = Literal["any", "cpu", "cuda", "mps"]
+Emitter = Literal["api", "trainer", "projector"]
 
 ENVELOPE_FIELDS = frozenset(
     {
@@ -44,10 +56,13 @@ class Event(BaseModel):
     TYPE: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = 1
     ROUTING_KEY: ClassVar[str] = ""
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset()
+    CONTROL: ClassVar[bool] = False
+    STORED: ClassVar[bool] = True
 
     event_id: UUID = Field(default_factory=uuid4)
-    type: str = ""
-    schema_version: int = 0
+    type: str = ""  # each subclass narrows it to Literal[TYPE] (see the module docstring)
+    schema_version: int = 0  # likewise Literal[SCHEMA_VERSION]
     training_id: str | None = None  # the stream; None only for trainer-level events
     tenant: str = "default"
     occurred_at: datetime = Field(default_factory=_now)
@@ -56,10 +71,18 @@ class Event(BaseModel):
     seq: int = 0  # monotonic per training + attempt + source
     correlation_id: str | None = None
 
-    def model_post_init(self, __context: Any) -> None:
-        # type and schema_version always mirror the class, whatever the caller passed.
-        object.__setattr__(self, "type", self.TYPE)
-        object.__setattr__(self, "schema_version", self.SCHEMA_VERSION)
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.TYPE:
+            return
+        fields = cls.model_fields
+        fields["type"] = FieldInfo(annotation=Literal[cls.TYPE], default=cls.TYPE)  # type: ignore[valid-type]
+        fields["schema_version"] = FieldInfo(
+            annotation=Literal[cls.SCHEMA_VERSION],  # type: ignore[valid-type]
+            default=cls.SCHEMA_VERSION,
+        )
+        cls.model_rebuild(force=True)
 
     @property
     def routing_key(self) -> str:
@@ -69,13 +92,22 @@ class Event(BaseModel):
     def is_terminal(self) -> bool:
         return self.TYPE in TERMINAL_TYPES
 
+    def summary(self) -> str:
+        """One line for people: what happened, with the telling numbers."""
+        return self.TYPE
+
 
 REGISTRY: dict[str, type[Event]] = {}
 
 
-def register(cls: type[Event]) -> type[Event]:
+E = TypeVar("E", bound=type[Event])
+
+
+def register(cls: E) -> E:
     if cls.TYPE in REGISTRY:
         raise ValueError(f"event type {cls.TYPE!r} registered twice")
+    if not cls.ROUTING_KEY or not cls.EMITTERS:
+        raise ValueError(f"event type {cls.TYPE!r} needs a ROUTING_KEY and its EMITTERS")
     REGISTRY[cls.TYPE] = cls
     return cls
 
@@ -112,6 +144,8 @@ class ModelRef(BaseModel):
 @register
 class TrainingRequested(Event):
     TYPE: ClassVar[str] = "TrainingRequested"
+    ROUTING_KEY: ClassVar[str] = "training.requested"  # + ".<device>": one queue per device
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"api"})
 
     strategy_name: str
     strategy: dict[str, Any]  # the resolved strategy config snapshot (KTRDR format)
@@ -127,16 +161,27 @@ class TrainingRequested(Event):
 
     @property
     def routing_key(self) -> str:
-        return f"training.requested.{self.device}"
+        return f"{self.ROUTING_KEY}.{self.device}"
+
+    def summary(self) -> str:
+        return (
+            f"queued {self.strategy_name} on {', '.join(self.symbols)} "
+            f"{', '.join(self.timeframes)} (device {self.device})"
+        )
 
 
 @register
 class CancelRequested(Event):
     TYPE: ClassVar[str] = "CancelRequested"
     ROUTING_KEY: ClassVar[str] = "training.cancel_requested"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"api"})
+    CONTROL: ClassVar[bool] = True
 
     reason: str = "cancelled by user"
     requested_by: str | None = None
+
+    def summary(self) -> str:
+        return f"cancel requested: {self.reason}"
 
 
 # --- trainer events ----------------------------------------------------------------------------
@@ -146,21 +191,32 @@ class CancelRequested(Event):
 class Started(Event):
     TYPE: ClassVar[str] = "Started"
     ROUTING_KEY: ClassVar[str] = "training.started"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
 
     trainer_id: str
     host: str
     device: DeviceInfo
+
+    def summary(self) -> str:
+        return (
+            f"started on {self.trainer_id} ({self.host}), device {self.device.type} "
+            f"{self.device.name}, attempt {self.attempt}"
+        )
 
 
 @register
 class PhaseStarted(Event):
     TYPE: ClassVar[str] = "PhaseStarted"
     ROUTING_KEY: ClassVar[str] = "training.phase_started"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
 
     phase: str
     index: int  # 0-based position in PHASES
     total_phases: int
     message: str = ""
+
+    def summary(self) -> str:
+        return f"phase {self.index + 1}/{self.total_phases}: {self.phase}"
 
 
 @register
@@ -168,6 +224,7 @@ class BatchProgress(Event):
     TYPE: ClassVar[str] = "BatchProgress"
     SCHEMA_VERSION: ClassVar[int] = 2  # v1 had loss/accuracy and percent 0..100; see upcasting
     ROUTING_KEY: ClassVar[str] = "training.batch_progress"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
 
     epoch: int
     total_epochs: int
@@ -179,11 +236,19 @@ class BatchProgress(Event):
     progress: float  # 0..1 over the training phase
     eta_s: float | None = None
 
+    def summary(self) -> str:
+        eta = f" eta {self.eta_s:.0f}s" if self.eta_s is not None else ""
+        return (
+            f"epoch {self.epoch}/{self.total_epochs} batch {self.batch}/{self.total_batches}: "
+            f"loss {self.running_loss:.4f} acc {self.running_accuracy:.3f}{eta}"
+        )
+
 
 @register
 class EpochCompleted(Event):
     TYPE: ClassVar[str] = "EpochCompleted"
     ROUTING_KEY: ClassVar[str] = "training.epoch_completed"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
 
     epoch: int
     total_epochs: int
@@ -195,22 +260,43 @@ class EpochCompleted(Event):
     duration_s: float
     best_epoch: int
 
+    def summary(self) -> str:
+        return (
+            f"epoch {self.epoch}/{self.total_epochs}: train loss {self.train_loss:.4f} "
+            f"acc {self.train_accuracy:.3f} | val loss {self.val_loss:.4f} "
+            f"acc {self.val_accuracy:.3f} (best epoch {self.best_epoch})"
+        )
+
 
 @register
 class Completed(Event):
     TYPE: ClassVar[str] = "Completed"
     ROUTING_KEY: ClassVar[str] = "training.completed"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
+    CONTROL: ClassVar[bool] = True
 
     model: ModelRef
     training_metrics: dict[str, Any] = Field(default_factory=dict)
     test_metrics: dict[str, Any] = Field(default_factory=dict)
     duration_s: float
 
+    def summary(self) -> str:
+        accuracy = self.test_metrics.get("accuracy")
+        acc = f", test accuracy {accuracy:.3f}" if isinstance(accuracy, int | float) else ""
+        model = self.model
+        return (
+            f"completed in {self.duration_s:.1f}s: model "
+            f"{model.strategy}/{model.timeframe}_v{model.version}{acc}"
+        )
+
 
 @register
 class Failed(Event):
     TYPE: ClassVar[str] = "Failed"
     ROUTING_KEY: ClassVar[str] = "training.failed"
+    # The projector fails requests the trainers' queues dead-lettered.
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer", "projector"})
+    CONTROL: ClassVar[bool] = True
 
     error_type: str
     message: str
@@ -218,23 +304,36 @@ class Failed(Event):
     retryable: bool = False
     traceback: str | None = None  # an excerpt, never the whole thing
 
+    def summary(self) -> str:
+        where = f" in {self.phase}" if self.phase else ""
+        return f"failed{where}: {self.error_type}: {self.message}"
+
 
 @register
 class Cancelled(Event):
     TYPE: ClassVar[str] = "Cancelled"
     ROUTING_KEY: ClassVar[str] = "training.cancelled"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
+    CONTROL: ClassVar[bool] = True
 
     phase: str | None = None  # None when cancelled before any phase ran
     epoch: int | None = None
     reason: str = "cancelled by user"
 
+    def summary(self) -> str:
+        where = f" during {self.phase}" if self.phase else " before it started"
+        return f"cancelled{where}: {self.reason}"
+
 
 @register
 class TrainerHeartbeat(Event):
-    """Trainer liveness; not part of any training stream (training_id is None)."""
+    """Trainer liveness; not part of any training stream (training_id is None) and not kept in
+    the log: it only updates the `trainers` read model."""
 
     TYPE: ClassVar[str] = "TrainerHeartbeat"
     ROUTING_KEY: ClassVar[str] = "trainer.heartbeat"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
+    STORED: ClassVar[bool] = False
 
     trainer_id: str
     host: str
@@ -242,16 +341,15 @@ class TrainerHeartbeat(Event):
     concurrency: int = 1
     running: list[str] = Field(default_factory=list)
 
+    def summary(self) -> str:
+        running = ", ".join(self.running) or "nothing"
+        return f"trainer {self.trainer_id} on {self.host} ({self.device.type}) running {running}"
+
+
+# --- derived from the metadata above -------------------------------------------------------------
 
 TERMINAL_TYPES = frozenset({Completed.TYPE, Failed.TYPE, Cancelled.TYPE})
-TRAINER_TYPES = frozenset(
-    {
-        Started.TYPE,
-        PhaseStarted.TYPE,
-        BatchProgress.TYPE,
-        EpochCompleted.TYPE,
-        Completed.TYPE,
-        Failed.TYPE,
-        Cancelled.TYPE,
-    }
-)
+# Types only trainers emit, and only trainer processes ever emit them.
+TRAINER_ONLY_TYPES = frozenset(t for t, cls in REGISTRY.items() if cls.EMITTERS == {"trainer"})
+# Routing keys of the events the control stream keeps (cancellations and outcomes).
+CONTROL_ROUTING_KEYS = tuple(cls.ROUTING_KEY for cls in REGISTRY.values() if cls.CONTROL)

@@ -22,7 +22,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from libs.events.settings import DEFAULT_DATABASE_URL
-from libs.events.settings import DatabaseSettings as DatabaseSettings  # was defined here
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option a writer sets on its connection to get BEGIN IMMEDIATE on SQLite.

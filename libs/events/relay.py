@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus.port import EventBus
 from libs.events.catalog import TRAINER_TYPES, Failed
-from libs.events.notify import RESYNC, Notification, Notifier, Subscription
+from libs.events.notify.port import RESYNC, Notification, Notifier, Subscription
 from libs.events.read_view import autocommit_reads
 from libs.events.relay_lease import AdvisoryLease
 from libs.events.store import StoredEvent

@@ -1,4 +1,4 @@
-"""Settings fields the services share (DESIGN §6: one vocabulary, env prefix KTRDR_).
+"""Settings fields of the event infrastructure: the database and the bus (env prefix KTRDR_).
 
 Mixins for each service's pydantic-settings class, so a shared field is declared, defaulted and
 explained once: `class ApiSettings(DatabaseSettings, BrokerSettings, ...)`. Like every settings
@@ -7,28 +7,23 @@ class, they are instantiated in composition roots only, never at import time.
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from libs.settings import KtrdrSettings
 
-# extra="ignore": every service reads the same environment, full of the others' variables.
-KTRDR_ENV = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/ktrdr.db"
 IN_PROCESS_BROKER_URL = "memory://"
 
 
-class DatabaseSettings(BaseSettings):
+class DatabaseSettings(KtrdrSettings):
     """KTRDR_DATABASE_URL: postgresql+asyncpg://... or sqlite+aiosqlite:///... (embedded)."""
-
-    model_config = KTRDR_ENV
 
     database_url: str = DEFAULT_DATABASE_URL
 
 
-class BrokerSettings(BaseSettings):
+class BrokerSettings(KtrdrSettings):
     """KTRDR_BROKER_URL and KTRDR_TOPOLOGY_PREFIX: which bus, and the names on it."""
-
-    model_config = KTRDR_ENV
 
     # "memory://" = the in-process bus (one process only); "amqp://..." = RabbitMQ.
     broker_url: str = IN_PROCESS_BROKER_URL
     # Name prefix of the bus topology (exchanges/queues); tests and e2e runs use a unique one.
+    # Every process of one deployment must use the same prefix: it is how they find each other.
     topology_prefix: str = ""

@@ -16,16 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from libs.pipeline.config import StrategyConfig
-from libs.pipeline.data import DataError, load_symbol, parse_bound
+from libs.pipeline.config.strategy import StrategyConfig
+from libs.pipeline.data.ohlcv import DataError, load_symbol, parse_bound
 from libs.pipeline.features import symbol_features
 from libs.pipeline.fuzzy import fuzzy_input
-from libs.pipeline.indicators import compute_frame
+from libs.pipeline.indicators.compute import compute_frame
 from libs.pipeline.labels import zigzag_labels
 from libs.pipeline.split import SPLITS, Scaler, split_sizes
 
 __all__ = [
-    "DataError",
     "SplitData",
     "SymbolPart",
     "build_features",

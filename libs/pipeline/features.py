@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from libs.pipeline import timeframes as tf
-from libs.pipeline.data import FIRST_USABLE
+from libs.pipeline.data import timeframes as tf
+from libs.pipeline.data.ohlcv import FIRST_USABLE
 
 
 def with_lags(frame: pd.DataFrame, lookback: int) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from libs.pipeline.config_models import FuzzyInputConfig, MembershipConfig
+from libs.pipeline.config.sections import FuzzyInputConfig, MembershipConfig
 
 
 def _as_array(x: np.ndarray | pd.Series | float) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from libs.pipeline import dataset
-from libs.pipeline.config import StrategyConfig, apply_overrides, load_strategy
+from libs.pipeline.config.strategy import StrategyConfig, apply_overrides, load_strategy
 from libs.pipeline.device import DeviceManager
 from libs.pipeline.evaluation import evaluate_model
 from libs.pipeline.model import CLASS_NAMES, build_model
@@ -34,8 +34,9 @@ from libs.pipeline.progress import (
     TrainingCancelled,
 )
 from libs.pipeline.request import TrainingRequest, TrainingResult
-from libs.pipeline.storage import save_model
-from libs.pipeline.train_loop import EarlyStopParams, SchedulerParams, TrainParams, train_model
+from libs.pipeline.storage.save import save_model
+from libs.pipeline.training.loop import train_model
+from libs.pipeline.training.setup import EarlyStopParams, SchedulerParams, TrainParams
 
 T = TypeVar("T")
 

@@ -85,22 +85,6 @@ class NullReporter:
         pass
 
 
-class RecordingReporter:
-    """Keeps every callback, in order; for tests and benchmarks."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, object]] = []
-
-    def phase_started(self, phase: str, index: int, total: int, message: str) -> None:
-        self.calls.append(("phase", phase))
-
-    def batch_progress(self, info: BatchInfo) -> None:
-        self.calls.append(("batch", info))
-
-    def epoch_completed(self, info: EpochInfo) -> None:
-        self.calls.append(("epoch", info))
-
-
 class Never:
     """A token that is never cancelled."""
 

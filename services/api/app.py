@@ -1,11 +1,11 @@
 """The FastAPI app factory (DESIGN §2: routers per resource, deps, SSE, the relay task).
 
 Two ways to run it:
-- standalone (`ktrdr api`): `create_app(settings)`; the lifespan builds the engine, notifier,
-  store and bus from the settings, runs the outbox relay, and closes everything on shutdown;
-- embedded (`ktrdr up`, tests): `create_app(settings, store=..., notifier=..., bus=...)`; the
-  caller owns those parts (the app never closes them). The relay runs in the app only when a
-  bus is given and `run_relay` (default: `settings.run_relay`) is true.
+- standalone (`ktrdr api`): `create_app(settings)`; the lifespan opens the composition root
+  (services/bootstrap.py) from the settings: engine, notifier, store, a bus that connects in the
+  background, and the outbox relay when `settings.run_relay`; it closes them on shutdown;
+- embedded (`ktrdr up`, tests): `create_app(settings, stack=stack)`; the caller opened the stack
+  and owns it (the app never starts or closes its parts, the relay included).
 """
 
 from __future__ import annotations
@@ -13,63 +13,43 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from services.api.deps import Components
 from services.api.errors import install_error_handlers
+from services.api.paths import API_PREFIX
 from services.api.routers import events, health, models, strategies, trainings
-from services.api.runtime import RelayTask, standalone_components
 from services.api.settings import ApiSettings
+from services.bootstrap import Stack, open_stack
 
 log = logging.getLogger("ktrdr.api")
 
-API_PREFIX = "/api/v1"
 
-
-def create_app(
-    settings: ApiSettings | None = None,
-    *,
-    store: Any | None = None,
-    notifier: Any | None = None,
-    bus: Any | None = None,
-    run_relay: bool | None = None,
-) -> FastAPI:
+def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = None) -> FastAPI:
     settings = settings or ApiSettings()
-    embedded = store is not None
+    given = stack
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if embedded:
-            parts = Components(
-                settings=settings,
-                store=store,
-                notifier=notifier if notifier is not None else store.notifier,
-                bus=bus,
-                engine=store.engine,
-            )
-            if parts.notifier is None:
-                raise ValueError("create_app: pass a notifier (or a store built with one)")
-            if bus is not None:
-                parts.bus_ready.set()  # the caller started it
-            relay = RelayTask(store, bus, parts.notifier)
-            if bus is not None and (settings.run_relay if run_relay is None else run_relay):
-                relay.start()
-            parts.relay = relay
-            app.state.components = parts
+        if given is not None:
+            app.state.components = Components.from_stack(settings, given)
             try:
                 yield
             finally:
                 app.state.components = None
-                await relay.stop()
-        else:
-            async with standalone_components(settings, run_relay=run_relay) as parts:
-                app.state.components = parts
-                try:
-                    yield
-                finally:
-                    app.state.components = None
+            return
+        async with open_stack(
+            database=settings,
+            broker=settings,
+            connect="background",
+            relay="on" if settings.run_relay else "off",
+        ) as opened:
+            app.state.components = Components.from_stack(settings, opened)
+            try:
+                yield
+            finally:
+                app.state.components = None
 
     app = FastAPI(
         title="ktrdr training service",
@@ -88,5 +68,5 @@ def create_app(
         strategies.router,
         models.router,
     ):
-        app.include_router(router, prefix=API_PREFIX)  # ...and under /api/v1 like the rest
+        app.include_router(router, prefix=API_PREFIX)  # ...and under the prefix like the rest
     return app

@@ -1,22 +1,28 @@
 """FastAPI dependencies: the app's parts, and who is calling.
 
-Authentication is not part of this issue: every caller is the anonymous principal of tenant
-"default". Routes depend on `current_principal` (and `require_role`) only, so bearer API keys
-(DESIGN §8: hashed keys with a tenant and a role) slot in by replacing `current_principal`'s body
-without touching a route.
+Every caller is the anonymous principal of tenant "default" with the trainer-user role (there
+is no authentication yet). Routes depend on `current_principal` (and `require_role`) only, so
+bearer API keys (DESIGN §8: hashed keys with a tenant and a role) slot in by replacing
+`current_principal`'s body without touching a route.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.bus import EventBus
+from libs.events.notify.port import Notifier
+from libs.events.store import EventStore
 from services.api.errors import Problem
 from services.api.model_cache import ModelCache
 from services.api.settings import ApiSettings
+from services.bootstrap import RelayTask, Stack
 
 ROLES = ("reader", "trainer-user", "admin")
 DEFAULT_TENANT = "default"
@@ -41,21 +47,34 @@ class Principal:
 
 @dataclass
 class Components:
-    """What the routes use; put on `app.state.components` by the lifespan."""
+    """What the routes use, taken from the composition root's stack; put on
+    `app.state.components` by the lifespan."""
 
     settings: ApiSettings
-    store: Any  # libs.events.store.EventStore
-    notifier: Any  # libs.events.notify.Notifier (subscribe / wait_for_change)
-    bus: Any | None = None  # libs.events.bus port; only readiness looks at it
-    engine: Any | None = None  # AsyncEngine; readiness pings it
-    relay: Any | None = None
+    store: EventStore
+    notifier: Notifier
+    bus: EventBus | None = None  # only readiness looks at it
+    engine: AsyncEngine | None = None  # readiness pings it; None for the in-memory store
+    relay: RelayTask | None = None
     # Set once the bus is connected (standalone: connected in the background, with retries).
     bus_ready: asyncio.Event = field(default_factory=asyncio.Event)
     model_cache: ModelCache = field(default_factory=ModelCache)
 
+    @classmethod
+    def from_stack(cls, settings: ApiSettings, stack: Stack) -> Components:
+        return cls(
+            settings=settings,
+            store=stack.store,
+            notifier=stack.notifier,
+            bus=stack.bus if stack.has_bus else None,
+            engine=stack.engine if stack.has_engine else None,
+            relay=stack.relay if stack.has_relay else None,
+            bus_ready=stack.bus_ready,
+        )
+
 
 def components(request: Request) -> Components:
-    found = getattr(request.app.state, "components", None)
+    found: Components | None = getattr(request.app.state, "components", None)
     if found is None:  # only before startup or after shutdown
         raise Problem(503, "the service is starting or stopping", kind="unavailable")
     return found
@@ -65,7 +84,7 @@ def settings(parts: Annotated[Components, Depends(components)]) -> ApiSettings:
     return parts.settings
 
 
-def store(parts: Annotated[Components, Depends(components)]) -> Any:
+def store(parts: Annotated[Components, Depends(components)]) -> EventStore:
     return parts.store
 
 
@@ -75,7 +94,7 @@ async def current_principal(
     return Principal(tenant=DEFAULT_TENANT, role="trainer-user", name=requested_by)
 
 
-def require_role(role: str):
+def require_role(role: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.can(role):
             raise Problem(
@@ -87,7 +106,7 @@ def require_role(role: str):
 
 
 PartsDep = Annotated[Components, Depends(components)]
-StoreDep = Annotated[Any, Depends(store)]
+StoreDep = Annotated[EventStore, Depends(store)]
 SettingsDep = Annotated[ApiSettings, Depends(settings)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 SubmitterDep = Annotated[Principal, Depends(require_role("trainer-user"))]

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from libs.events.catalog import TrainingRequested
-from libs.events.store import IdempotencyClaim, IdempotencyConflict
+from libs.events.store import EventStore, IdempotencyClaim, IdempotencyConflict
 from services.api.errors import Problem
 from services.api.schemas import SubmitTraining
 
@@ -26,7 +25,7 @@ def request_hash(body: SubmitTraining) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def earlier_training(store: Any, tenant: str, key: str, hashed: str) -> str | None:
+async def earlier_training(store: EventStore, tenant: str, key: str, hashed: str) -> str | None:
     """The training an earlier request with this key created; a conflict if its body differed."""
     record = await store.idempotency_record(tenant, key)
     if record is None:
@@ -42,16 +41,19 @@ def conflict(exc: IdempotencyConflict) -> Problem:
 
 
 async def append_request(
-    store: Any, event: TrainingRequested, tenant: str, key: str | None, hashed: str
+    store: EventStore, event: TrainingRequested, tenant: str, key: str | None, hashed: str
 ) -> str:
     """Append the request; with a key, claim it in the same transaction (the store decides
     races between concurrent requests with one key)."""
+    training_id = event.training_id
+    if training_id is None:
+        raise ValueError("a TrainingRequested always names its training")
     if key is None:
         await store.append([event])
-        return event.training_id
+        return training_id
     try:
         result = await store.append([event], idempotency=(tenant, key, hashed))
     except IdempotencyConflict as exc:
         raise conflict(exc) from None
     # A concurrent request with the same key won the race: answer with its training.
-    return result.replayed_training_id or event.training_id
+    return result.replayed_training_id or training_id

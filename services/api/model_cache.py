@@ -20,7 +20,7 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def get(self, path: Path) -> Any:
-        from libs.pipeline.storage import load_model
+        from libs.pipeline.storage.load import load_model
 
         key = (path, (path / "model.pt").stat().st_mtime)
         with self._lock:

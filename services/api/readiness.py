@@ -10,9 +10,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.events.bus import EventBus
+from libs.events.notify.port import Notifier
+
+if TYPE_CHECKING:
+    from services.api.deps import Components
 
 log = logging.getLogger("ktrdr.api.readiness")
 
@@ -20,14 +27,15 @@ CHECK_TIMEOUT_S = 3.0
 Check = tuple[bool, str]
 
 
-async def run_checks(parts: Any) -> dict[str, Check]:
+async def run_checks(parts: Components) -> dict[str, Check]:
+    engine = parts.engine
     checks: dict[str, Callable[[], Awaitable[Check]]] = {
-        "database": lambda: check_database(parts.store.engine),
-        "migrations": lambda: check_migrations(parts.store.engine),
+        "database": lambda: check_database(engine),
+        "migrations": lambda: check_migrations(engine),
         "broker": lambda: check_broker(parts.bus),
+        # Postgres: the LISTEN link that wakes SSE streams and the relay; always up in process.
+        "notifications": lambda: check_listener(parts.notifier),
     }
-    if hasattr(parts.notifier, "connected"):  # e.g. Postgres LISTEN (SSE and relay wake-ups)
-        checks["notifications"] = lambda: check_listener(parts.notifier)
     names = list(checks)
     results = await asyncio.gather(*(_bounded(checks[name]()) for name in names))
     return dict(zip(names, results, strict=True))
@@ -44,13 +52,17 @@ async def _bounded(check: Awaitable[Check]) -> Check:
         return False, f"{type(exc).__name__}: {exc}"
 
 
-async def check_database(engine: Any) -> Check:
+async def check_database(engine: AsyncEngine | None) -> Check:
+    if engine is None:
+        return True, "in-memory store"
     async with engine.connect() as conn:
         await conn.execute(sa.text("SELECT 1"))
     return True, f"{engine.dialect.name} reachable"
 
 
-async def check_migrations(engine: Any) -> Check:
+async def check_migrations(engine: AsyncEngine | None) -> Check:
+    if engine is None:
+        return True, "in-memory store: no schema"
     # A plain query rather than Alembic's MigrationContext, which logs on every probe.
     heads = migration_heads()
     async with engine.connect() as conn:
@@ -67,14 +79,14 @@ async def check_migrations(engine: Any) -> Check:
     )
 
 
-async def check_broker(bus: Any) -> Check:
+async def check_broker(bus: EventBus | None) -> Check:
     if bus is None:
         return False, "no bus configured"
     kind = type(bus).__name__
     return (True, f"{kind} connected") if bus.is_connected else (False, f"{kind} not connected")
 
 
-async def check_listener(notifier: Any) -> Check:
+async def check_listener(notifier: Notifier) -> Check:
     kind = type(notifier).__name__
     if notifier.connected:
         return True, f"{kind} connected"

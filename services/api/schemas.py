@@ -15,12 +15,13 @@ from typing import Annotated, Any, Literal, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from libs.events.state import TrainingState
+from libs.pipeline import names
 
 DeviceClass = Literal["any", "cpu", "cuda", "mps"]
 Status = Literal["queued", "running", "cancelling", "completed", "failed", "cancelled"]
 
 # A symbol or timeframe name: letters, digits, a few separators; nothing that makes a path.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+NAME_PATTERN = names.REQUEST_NAME.pattern
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
@@ -95,7 +96,8 @@ class TrainingView(create_model("TrainingColumns", **_read_model_columns())):  #
     def of(cls, state: TrainingState, links: Links) -> TrainingView:
         fields = {name: getattr(state, name) for name in cls.model_fields if hasattr(state, name)}
         fields.update(position=state.last_position, links=links)
-        return cls.model_validate(fields)
+        view: TrainingView = cls.model_validate(fields)
+        return view
 
 
 class TrainingPage(BaseModel):

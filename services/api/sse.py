@@ -26,7 +26,7 @@ from typing import Any
 from fastapi.sse import ServerSentEvent
 
 from libs.events.codec import to_dict
-from libs.events.notify import RESYNC
+from libs.events.notify.port import RESYNC
 from libs.events.read_view import autocommit_reads
 
 PAGE = 500

@@ -6,21 +6,22 @@
   bomb is tiny as text but expands exponentially once the snapshot is serialised) and handed to
   the pipeline as a mapping -- never as a string, which `load_strategy` would read as a file
   path if it looked like one.
-- The pipeline's `StrategyConfigError` carries one "path: reason" line per problem; each becomes
-  a field error under the request field that carried the strategy.
+- The pipeline's `StrategyConfigError` carries each problem with its location in the strategy
+  (`ConfigIssue.loc`); each becomes a field error under the request field that carried the
+  strategy.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from libs.pipeline import names
+from libs.pipeline.config.errors import ConfigIssue, StrategyConfigError, format_path
 from services.api.errors import FieldError, invalid, invalid_many
 
-STRATEGY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 SUFFIXES = (".yaml", ".yml")
 
 
@@ -30,13 +31,13 @@ def strategy_names(strategies_dir: Path) -> list[str]:
     return sorted(
         p.stem
         for p in strategies_dir.iterdir()
-        if p.suffix in SUFFIXES and p.is_file() and STRATEGY_NAME.match(p.stem)
+        if p.suffix in SUFFIXES and p.is_file() and names.STRATEGY.matches(p.stem)
     )
 
 
 def strategy_path(strategies_dir: Path, name: str, *, field: str = "strategy") -> Path:
     """The file for `name`, or a 422 naming `field` (a bad or unknown name)."""
-    if not STRATEGY_NAME.match(name) or ".." in name:
+    if not names.STRATEGY.matches(name):
         raise invalid(
             field,
             "must be a strategy name (letters, digits, '_', '-', '.'; no path separators or '..')",
@@ -70,30 +71,15 @@ def parse_yaml(text: str, *, field: str, max_bytes: int) -> dict[str, Any]:
 
 def load_config(source: Path | dict[str, Any], *, field: str) -> Any:
     """load_strategy(source); a StrategyConfigError becomes a 422 with fields under `field`."""
-    from libs.pipeline.config import StrategyConfigError, load_strategy
+    from libs.pipeline.config.strategy import load_strategy
 
     try:
         return load_strategy(source)
     except StrategyConfigError as exc:
-        raise invalid_many(
-            FieldError(_join(field, path), reason) for path, reason in problems_of(exc)
-        ) from None
+        raise invalid_many(issue_at(field, issue) for issue in exc.issues) from None
 
 
-def problems_of(exc: Exception) -> list[tuple[str, str]]:
-    """(path, reason) per problem; path "" when a line names no field."""
-    pairs: list[tuple[str, str]] = []
-    lines = getattr(exc, "problems", None) or str(exc).splitlines()
-    for line in filter(None, (str(ln).strip(" -") for ln in lines)):
-        path, sep, reason = line.partition(": ")
-        if sep and path.strip() and " " not in path.strip():
-            pairs.append((path.strip(), reason))
-        else:
-            pairs.append(("", line))
-    return pairs or [("", str(exc) or type(exc).__name__)]
-
-
-def _join(prefix: str, path: str) -> str:
-    if not path:
-        return prefix
-    return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
+def issue_at(field: str, issue: ConfigIssue) -> FieldError:
+    """The field error for a problem located in the strategy that `field` carried
+    (`strategy` + ("indicators", 0, "period") -> `strategy.indicators[0].period`)."""
+    return FieldError(format_path(issue.loc, prefix=field), issue.message)

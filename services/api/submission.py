@@ -12,15 +12,23 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.api.data_files import DataBounds, data_bounds, find_data_file
+from libs.pipeline import dates
+from libs.pipeline.config.errors import ConfigIssue, StrategyConfigError, format_path
+from libs.pipeline.config.overrides import override_path
+from libs.pipeline.data.files import resolve_data_file
+from services.api.data_files import DataBounds, data_bounds
 from services.api.errors import FieldError, invalid, invalid_many
 from services.api.schemas import SubmitTraining
 from services.api.settings import ApiSettings
-from services.api.strategy_files import load_config, parse_yaml, problems_of, strategy_path
+from services.api.strategy_files import load_config, parse_yaml, strategy_path
+
+# Where the symbols and timeframes sit in the snapshot that overrides are applied to.
+_SYMBOLS_LOC = ("training_data", "symbols")
+_TIMEFRAMES_LOC = ("training_data", "timeframes")
 
 
 @dataclass(frozen=True)
@@ -69,57 +77,51 @@ def _load_base_config(body: SubmitTraining, settings: ApiSettings) -> Any:
 
 
 def _apply_overrides(base: Any, body: SubmitTraining) -> Any:
-    from libs.pipeline.config import StrategyConfigError, apply_overrides
+    from libs.pipeline.config.strategy import apply_overrides
 
     try:
         return apply_overrides(
             base, symbols=body.symbols, timeframes=body.timeframes, overrides=body.overrides or None
         )
     except StrategyConfigError as exc:
-        raise invalid_many(
-            _override_error(path, reason, body) for path, reason in problems_of(exc)
-        ) from None
+        raise invalid_many(override_error(issue, body) for issue in exc.issues) from None
 
 
-def _override_error(path: str, reason: str, body: SubmitTraining) -> FieldError:
+def override_error(issue: ConfigIssue, body: SubmitTraining) -> FieldError:
     """Point an apply_overrides problem at the request field that caused it: the pipeline
-    reports paths in the strategy ("model.training.epochs"), the client sent "overrides.epochs"."""
-    from libs.pipeline.config_overrides import OVERRIDE_PATHS
-
-    if path.startswith("overrides."):
-        return FieldError(path, reason)
+    locates it in the strategy (("model", "training", "epochs")), the client sent
+    "overrides.epochs"."""
+    loc, message = issue.loc, issue.message
+    if loc[:1] == ("overrides",):
+        return FieldError(format_path(loc), message)
     for key in body.overrides:
-        target = ".".join(OVERRIDE_PATHS.get(key, tuple(key.split("."))))
-        if path == target or path.startswith(target + ".") or path.startswith(target + "["):
-            return FieldError(f"overrides.{key}{path[len(target) :]}", reason)
-    if body.symbols and "symbol" in path:
-        return FieldError("symbols", reason)
-    if body.timeframes and "timeframe" in path:
-        return FieldError("timeframes", reason)
-    where = "overrides" if body.overrides else "strategy"
-    return FieldError(where, f"{path}: {reason}" if path else reason)
+        target = override_path(key)
+        if target is not None and loc[: len(target)] == target:
+            return FieldError(format_path(loc[len(target) :], prefix=f"overrides.{key}"), message)
+    if body.symbols and loc[: len(_SYMBOLS_LOC)] == _SYMBOLS_LOC:
+        return FieldError("symbols", message)
+    if body.timeframes and loc[: len(_TIMEFRAMES_LOC)] == _TIMEFRAMES_LOC:
+        return FieldError("timeframes", message)
+    return FieldError("overrides" if body.overrides else "strategy", str(issue))
 
 
 def _parse_dates(body: SubmitTraining) -> tuple[datetime | None, datetime | None]:
-    start = _parse_date("start_date", body.start_date)
-    end = _parse_date("end_date", body.end_date)
+    start = _parse_date("start_date", body.start_date, end=False)
+    end = _parse_date("end_date", body.end_date, end=True)
     if start and end and start > end:
         raise invalid("end_date", f"must not be before start_date ({body.start_date})")
     return start, end
 
 
-def _parse_date(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def _parse_date(name: str, value: str | None, *, end: bool) -> datetime | None:
+    """The bound the trainer will use (a bare end date covers that whole day)."""
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        return dates.parse_bound(value, end=end)
     except ValueError:
         raise invalid(
             name,
-            f"not an ISO 8601 date or datetime: {value!r} "
-            "(e.g. 2017-03-01 or 2017-03-01T12:00:00Z)",
+            f"not an ISO 8601 date or datetime: {value!r} (e.g. {dates.EXAMPLES})",
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _check_data(
@@ -130,7 +132,7 @@ def _check_data(
     bounds: dict[str, DataBounds] = {}
     for i, symbol in enumerate(symbols):
         for j, timeframe in enumerate(timeframes):
-            found = find_data_file(data_dir, symbol, timeframe)
+            found = resolve_data_file(data_dir, symbol, timeframe)
             if found is None:
                 where = (
                     f"symbols[{i}]"
@@ -151,7 +153,7 @@ def _check_data(
             elif symbol not in bounds:
                 # Unreadable timestamps: load_frames below names the problem.
                 with contextlib.suppress(OSError, ValueError):
-                    bounds[symbol] = data_bounds(found)
+                    bounds[symbol] = data_bounds(found.path)
     if missing:
         raise invalid_many(missing)
     warnings = _check_range(bounds, start, end)

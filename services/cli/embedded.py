@@ -17,13 +17,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from libs.events.state import ACTIVE_STATUSES, QUEUED
+from services.api.paths import API_PREFIX
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from libs.events.bus import EventBus
+    from libs.events.catalog import Event
+    from libs.events.store import EventStore
+    from services.api.settings import ApiSettings
+    from services.bootstrap import Stack
+    from services.trainer.service import TrainerService
+    from services.trainer.settings import TrainerSettings
 
 log = logging.getLogger("ktrdr.up")
 
@@ -47,7 +62,9 @@ class StartupError(Exception):
 def run_up(options: UpOptions, announce: Callable[[str], None] = print) -> int:
     from services.api.settings import ApiSettings
 
-    overrides = {k: v for k, v in (("host", options.host), ("port", options.port)) if v}
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("host", options.host), ("port", options.port)) if v
+    }
     api_settings = ApiSettings(**overrides)
     sqlite = _backend(api_settings.database_url) == "sqlite"
     if options.migrate if options.migrate is not None else sqlite:
@@ -86,15 +103,31 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def serve(
-    api_settings: Any,
+    api_settings: ApiSettings,
     listener: socket.socket,
     options: UpOptions,
     announce: Callable[[str], None] = print,
 ) -> int:
-    from libs.events.bus import Topology, bus_from_url
-    from libs.events.db import make_engine
-    from libs.events.notify import make_notifier
-    from libs.events.store import EventStore
+    from services.bootstrap import DatabaseUnreachable, open_stack
+
+    try:
+        async with open_stack(
+            database=api_settings, broker=api_settings, relay="deferred"
+        ) as stack:
+            return await _run(stack, api_settings, listener, options, announce)
+    except DatabaseUnreachable as error:
+        raise StartupError(
+            f"cannot reach the database at {_safe(api_settings.database_url)}: {error}"
+        ) from error
+
+
+async def _run(
+    stack: Stack,
+    api_settings: ApiSettings,
+    listener: socket.socket,
+    options: UpOptions,
+    announce: Callable[[str], None],
+) -> int:
     from services.projector.service import ProjectorService, schema_at_head
     from services.projector.settings import ProjectorSettings
     from services.trainer.settings import TrainerSettings
@@ -103,36 +136,34 @@ async def serve(
     signals = _SignalCounter(stop)
     trainer_settings = TrainerSettings()
     in_process_bus = not api_settings.broker_url or api_settings.broker_url.startswith("memory:")
-    engine = make_engine(api_settings.database_url)
-    notifier = make_notifier(api_settings.database_url)
-    store = EventStore(engine, notifier=notifier)
-    bus = bus_from_url(api_settings.broker_url, Topology(prefix=api_settings.topology_prefix))
-    projector = ProjectorService(ProjectorSettings(), store, bus)
-    trainer = None
-    server = None
+    projector = ProjectorService(
+        ProjectorSettings(), stack.store, stack.bus, probe=stack.ping_database
+    )
+    trainer: TrainerService | None = None
+    server: uvicorn.Server | None = None
     try:
-        if not await schema_at_head(engine):
+        if not await schema_at_head(stack.engine):
             raise StartupError(
                 "the database schema is not at the latest migration: run "
                 "`ktrdr db upgrade` first (or `ktrdr up --migrate`)"
             )
-        await notifier.start()
         try:
-            await bus.start()
+            await stack.bus.start()
         except Exception as error:
             raise StartupError(
                 f"cannot reach the broker at {_safe(api_settings.broker_url)}: {error}"
             ) from error
         await projector.start()
-        trainer = await _start_trainer(trainer_settings, bus)
+        trainer = await _start_trainer(trainer_settings, stack.bus)
         if in_process_bus:
-            await recover_orphans(store, bus)
-        server = _server(api_settings, store, notifier, bus, options)
+            await recover_orphans(stack.store, stack.bus, relay_name=stack.relay_name)
+        stack.relay.start()  # after the recovery, which reads the relay's cursor
+        server = _server(api_settings, stack, options)
         serving = asyncio.create_task(server.serve(sockets=[listener]), name="ktrdr-http")
         await _until_started(server, serving)
         announce(
             f"ktrdr up: http://{_url_host(api_settings.host)}:{api_settings.port}  "
-            f"(REST under /api/v1, docs at /docs; database {_safe(api_settings.database_url)},"
+            f"(REST under {API_PREFIX}, docs at /docs; database {_safe(api_settings.database_url)},"
             f" bus {_safe(api_settings.broker_url)}; Ctrl-C stops)"
         )
         signals.install()
@@ -141,8 +172,9 @@ async def serve(
         )
         log.info("shutting down")
         server.should_exit = True
-        signals.on_second = lambda: _force(server, trainer)
+        signals.on_second = functools.partial(_force, server, trainer)
         await serving
+        await stack.relay.stop()  # with the API, before the workers, as its last batch lands
         grace = 0.0 if in_process_bus else trainer_settings.shutdown_grace_s
         await trainer.stop(grace_s=grace)  # in-process: nobody else could take the work
         await projector.stop()
@@ -154,13 +186,9 @@ async def serve(
         if trainer is not None:
             await trainer.stop(grace_s=0)
         await projector.stop(grace_s=0)
-        with contextlib.suppress(Exception):
-            await bus.close()
-        await notifier.stop()
-        await engine.dispose()
 
 
-async def _start_trainer(settings: Any, bus: Any) -> Any:
+async def _start_trainer(settings: TrainerSettings, bus: EventBus) -> TrainerService:
     from libs.pipeline.device import configure_threads
     from services.trainer.service import TrainerService
 
@@ -170,19 +198,18 @@ async def _start_trainer(settings: Any, bus: Any) -> Any:
     return trainer
 
 
-def _server(api_settings: Any, store: Any, notifier: Any, bus: Any, options: UpOptions) -> Any:
+def _server(api_settings: ApiSettings, stack: Stack, options: UpOptions) -> uvicorn.Server:
     import uvicorn
 
     from services.api.app import create_app
 
     class EmbeddedServer(uvicorn.Server):
         @contextlib.contextmanager
-        def capture_signals(self):  # `ktrdr up` handles signals for all its parts
+        def capture_signals(self) -> Iterator[None]:  # `ktrdr up` handles signals for all parts
             yield
 
-    app = create_app(api_settings, store=store, notifier=notifier, bus=bus, run_relay=True)
     config = uvicorn.Config(
-        app,
+        create_app(api_settings, stack=stack),
         log_level=options.log_level.lower(),
         access_log=options.access_log,
         timeout_graceful_shutdown=3,
@@ -191,7 +218,7 @@ def _server(api_settings: Any, store: Any, notifier: Any, bus: Any, options: UpO
     return EmbeddedServer(config)
 
 
-async def _until_started(server: Any, serving: asyncio.Task[None]) -> None:
+async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
     # uvicorn offers no "started" event, only a flag set at the end of its startup.
     while not server.started:
         if serving.done():
@@ -200,13 +227,10 @@ async def _until_started(server: Any, serving: asyncio.Task[None]) -> None:
         await asyncio.sleep(0.02)
 
 
-def _force(server: Any, trainer: Any) -> None:
+def _force(server: uvicorn.Server, trainer: TrainerService) -> None:
     log.info("second signal: stopping now")
     server.force_exit = True
-    if trainer is not None:
-        from services.trainer.cancellation import StopReason
-
-        trainer.control.cancel_all(StopReason.SHUTDOWN, "second signal")
+    trainer.stop_now("second signal")
 
 
 class _SignalCounter:
@@ -239,7 +263,7 @@ class _SignalCounter:
 # --- recovery of the in-process bus's lost work -------------------------------------------------
 
 
-async def recover_orphans(store: Any, bus: Any) -> tuple[int, int]:
+async def recover_orphans(store: EventStore, bus: EventBus, *, relay_name: str) -> tuple[int, int]:
     """Settle trainings a previous in-process run left unfinished; (republished, interrupted).
 
     Queued requests the relay already published went down with the old in-process bus: publish
@@ -248,18 +272,17 @@ async def recover_orphans(store: Any, bus: Any) -> tuple[int, int]:
     had been asked for). The Failed's event_id is derived from the training, so a crash during
     recovery cannot add a second one."""
     from libs.events.catalog import Failed, TrainingRequested
-    from services.api.runtime import RELAY_NAME
 
-    relayed_up_to = await store.get_relay_cursor(RELAY_NAME)
-    republish: list[Any] = []
-    interrupted: list[Any] = []
+    relayed_up_to = await store.get_relay_cursor(relay_name)
+    republish: list[Event] = []
+    interrupted: list[Event] = []
     cursor = None
     while True:
         page, cursor = await store.list_trainings(
-            status=["queued", "running", "cancelling"], after_cursor=cursor, limit=200
+            status=sorted(ACTIVE_STATUSES), after_cursor=cursor, limit=200
         )
         for state in page:
-            if state.status == "queued":
+            if state.status == QUEUED:
                 stream = await store.read_stream(state.training_id, limit=50)
                 request = next((s for s in stream if isinstance(s.event, TrainingRequested)), None)
                 if request is not None and request.position <= relayed_up_to:

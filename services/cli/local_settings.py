@@ -4,12 +4,10 @@ command, never at import time."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from libs.pipeline import names
 from libs.pipeline.settings import DataDirs, DeviceSetting, StrategyDirs
-
-_STRATEGY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class LocalSettings(StrategyDirs, DataDirs, DeviceSetting):
@@ -28,7 +26,7 @@ def resolve_strategy(argument: str, strategies_dir: Path) -> Path:
         if given.is_file():
             return given
         raise StrategyNotFoundError(f"strategy: file {given} does not exist")
-    if not _STRATEGY_NAME.match(argument):
+    if not names.STRATEGY.matches(argument):
         raise StrategyNotFoundError(f"strategy: {argument!r} is not a file or a strategy name")
     for suffix in (".yaml", ".yml"):
         candidate = strategies_dir / f"{argument}{suffix}"

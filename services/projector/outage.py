@@ -3,8 +3,8 @@
 The projector must never ack what it has not committed, and must never dead-letter an event
 just because Postgres was restarting. So when an append fails it asks: is the database down?
 - errors that name a lost or refused connection (or SQLite's "database is locked") say yes;
-- any other error is checked with a probe (`SELECT 1`): if the database does not answer, it is
-  an outage too, whatever the error looked like.
+- any other error is checked with a probe (`Stack.ping_database`, a `SELECT 1`): if the
+  database does not answer, it is an outage too, whatever the error looked like.
 Only an error while the database demonstrably works may be blamed on the events themselves.
 """
 
@@ -14,9 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("ktrdr.projector")
 
@@ -69,14 +67,6 @@ def _is_asyncpg_connection_error(error: BaseException) -> bool:
             asyncpg.exceptions.OperatorInterventionError,
         ),
     )
-
-
-def engine_probe(engine: AsyncEngine) -> Probe:
-    async def probe() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-
-    return probe
 
 
 async def database_down(error: BaseException, probe: Probe) -> bool:

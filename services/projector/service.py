@@ -1,13 +1,13 @@
 """ProjectorService: the bus → event log + read models consumer, embeddable in any asyncio process.
 
-    service = ProjectorService(settings, store, bus)  # store: EventStore; bus: any EventBus
+    service = ProjectorService(settings, store, bus, probe=stack.ping_database)
     await service.start()      # consume ktrdr.projector and ktrdr.projector.dead_requests
     ...
     await service.stop()       # stop consuming; in-flight batches commit or go back unacked
 
-`ktrdr projector` wraps it with its own engine, bus and signal handling (`serve`); `ktrdr up`
-runs one beside the API and a trainer. The service starts the bus (idempotent) but never
-closes it, nor the store: whoever built them owns them.
+`ktrdr projector` wraps it with the composition root's engine, store and bus and with signal
+handling (`serve`); `ktrdr up` runs one beside the API and a trainer. The service starts the bus
+(idempotent) but never closes it, nor the store: whoever built them owns them.
 
 `ktrdr.projector` is a single-active-consumer queue: run several projectors and one consumes
 while the others stand by, so events are folded in the order the broker holds them.
@@ -19,13 +19,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus.port import EventBus, Subscription
 from libs.events.store import EventStore
 from services.projector.consumer import Backoff, GroupCommitter
 from services.projector.dead_letters import DeadLetterHandler
-from services.projector.outage import engine_probe
+from services.projector.outage import Probe
 from services.projector.settings import ProjectorSettings
 
 log = logging.getLogger("ktrdr.projector")
@@ -35,11 +36,16 @@ CONNECT_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 
 class ProjectorService:
-    def __init__(self, settings: ProjectorSettings, store: EventStore, bus: EventBus) -> None:
+    """`probe` answers "is the database up?" (raises if not): an append that fails while it
+    answers is blamed on the events, otherwise it is retried (see outage.py)."""
+
+    def __init__(
+        self, settings: ProjectorSettings, store: EventStore, bus: EventBus, *, probe: Probe
+    ) -> None:
         self.settings, self.store, self.bus = settings, store, bus
         self.committer = GroupCommitter(
             store.append,
-            engine_probe(store.engine),
+            probe,
             max_batch=settings.projector_batch_max,
             linger_s=settings.projector_linger_ms / 1000,
             backoff=Backoff(settings.projector_retry_min_s, settings.projector_retry_max_s),
@@ -114,9 +120,10 @@ def run_projector(settings: ProjectorSettings) -> int:
 
 
 async def serve(settings: ProjectorSettings, stop: asyncio.Event | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or `stop` is set): the composition root of `ktrdr projector`."""
-    from libs.events.bus import Topology, bus_from_url
-    from libs.events.db import make_engine
+    """Run until SIGTERM/SIGINT (or `stop` is set). `ktrdr projector`'s process: the
+    composition root's engine, store and bus, no notifier -- on Postgres the store NOTIFYs inside
+    its transaction, which reaches every API process at commit; nobody here waits for commits."""
+    from services.bootstrap import open_stack
 
     if not settings.broker_url or settings.broker_url.startswith("memory:"):
         log.warning(
@@ -127,35 +134,25 @@ async def serve(settings: ProjectorSettings, stop: asyncio.Event | None = None) 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    engine = make_engine(settings.database_url)
-    # No notifier: on Postgres the store NOTIFYs inside its transaction, which reaches every
-    # API process at commit; nobody in this process waits for commits.
-    store = EventStore(engine)
-    bus = bus_from_url(settings.broker_url, Topology(prefix=settings.topology_prefix))
-    service = ProjectorService(settings, store, bus)
-    try:
-        if not await _until_ready(engine, bus, stop):
+    async with open_stack(database=settings, broker=settings, notifier=False) as stack:
+        if not await _until_ready(stack.ping_database, stack.bus, stop):
             return 0
-        if not await schema_at_head(engine):
+        if not await schema_at_head(stack.engine):
             log.error(
                 "the database schema is not at the latest migration: run "
                 "`ktrdr db upgrade` (with the same KTRDR_DATABASE_URL) first"
             )
             return 2
+        service = ProjectorService(settings, stack.store, stack.bus, probe=stack.ping_database)
         await service.start()
         await stop.wait()
         log.info("stopping")
         await service.stop()
-    finally:
-        with contextlib.suppress(Exception):
-            await bus.close()
-        await engine.dispose()
     return 0
 
 
-async def _until_ready(engine: Any, bus: EventBus, stop: asyncio.Event) -> bool:
+async def _until_ready(probe: Probe, bus: EventBus, stop: asyncio.Event) -> bool:
     """Wait for the database and the broker, retrying with backoff; False if asked to stop."""
-    probe = engine_probe(engine)
     for name, check in (("database", probe), ("broker", bus.start)):
         attempt = 0
         while not stop.is_set():
@@ -172,7 +169,7 @@ async def _until_ready(engine: Any, bus: EventBus, stop: asyncio.Event) -> bool:
     return not stop.is_set()
 
 
-async def schema_at_head(engine: Any) -> bool:
+async def schema_at_head(engine: AsyncEngine) -> bool:
     from alembic.script import ScriptDirectory
 
     from libs.events.migrate import alembic_config, current_revision

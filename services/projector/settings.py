@@ -1,26 +1,21 @@
 """The projector's settings (pydantic-settings, env prefix KTRDR_, the project's shared vocabulary).
 
-Built in the composition root (`ktrdr projector`, `ktrdr up`, tests, the bench) and handed to
-`ProjectorService`; never read at import time. The batching knobs carry a `projector_` prefix
-(KTRDR_PROJECTOR_BATCH_MAX, ...) so they cannot collide with another service's settings in a
-shared environment.
+Built by the command (`ktrdr projector`, `ktrdr up`, tests, the bench), handed to the composition
+root (services/bootstrap.py) and to `ProjectorService`; never read at import time. The batching
+knobs carry a `projector_` prefix (KTRDR_PROJECTOR_BATCH_MAX, ...) so they cannot collide with
+another service's settings in a shared environment.
 """
 
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/ktrdr.db"
+from libs.events.settings import BrokerSettings, DatabaseSettings
+from libs.settings import LogSettings
 
 
-class ProjectorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
-
-    database_url: str = DEFAULT_DATABASE_URL
-    broker_url: str = "memory://"  # "memory://" = the in-process bus; "amqp://..." = RabbitMQ
-    # Name prefix of the bus topology (exchanges/queues); tests and e2e runs use a unique one.
-    topology_prefix: str = ""
+class ProjectorSettings(DatabaseSettings, BrokerSettings, LogSettings):
+    """database_url, broker_url, topology_prefix and log_level come from the mixins."""
 
     # Group commit: one transaction appends (and folds) up to `batch_max` events...
     projector_batch_max: int = Field(default=500, ge=1, le=10_000)
@@ -37,7 +32,6 @@ class ProjectorSettings(BaseSettings):
     projector_retry_max_s: float = Field(default=5.0, gt=0)
     # SIGTERM: how long in-flight batches may take to commit before their messages are requeued.
     projector_shutdown_grace_s: float = Field(default=10.0, ge=0)
-    log_level: str = "INFO"
 
     @model_validator(mode="after")
     def _prefetch_covers_a_batch(self) -> ProjectorSettings:

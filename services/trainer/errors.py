@@ -13,6 +13,8 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime
 
+from libs.pipeline.dates import parse_bound
+
 TRACEBACK_EXCERPT_CHARS = 2_000
 _INPUT_ERRORS = (ValueError, LookupError, TypeError)
 
@@ -47,12 +49,11 @@ def traceback_excerpt(error: BaseException) -> str:
     return text
 
 
-def check_date(field: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
+def check_date(field: str, value: str | None, *, end: bool = False) -> datetime | None:
+    """The bound the pipeline will use (libs.pipeline.dates; a bare end date is its whole day)."""
     try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+        return parse_bound(value, end=end)
+    except ValueError:
         raise RequestError(
             f"{field}: {value!r} is not an ISO 8601 date (expected YYYY-MM-DD or "
             "YYYY-MM-DDTHH:MM[:SS])"
@@ -60,8 +61,6 @@ def check_date(field: str, value: str | None) -> datetime | None:
 
 
 def check_dates(start: str | None, end: str | None) -> None:
-    first, last = check_date("start_date", start), check_date("end_date", end)
-    if first is not None and last is not None:
-        comparable = (first.tzinfo is None) == (last.tzinfo is None)
-        if comparable and first > last:
-            raise RequestError(f"start_date {start} is after end_date {end}")
+    first, last = check_date("start_date", start), check_date("end_date", end, end=True)
+    if first is not None and last is not None and first > last:
+        raise RequestError(f"start_date {start} is after end_date {end}")

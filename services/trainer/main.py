@@ -1,4 +1,4 @@
-"""`ktrdr trainer`'s composition root: settings → bus → TrainerService, with signal handling.
+"""`ktrdr trainer`: settings → the composition root's bus → TrainerService, with signal handling.
 
 SIGTERM (or Ctrl-C): stop taking work, let the running training finish within
 shutdown_grace_s, otherwise stop it and give its request back unacked (another trainer takes
@@ -28,8 +28,7 @@ def run_trainer(settings: TrainerSettings) -> int:
 
 
 async def serve(settings: TrainerSettings) -> int:
-    from libs.events.bus import Topology, bus_from_url
-    from services.trainer.cancellation import StopReason
+    from services.bootstrap import open_stack
     from services.trainer.service import TrainerService
 
     if not settings.broker_url or settings.broker_url.startswith("memory:"):
@@ -37,26 +36,23 @@ async def serve(settings: TrainerSettings) -> int:
             "KTRDR_BROKER_URL is not set: this trainer uses an in-process bus and will only see "
             "requests published inside this process (use `ktrdr up`, or set amqp://...)"
         )
-    bus = bus_from_url(settings.broker_url, Topology(prefix=settings.topology_prefix))
-    service = TrainerService(settings, bus)
-    signals = asyncio.Queue[int]()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, signals.put_nowait, signum)
-    try:
+    async with open_stack(broker=settings) as stack:
+        service = TrainerService(settings, stack.bus)
+        signals = asyncio.Queue[signal.Signals]()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, signals.put_nowait, signum)
         await service.start()
-        signum = await signals.get()
-        log.info("%s received: shutting down", signal.Signals(signum).name)
+        received = await signals.get()
+        log.info("%s received: shutting down", received.name)
         stopping = asyncio.create_task(service.stop())
         while not stopping.done():
             second = asyncio.ensure_future(signals.get())
             await asyncio.wait({stopping, second}, return_when=asyncio.FIRST_COMPLETED)
             if second.done():
                 log.info("second signal: giving the running trainings back now")
-                service.control.cancel_all(StopReason.SHUTDOWN, "second signal")
+                service.stop_now("second signal")
             else:
                 second.cancel()
         await stopping
-    finally:
-        await bus.close()
     return 0

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from libs.events.catalog import (
     BatchProgress,
@@ -31,6 +31,8 @@ from libs.events.catalog import (
 from libs.pipeline.progress import BatchInfo, EpochInfo
 from libs.pipeline.request import TrainingResult
 from services.trainer.jsonable import jsonable
+
+E = TypeVar("E", bound=Event)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ class EventReporter:
     def cancelled(self, phase: str | None, epoch: int | None, reason: str) -> Cancelled:
         return self.make(Cancelled, phase=phase, epoch=epoch, reason=reason)
 
-    def make(self, event_class: type[Event], **payload: Any) -> Any:
+    def make(self, event_class: type[E], **payload: Any) -> E:
         with self._lock:
             self._seq += 1
             seq = self._seq

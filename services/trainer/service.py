@@ -151,6 +151,11 @@ class TrainerService:
             self._stopped.set()
             log.info("trainer %s stopped", self.settings.trainer_id)
 
+    def stop_now(self, why: str) -> None:
+        """Give every running training back at once, without waiting for the grace (a second
+        SIGTERM): each run stops within one batch and its request goes back to the queue."""
+        self.control.cancel_all(StopReason.SHUTDOWN, why)
+
     # --- control stream ------------------------------------------------------------------------
     async def _on_control(self, delivery: Delivery) -> None:
         stopped = self.control.apply(delivery.event)

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from libs.events.settings import BrokerSettings
 from libs.pipeline.settings import DataDirs, DeviceSetting
+from libs.settings import LogSettings
 
 # RabbitMQ's default delivery-acknowledgement timeout (consumer_timeout): 30 minutes. A request
 # held unacked longer than this is taken back by the broker and redelivered (docs/trainer.md).
@@ -25,8 +26,9 @@ def default_trainer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-class TrainerSettings(BrokerSettings, DataDirs, DeviceSetting):
-    """broker_url, topology_prefix, data_dir, models_dir and device come from the mixins."""
+class TrainerSettings(BrokerSettings, DataDirs, DeviceSetting, LogSettings):
+    """broker_url, topology_prefix, data_dir, models_dir, device and log_level come from the
+    mixins."""
 
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
     # Trainings run at once; also the prefetch of each request-queue consumer.
@@ -48,7 +50,6 @@ class TrainerSettings(BrokerSettings, DataDirs, DeviceSetting):
     control_memory: int = Field(default=100_000, ge=100)
     # Seconds between retries while the broker refuses to confirm a publish.
     publish_retry_s: float = Field(default=0.5, gt=0)
-    log_level: str = "INFO"
 
     @model_validator(mode="after")
     def _run_fits_in_ack_timeout(self) -> TrainerSettings:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from libs.events.bus.port import Delivery
@@ -82,6 +83,12 @@ class TrainingWorker:
             train_fn=train_fn,
         )
         self._active: dict[str, _Active] = {}
+
+    @property
+    def active(self) -> Mapping[str, int]:
+        """The trainings this worker is handling (waiting for a slot or running) and the
+        attempt of each; a read-only view."""
+        return MappingProxyType({tid: active.attempt for tid, active in self._active.items()})
 
     async def handle(self, delivery: Delivery) -> None:
         request = delivery.event

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from libs.events.bus.memory import InMemoryBus
-from libs.events.bus.memory_broker import StoredMessage
+from libs.events.bus.memory.adapter import InMemoryBus
+from libs.events.bus.memory.broker import StoredMessage
 from libs.events.bus.messages import RawMessage
 from libs.events.bus.port import EventBus
 from libs.events.bus.topology import Topology
@@ -87,7 +87,7 @@ class _RawSink:
 
 class AmqpHarness(Harness):
     def __init__(self, topology: Topology) -> None:
-        from libs.events.bus.amqp import AmqpBus
+        from libs.events.bus.amqp.adapter import AmqpBus
 
         super().__init__(AmqpBus(AMQP_URL, topology, connection_name="contract"), topology)
         self._raw: Any = None
@@ -95,7 +95,7 @@ class AmqpHarness(Harness):
     async def start(self) -> None:
         import aio_pika
 
-        from libs.events.bus.amqp_consumers import raw_of
+        from libs.events.bus.amqp.consumers import raw_of
 
         await self.bus.start()
         self._raw = await aio_pika.connect(AMQP_URL)
@@ -109,7 +109,7 @@ class AmqpHarness(Harness):
         self._dead_consumer = (dead, await dead.consume(to_sink, no_ack=True))
 
     def new_bus(self) -> EventBus:
-        from libs.events.bus.amqp import AmqpBus
+        from libs.events.bus.amqp.adapter import AmqpBus
 
         return AmqpBus(AMQP_URL, self.topology, connection_name="contract-2")
 
@@ -125,7 +125,7 @@ class AmqpHarness(Harness):
         return declared.declaration_result.message_count
 
     async def close(self) -> None:
-        from libs.events.bus.amqp_topology import delete_topology
+        from libs.events.bus.amqp.topology import delete_topology
 
         for bus in [*self._buses, self.bus]:
             await bus.close()

@@ -140,7 +140,7 @@ async def drop_database(name: str) -> None:
 async def delete_topology(prefix: str) -> None:
     import aio_pika
 
-    from libs.events.bus.amqp_topology import delete_topology as delete
+    from libs.events.bus.amqp.topology import delete_topology as delete
     from libs.events.bus.topology import Topology
 
     connection = await aio_pika.connect(AMQP_URL)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
-from libs.events.notify import InProcessNotifier
+from libs.events.notify.inprocess import InProcessNotifier
 from libs.events.store import EventStore
 from tests.support.postgres import drop_schema, postgres_schema_engine
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from libs.events.notify import Notifier
+from libs.events.notify.port import Notifier
 
 
 async def until_committed(

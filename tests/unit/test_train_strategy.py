@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 
 from libs.pipeline import dataset
-from libs.pipeline.config import StrategyConfigError, load_strategy
+from libs.pipeline.config.strategy import StrategyConfigError, load_strategy
+from libs.pipeline.data.synth import synth_ohlcv, write_ohlcv_csv
 from libs.pipeline.device import DeviceError
 from libs.pipeline.pipeline import train_strategy
-from libs.pipeline.progress import PHASES, RecordingReporter, TrainingCancelled
+from libs.pipeline.progress import PHASES, TrainingCancelled
 from libs.pipeline.request import TrainingRequest
 from libs.pipeline.split import Scaler
-from libs.pipeline.storage import MODEL_FILES, list_models, load_model
-from libs.pipeline.synth import synth_ohlcv, write_ohlcv_csv
+from libs.pipeline.storage.catalog import list_models
+from libs.pipeline.storage.load import load_model
+from libs.pipeline.storage.save import MODEL_FILES
+from tests.support.reporters import RecordingReporter
 
 STRATEGY = {
     "name": "tiny_synth",

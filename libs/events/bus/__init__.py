@@ -34,11 +34,11 @@ __all__ = [
 def bus_from_url(url: str | None, topology: Topology | None = None) -> EventBus:
     """`amqp://` / `amqps://` → RabbitMQ (aio-pika); None, "" or `memory://` → in-process."""
     if not url or url.startswith("memory:"):
-        from libs.events.bus.memory import InMemoryBus
+        from libs.events.bus.memory.adapter import InMemoryBus
 
         return InMemoryBus(topology)
     if url.startswith(("amqp://", "amqps://")):
-        from libs.events.bus.amqp import AmqpBus
+        from libs.events.bus.amqp.adapter import AmqpBus
 
         return AmqpBus(url, topology)
     raise ValueError(

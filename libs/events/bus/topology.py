@@ -6,7 +6,8 @@
       ├─ training.requested.cuda  → ktrdr.trainer.requests.cuda  (quorum)
       ├─ training.requested.mps   → ktrdr.trainer.requests.mps   (quorum)
       ├─ training.#, trainer.#    → ktrdr.projector              (quorum, single active consumer)
-      ├─ training.cancel_requested, training.{completed,failed,cancelled}
+      ├─ the catalog's CONTROL events: training.cancel_requested,
+      │  training.{completed,failed,cancelled}
       │                           → ktrdr.control                (stream, max-age retention)
       └─ (ops tools bind their own exclusive queues)
     ktrdr.dead    (topic, durable) ── dead letters keep their original routing key, except the
@@ -36,15 +37,11 @@ max-age retention actually drop old data (retention works per segment).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-DEVICE_CLASSES: tuple[str, ...] = ("any", "cpu", "cuda", "mps")
-CONTROL_ROUTING_KEYS: tuple[str, ...] = (
-    "training.cancel_requested",
-    "training.completed",
-    "training.failed",
-    "training.cancelled",
-)
+from libs.events.catalog import CONTROL_ROUTING_KEYS, DeviceClass, TrainingRequested
+
+DEVICE_CLASSES: tuple[str, ...] = get_args(DeviceClass)
 PROJECTOR_REJECTED_KEY = "projector.rejected"
 
 
@@ -145,7 +142,8 @@ class Topology:
         events, dead = self.events_exchange, self.dead_exchange
         trainers = [
             self._work_queue(
-                self.trainer_queue(device), [BindingSpec(events, f"training.requested.{device}")]
+                self.trainer_queue(device),
+                [BindingSpec(events, f"{TrainingRequested.ROUTING_KEY}.{device}")],
             )
             for device in DEVICE_CLASSES
         ]
@@ -168,7 +166,7 @@ class Topology:
             ),
             self._work_queue(
                 self.projector_dead_requests_queue,
-                [BindingSpec(dead, "training.requested.*")],
+                [BindingSpec(dead, f"{TrainingRequested.ROUTING_KEY}.*")],
                 **projector_args,
             ),
             QueueSpec(

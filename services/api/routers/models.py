@@ -14,9 +14,11 @@ from typing import Any
 import anyio
 from fastapi import APIRouter
 
+from libs.pipeline import names
 from services.api.deps import PartsDep, PrincipalDep, SettingsDep
 from services.api.errors import Problem, invalid
 from services.api.model_cache import ModelCache
+from services.api.paths import model_path
 from services.api.schemas import Prediction, PredictRequest, PredictResponse
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -30,7 +32,7 @@ _NUMBER = re.compile(r"^v?(?P<n>\d+)$")
 async def list_models(
     settings: SettingsDep, _: PrincipalDep, strategy: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    from libs.pipeline.storage import list_models as list_saved
+    from libs.pipeline.storage.catalog import list_models as list_saved
 
     try:
         found = await anyio.to_thread.run_sync(lambda: list_saved(settings.models_dir, strategy))
@@ -76,9 +78,10 @@ async def predict(
 
 def resolve(models_dir: Path, strategy: str, version: str) -> Path:
     """The model folder for a `{strategy}/{version}` path, or a 404/422 problem."""
-    from libs.pipeline.storage import ModelNotFoundError, resolve_model_path
+    from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
 
     timeframe: str | None
+    number: int | str
     if version == "latest":
         timeframe, number = None, "latest"
     elif match := _TF_LATEST.match(version):
@@ -96,7 +99,7 @@ def resolve(models_dir: Path, strategy: str, version: str) -> Path:
     except ModelNotFoundError as exc:
         raise Problem(404, str(exc), kind="not-found", title="Model not found") from None
     except ValueError as exc:  # a name that could escape models_dir
-        field = "strategy" if str(exc).startswith("strategy") else "version"
+        field = "version" if names.MODEL_FOLDER.matches(strategy) else "strategy"
         raise invalid(field, str(exc)) from None
     return path.resolve()
 
@@ -104,7 +107,7 @@ def resolve(models_dir: Path, strategy: str, version: str) -> Path:
 def _predict(
     cache: ModelCache, path: Path, data_dir: Path, body: PredictRequest
 ) -> list[Prediction]:
-    from libs.pipeline.config import StrategyConfigError, load_strategy
+    from libs.pipeline.config.strategy import StrategyConfigError, load_strategy
     from libs.pipeline.dataset import prediction_features
     from libs.pipeline.split import Scaler
 
@@ -150,7 +153,7 @@ def _summary(info: Any, models_dir: Path) -> dict[str, Any]:
         "test_accuracy": info.test_accuracy,
         "latest": info.latest,
         "links": {
-            "self": f"/api/v1/models/{info.strategy}/{info.path.name}",
-            "predict": f"/api/v1/models/{info.strategy}/{info.path.name}/predict",
+            "self": model_path(info.strategy, info.path.name),
+            "predict": f"{model_path(info.strategy, info.path.name)}/predict",
         },
     }

@@ -16,6 +16,7 @@ from libs.events.catalog import CancelRequested, TrainingRequested
 from services.api import idempotency
 from services.api.deps import PrincipalDep, SettingsDep, StoreDep, SubmitterDep
 from services.api.errors import Problem, invalid, not_found
+from services.api.paths import training_path
 from services.api.schemas import (
     CancelAccepted,
     CancelTraining,
@@ -35,7 +36,7 @@ IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # printable ASCII, no spaces
 
 
 def links_for(training_id: str) -> Links:
-    base = f"/api/v1/trainings/{training_id}"
+    base = training_path(training_id)
     return Links(self=base, events=f"{base}/events", cancel=f"{base}/cancel")
 
 
@@ -177,7 +178,7 @@ async def cancel_training(
 
 
 def _accepted(
-    response: Response, training_id: str, *, status: str, warnings: list[str] | None = None
+    response: Response, training_id: str, *, status: Status, warnings: list[str] | None = None
 ) -> SubmitAccepted:
     links = links_for(training_id)
     response.headers["Location"] = links.self

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-API_PREFIX = "/api/v1"
+from libs.settings import KtrdrSettings
+from services.api.paths import API_PREFIX, training_path
 
 
-class ClientSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
+class ClientSettings(KtrdrSettings):
+    """KTRDR_API_URL and KTRDR_API_KEY: which API the CLI talks to, and as whom."""
 
     api_url: str = "http://127.0.0.1:8000"
     api_key: str | None = None
@@ -86,14 +86,15 @@ class ApiClient:
         return self.request("POST", f"/trainings/{training_id}/cancel", json=body)
 
     def events_url(self, training_id: str) -> str:
-        return f"{API_PREFIX}/trainings/{training_id}/events"
+        return f"{training_path(training_id)}/events"
 
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self.http.request(method, API_PREFIX + path, **kwargs)
         except httpx.TransportError as exc:
             raise unreachable(self.base_url, exc) from None
-        return checked(response)
+        body: dict[str, Any] = checked(response)
+        return body
 
 
 def checked(response: httpx.Response) -> Any:
@@ -106,7 +107,8 @@ def checked(response: httpx.Response) -> Any:
     if not isinstance(body, dict):
         body = {}
     detail = str(body.get("detail") or f"HTTP {response.status_code} {response.reason_phrase}")
-    errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+    listed = body.get("errors")
+    errors = listed if isinstance(listed, list) else []
     raise ApiError(response.status_code, detail, errors)
 
 

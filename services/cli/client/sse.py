@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from services.cli.client.http import ApiClient, ApiError, checked, unreachable
+from services.cli.client.http import ApiClient, checked, unreachable
 
 TERMINAL = frozenset({"Completed", "Failed", "Cancelled"})
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -29,27 +29,61 @@ class StreamEvent:
     data: dict[str, Any]
 
 
-def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str | None, str | None, str]]:
-    """(id, event, data) per dispatched block; comments (keep-alives) are skipped."""
-    ident: str | None = None
-    kind: str | None = None
-    data: list[str] = []
-    for line in lines:
+@dataclass(frozen=True)
+class SseMessage:
+    """One block of a text/event-stream: its fields, and its comment lines (keep-alives)."""
+
+    id: str | None = None
+    event: str | None = None
+    data: str = ""
+    comments: tuple[str, ...] = ()
+
+    @property
+    def is_event(self) -> bool:
+        """A block that dispatches an event (not just a keep-alive comment or a lone id)."""
+        return bool(self.data) or self.event is not None
+
+
+class SseParser:
+    """The text/event-stream format, one line at a time (sync or async sources alike):
+    `feed(line)` returns the block a blank line completes, None otherwise."""
+
+    def __init__(self) -> None:
+        self._fields: dict[str, str] = {}
+        self._data: list[str] = []
+        self._comments: list[str] = []
+
+    def feed(self, line: str) -> SseMessage | None:
         if line == "":
-            if data or kind is not None:
-                yield ident, kind, "\n".join(data)
-            ident, kind, data = None, None, []
-            continue
+            if not (self._fields or self._data or self._comments):
+                return None
+            message = SseMessage(
+                id=self._fields.get("id"),
+                event=self._fields.get("event"),
+                data="\n".join(self._data),
+                comments=tuple(self._comments),
+            )
+            self._fields, self._data, self._comments = {}, [], []
+            return message
         if line.startswith(":"):
-            continue
+            self._comments.append(line[1:].strip())
+            return None
         name, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
-        if name == "id":
-            ident = value
-        elif name == "event":
-            kind = value
-        elif name == "data":
-            data.append(value)
+        if name == "data":
+            self._data.append(value)
+        elif name in ("id", "event"):
+            self._fields[name] = value
+        return None
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str | None, str | None, str]]:
+    """(id, event, data) per dispatched block; comments (keep-alives) are skipped."""
+    parser = SseParser()
+    for line in lines:
+        message = parser.feed(line)
+        if message is not None and message.is_event:
+            yield message.id, message.event, message.data
 
 
 def follow(
@@ -107,4 +141,4 @@ def _one_connection(
             yield StreamEvent(position, kind or payload.get("type", "message"), payload)
 
 
-__all__ = ["ApiError", "StreamEvent", "follow", "parse_sse"]
+__all__ = ["SseMessage", "SseParser", "StreamEvent", "follow", "parse_sse"]

@@ -37,10 +37,10 @@ def synth_command(
     out: Path | None = typer.Option(None, help="Folder to write to (default KTRDR_DATA_DIR)."),
 ) -> None:
     """Write {SYMBOL}_{TIMEFRAME}.csv: a seeded geometric random walk of OHLCV bars."""
-    from libs.pipeline.config import SYMBOL
-    from libs.pipeline.synth import synth_ohlcv, write_ohlcv_csv
+    from libs.pipeline import names
+    from libs.pipeline.data.synth import synth_ohlcv, write_ohlcv_csv
 
-    if not SYMBOL.match(symbol):
+    if not names.SYMBOL.matches(symbol):
         _fail(f"symbol: {symbol!r} must be letters, digits, . _ - (it names a file)")
     started = time.perf_counter()
     try:
@@ -65,7 +65,7 @@ def list_command(
     from rich.console import Console
     from rich.table import Table
 
-    from libs.pipeline.data import DataError, read_ohlcv
+    from libs.pipeline.data.ohlcv import DataError, read_ohlcv
 
     root = _data_dir(data_dir)
     files = sorted(root.glob("*_*.csv")) if root.is_dir() else []

@@ -19,7 +19,7 @@ def list_command(
     """Every saved model: strategy, timeframe, version, created, test accuracy, path."""
     from rich.table import Table
 
-    from libs.pipeline.storage import list_models
+    from libs.pipeline.storage.catalog import list_models
     from services.cli.consoles import make_console
     from services.cli.local_settings import LocalSettings
 
@@ -61,10 +61,11 @@ def predict_command(
     from rich.table import Table
 
     from libs.pipeline import dataset
-    from libs.pipeline.config import StrategyConfigError, load_strategy
-    from libs.pipeline.data import DataError
+    from libs.pipeline.config.strategy import StrategyConfigError, load_strategy
+    from libs.pipeline.data.ohlcv import DataError
     from libs.pipeline.split import Scaler
-    from libs.pipeline.storage import ModelNotFoundError, load_model, resolve_model_path
+    from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
+    from libs.pipeline.storage.load import load_model
     from services.cli.consoles import make_console
     from services.cli.local_settings import LocalSettings
 

@@ -17,8 +17,7 @@ def projector(
     ),
 ) -> None:
     """Consume ktrdr.projector: append events to the log and fold them, in batched commits."""
-    from pydantic import ValidationError
-
+    from services.cli.settings_errors import settings_or_exit
     from services.projector.service import run_projector
     from services.projector.settings import ProjectorSettings
 
@@ -27,13 +26,7 @@ def projector(
         "broker_url": broker_url,
         "projector_batch_max": batch_max,
     }
-    try:
-        settings = ProjectorSettings(**{k: v for k, v in given.items() if v is not None})
-    except ValidationError as error:
-        for problem in error.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or "settings"
-            typer.secho(f"error: {field}: {problem['msg']}", fg="red", err=True)
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(ProjectorSettings, given)
     raise typer.Exit(run_projector(settings))
 
 

@@ -16,9 +16,10 @@ import typer
 
 if TYPE_CHECKING:
     from libs.events.bus.port import Delivery
+    from libs.events.settings import BrokerSettings
 
 
-def load_settings():
+def load_settings() -> BrokerSettings:
     """KTRDR_BROKER_URL and KTRDR_TOPOLOGY_PREFIX (imported here: `ktrdr --help` stays fast).
     The default in-process bus cannot be watched from outside; the command says so."""
     from libs.events.settings import BrokerSettings
@@ -55,7 +56,7 @@ def format_delivery(delivery: Delivery, as_json: bool = False) -> str:
 
 
 async def _tail(url: str, patterns: list[str], prefix: str, as_json: bool, count: int) -> None:
-    from libs.events.bus.amqp import AmqpBus
+    from libs.events.bus.amqp.adapter import AmqpBus
     from libs.events.bus.topology import Topology
 
     bus = AmqpBus(url, Topology(prefix=prefix), connection_name="ktrdr-tail")

@@ -27,6 +27,7 @@ def up(
     from pydantic import ValidationError
 
     from services.cli.embedded import StartupError, UpOptions, run_up
+    from services.cli.settings_errors import report_invalid
 
     options = UpOptions(
         host=host, port=port, migrate=migrate, log_level=log_level, access_log=access_log
@@ -37,9 +38,7 @@ def up(
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(2) from None
     except ValidationError as error:
-        for problem in error.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or "settings"
-            typer.secho(f"error: KTRDR_{field.upper()}: {problem['msg']}", fg="red", err=True)
+        report_invalid(error, as_env=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
 

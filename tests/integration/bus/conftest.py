@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from libs.events.bus.amqp import AmqpBus
-from libs.events.bus.amqp_topology import delete_topology
+from libs.events.bus.amqp.adapter import AmqpBus
+from libs.events.bus.amqp.topology import delete_topology
 from libs.events.bus.topology import Topology
 from tests.contract.conftest import AMQP_URL
 

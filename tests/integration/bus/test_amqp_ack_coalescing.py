@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from libs.events.bus.amqp import AmqpBus
-from libs.events.bus.amqp_consumers import AmqpSubscription
+from libs.events.bus.amqp.adapter import AmqpBus
+from libs.events.bus.amqp.consumers import AmqpSubscription
 from libs.events.bus.port import Delivery
 from tests.contract import factories as make
 from tests.contract.conftest import AMQP_URL, WAIT_S
@@ -67,7 +67,7 @@ async def test_a_consumer_the_broker_cancels_consumes_again(amqp_bus: AmqpBus) -
     and receives what is then sent to the queue, without a restart."""
     import aio_pika
 
-    from libs.events.bus.amqp_consumers import to_amqp_message
+    from libs.events.bus.amqp.consumers import to_amqp_message
 
     received: asyncio.Queue[Delivery] = asyncio.Queue()
     queue = amqp_bus.topology.projector_queue

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from libs.events.bus.amqp import AmqpBus
+from libs.events.bus.amqp.adapter import AmqpBus
 from libs.events.bus.port import Delivery
 from tests.contract import factories as make
 from tests.contract.conftest import AMQP_URL

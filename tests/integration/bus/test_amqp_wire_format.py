@@ -9,7 +9,7 @@ import json
 import aiormq
 import pytest
 
-from libs.events.bus.amqp import AmqpBus
+from libs.events.bus.amqp.adapter import AmqpBus
 from tests.contract import factories as make
 from tests.contract.conftest import AMQP_URL
 

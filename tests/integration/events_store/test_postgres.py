@@ -8,8 +8,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from libs.events.notify import RESYNC, InProcessNotifier
-from libs.events.notify_pg import PostgresNotifier
+from libs.events.notify.inprocess import InProcessNotifier
+from libs.events.notify.port import RESYNC
+from libs.events.notify.postgres import PostgresNotifier
 from libs.events.samples import TrainingScript
 from libs.events.store import EventStore
 from tests.support.postgres import PG_URL

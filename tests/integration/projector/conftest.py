@@ -12,12 +12,12 @@ from typing import Any
 import aio_pika
 import pytest
 
-from libs.events.bus.amqp import AmqpBus
-from libs.events.bus.amqp_topology import delete_topology
+from libs.events.bus.amqp.adapter import AmqpBus
+from libs.events.bus.amqp.topology import delete_topology
 from libs.events.bus.topology import Topology
 from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
-from libs.events.notify_pg import PostgresNotifier
+from libs.events.notify.postgres import PostgresNotifier
 from libs.events.store import EventStore
 from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings

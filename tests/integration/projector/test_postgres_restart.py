@@ -12,8 +12,8 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from libs.events.bus.amqp import AmqpBus
-from libs.events.bus.amqp_topology import delete_topology
+from libs.events.bus.amqp.adapter import AmqpBus
+from libs.events.bus.amqp.topology import delete_topology
 from libs.events.bus.topology import Topology
 from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine

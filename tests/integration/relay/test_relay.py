@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from libs.events.bus.memory import InMemoryBus
+from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.topology import Topology
 from libs.events.catalog import Event, Failed
 from libs.events.relay import OutboxRelay

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from libs.events import tables
-from libs.events.bus.amqp import AmqpBus
-from libs.events.bus.amqp_topology import delete_topology
-from libs.events.bus.memory import InMemoryBus
+from libs.events.bus.amqp.adapter import AmqpBus
+from libs.events.bus.amqp.topology import delete_topology
+from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.port import Delivery
 from libs.events.bus.topology import Topology
 from libs.events.relay import OutboxRelay

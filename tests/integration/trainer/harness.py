@@ -18,10 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from libs.events.bus.amqp import AmqpBus
+from libs.events.bus.amqp.adapter import AmqpBus
 from libs.events.bus.topology import Topology
 from libs.events.catalog import CancelRequested, Event, TrainingRequested
-from libs.pipeline.config import load_strategy
+from libs.pipeline.config.strategy import load_strategy
 from tests.support.event_tap import TappedEvents
 
 REPO = Path(__file__).resolve().parents[3]
@@ -75,7 +75,7 @@ class BusProbe(TappedEvents):
         await self.bus.close()
         import aio_pika
 
-        from libs.events.bus.amqp_topology import delete_topology
+        from libs.events.bus.amqp.topology import delete_topology
 
         connection = await aio_pika.connect(self.url)
         await delete_topology(await connection.channel(), self.topology)

@@ -1,6 +1,6 @@
-"""The API on SQLite (a tmp file, migrated with the real Alembic scripts) + the in-memory bus,
-driven through httpx's ASGITransport (no sockets). Tests feed trainer events straight into the
-store to simulate a trainer."""
+"""The API on the composition root's stack: SQLite (a tmp file, migrated with the real Alembic
+scripts) + the in-memory bus, driven through httpx's ASGITransport (no sockets). Tests feed
+trainer events straight into the store to simulate a trainer."""
 
 from __future__ import annotations
 
@@ -9,20 +9,19 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from libs.events.bus import Topology
-from libs.events.bus.memory import InMemoryBus
+from libs.events.bus import EventBus
 from libs.events.catalog import TrainingRequested
-from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
-from libs.events.notify import InProcessNotifier
+from libs.events.notify.port import Notifier
 from libs.events.store import EventStore
 from services.api.app import create_app
 from services.api.settings import ApiSettings
+from services.bootstrap import open_stack
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -30,11 +29,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 @dataclass
 class Api:
-    app: Any
+    app: FastAPI
     client: httpx.AsyncClient
     store: EventStore
-    notifier: InProcessNotifier
-    bus: InMemoryBus
+    notifier: Notifier
+    bus: EventBus
     settings: ApiSettings
 
 
@@ -48,28 +47,23 @@ def strategies_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def api(tmp_path: Path, strategies_dir: Path) -> AsyncIterator[Api]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ktrdr.db'}"
-    engine = make_engine(url)
-    await upgrade_engine(engine)
-    notifier = InProcessNotifier()
-    store = EventStore(engine, notifier=notifier)
-    bus = InMemoryBus(Topology(prefix=f"t{uuid.uuid4().hex[:8]}."))
-    await bus.start()
     settings = ApiSettings(
-        database_url=url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'ktrdr.db'}",
+        broker_url="memory://",
+        topology_prefix=f"t{uuid.uuid4().hex[:8]}.",
         strategies_dir=strategies_dir,
         data_dir=REPO / "data",
         models_dir=tmp_path / "models",
         sse_keepalive_s=0.2,
         sse_poll_s=5.0,
     )
-    app = create_app(settings, store=store, notifier=notifier, bus=bus, run_relay=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield Api(app, client, store, notifier, bus, settings)
-    await bus.close()
-    await engine.dispose()
+    async with open_stack(database=settings, broker=settings, connect="now") as stack:
+        await upgrade_engine(stack.engine)
+        app = create_app(settings, stack=stack)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                yield Api(app, client, stack.store, stack.notifier, stack.bus, settings)
 
 
 async def requested(

@@ -1,22 +1,15 @@
 """A streaming ASGI client for SSE tests: httpx's ASGITransport buffers the whole response,
-which never ends for a live stream. This calls the app directly and yields body chunks as they
-are sent, and can disconnect like a browser closing the tab."""
+which never ends for a live stream. This calls the app directly and yields the messages as they
+are sent (parsed by the CLI's SseParser), and can disconnect like a browser closing the tab."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass
-class SseEvent:
-    id: str | None = None
-    event: str | None = None
-    data: str = ""
-    comments: list[str] = field(default_factory=list)
+from services.cli.client.sse import SseMessage, SseParser
 
 
 class SseStream:
@@ -76,7 +69,7 @@ class SseStream:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
 
-    async def events(self, wait_s: float = 5.0) -> AsyncIterator[SseEvent]:
+    async def events(self, wait_s: float = 5.0) -> AsyncIterator[SseMessage]:
         """Parsed events (and comment-only blocks) until the server ends the stream."""
         while True:
             while "\n\n" not in self._buffer:
@@ -87,23 +80,7 @@ class SseStream:
                 if not message.get("more_body", False):
                     self.ended = True
             block, self._buffer = self._buffer.split("\n\n", 1)
-            yield parse_block(block)
-
-
-def parse_block(block: str) -> SseEvent:
-    out = SseEvent()
-    data: list[str] = []
-    for line in block.split("\n"):
-        if line.startswith(":"):
-            out.comments.append(line[1:].strip())
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "id":
-            out.id = value
-        elif name == "event":
-            out.event = value
-        elif name == "data":
-            data.append(value)
-    out.data = "\n".join(data)
-    return out
+            parser = SseParser()
+            for line in block.split("\n"):
+                parser.feed(line)
+            yield parser.feed("") or SseMessage()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from libs.events.notify import RESYNC, Notification
+from libs.events.notify.port import RESYNC, Notification
 from libs.events.rows import StoredEvent
 from services.api.sse import follow_training
 from tests.contract import factories as make

@@ -7,7 +7,7 @@ import asyncio
 import aiormq
 import pytest
 
-from libs.events.bus.amqp_acks import AckCoalescer
+from libs.events.bus.amqp.acks import AckCoalescer
 from libs.events.bus.policy import Outcome
 
 ACK, REQUEUE, DEAD = Outcome.ACK, Outcome.REQUEUE, Outcome.DEAD_LETTER

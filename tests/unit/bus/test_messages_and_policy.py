@@ -7,7 +7,7 @@ import json
 import pytest
 
 from libs.events.bus import bus_from_url
-from libs.events.bus.memory import InMemoryBus
+from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.messages import RawMessage, headers_for, outgoing
 from libs.events.bus.policy import Outcome, settle, settle_best_effort
 from libs.events.bus.port import Delivery, TopologyMismatch

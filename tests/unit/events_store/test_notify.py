@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from libs.events import notify
-from libs.events.notify import RESYNC, InProcessNotifier, Notification, make_notifier
+from libs.events.notify import inprocess, make_notifier
+from libs.events.notify.inprocess import InProcessNotifier
+from libs.events.notify.port import RESYNC, Notification
 
 
 async def test_every_subscriber_gets_every_notification_in_order():
@@ -58,7 +59,7 @@ async def test_a_resync_wakes_waiters_even_without_a_new_position():
 
 
 async def test_a_subscriber_that_falls_behind_gets_one_resync(monkeypatch):
-    monkeypatch.setattr(notify, "SUBSCRIBER_QUEUE_SIZE", 3)
+    monkeypatch.setattr(inprocess, "SUBSCRIBER_QUEUE_SIZE", 3)
     notifier = InProcessNotifier()
     sub = notifier.subscribe()
     notifier.publish([Notification(i, "t", "BatchProgress") for i in range(1, 5)])

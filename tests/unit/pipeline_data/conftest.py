@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from libs.pipeline.synth import synth_ohlcv, write_ohlcv_csv
+from libs.pipeline.data.synth import synth_ohlcv, write_ohlcv_csv
 
 REPO = Path(__file__).resolve().parents[3]
 

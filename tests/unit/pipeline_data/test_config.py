@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from libs.pipeline.config import (
+from libs.pipeline.config.strategy import (
     OTHER_SUBSYSTEM_SECTIONS,
     StrategyConfigError,
     apply_overrides,

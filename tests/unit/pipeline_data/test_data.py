@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from libs.pipeline.config import load_strategy
-from libs.pipeline.data import FIRST_USABLE, DataError, read_ohlcv, resample
+from libs.pipeline.config.strategy import load_strategy
+from libs.pipeline.data.ohlcv import FIRST_USABLE, DataError, read_ohlcv, resample
+from libs.pipeline.data.synth import write_ohlcv_csv
 from libs.pipeline.dataset import load_frames
-from libs.pipeline.synth import write_ohlcv_csv
 
 
 def hourly(values: list[float], start: str = "2021-01-04 00:00") -> pd.DataFrame:

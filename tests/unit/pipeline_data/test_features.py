@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from libs.pipeline import dataset
-from libs.pipeline.config import load_strategy
-from libs.pipeline.synth import synth_ohlcv
+from libs.pipeline.config.strategy import load_strategy
+from libs.pipeline.data.synth import synth_ohlcv
 
 HOUR = pd.Timedelta(hours=1)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from libs.pipeline.config_models import FuzzyInputConfig
+from libs.pipeline.config.sections import FuzzyInputConfig
 from libs.pipeline.fuzzy import fuzzy_input, gaussian, trapezoidal, triangular
 
 

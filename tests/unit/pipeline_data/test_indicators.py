@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from libs.pipeline.config_models import IndicatorConfig
-from libs.pipeline.indicators import compute_frame, compute_indicator
-from libs.pipeline.synth import synth_ohlcv
+from libs.pipeline.config.sections import IndicatorConfig
+from libs.pipeline.data.synth import synth_ohlcv
+from libs.pipeline.indicators.compute import compute_frame, compute_indicator
 
 
 @pytest.fixture(scope="module")

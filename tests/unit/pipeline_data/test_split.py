@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from libs.pipeline import dataset
-from libs.pipeline.config import load_strategy
-from libs.pipeline.data import DataError
+from libs.pipeline.config.strategy import load_strategy
+from libs.pipeline.data.ohlcv import DataError
 from libs.pipeline.split import Scaler, split_sizes
 
 

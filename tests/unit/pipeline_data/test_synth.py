@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from libs.pipeline.data import read_ohlcv
-from libs.pipeline.synth import synth_ohlcv
+from libs.pipeline.data.ohlcv import read_ohlcv
+from libs.pipeline.data.synth import synth_ohlcv
 from services.cli.app import app
 
 

@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from libs.pipeline import model_dirs
-from libs.pipeline.storage import (
-    MODEL_FILES,
-    ModelNotFoundError,
-    list_models,
-    load_model,
-    resolve_model_path,
-    save_model,
-)
+from libs.pipeline.storage import layout
+from libs.pipeline.storage.catalog import ModelNotFoundError, list_models, resolve_model_path
+from libs.pipeline.storage.load import load_model
+from libs.pipeline.storage.save import MODEL_FILES, save_model
 from tests.unit.pipeline_model.conftest import new_model
 
 
@@ -75,14 +70,14 @@ def test_round_trip_gives_identical_predictions(tmp_path):
 
 def test_a_version_taken_after_our_scan_makes_us_take_the_next(tmp_path, monkeypatch):
     other = save(tmp_path)  # v1 exists, but our saver's first scan will not see it
-    real = model_dirs.existing_versions
+    real = layout.existing_versions
     scans = []
 
     def stale_first_scan(*args):
         scans.append(args)
         return [] if len(scans) == 1 else real(*args)
 
-    monkeypatch.setattr(model_dirs, "existing_versions", stale_first_scan)
+    monkeypatch.setattr(layout, "existing_versions", stale_first_scan)
     mine = save(tmp_path)
     assert mine.version == 2
     assert len(scans) >= 2  # the rename onto v1 failed and the saver looked again
@@ -136,7 +131,7 @@ def test_latest_pointer_never_points_back(tmp_path):
     link = tmp_path / "strat" / "1h_latest"
     link.unlink()
     os.symlink("1h_v1", link)  # as if the slower saver of v1 had finished last
-    model_dirs.update_latest_pointer(tmp_path / "strat", "1h")
+    layout.update_latest_pointer(tmp_path / "strat", "1h")
     assert os.readlink(link) == "1h_v2"
 
 

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from libs.pipeline import train_loop
-from libs.pipeline.progress import RecordingReporter, TrainingCancelled
-from libs.pipeline.train_loop import EarlyStopParams, SchedulerParams, TrainParams, train_model
+from libs.pipeline.progress import TrainingCancelled
+from libs.pipeline.training import loop
+from libs.pipeline.training.loop import train_model
+from libs.pipeline.training.setup import EarlyStopParams, SchedulerParams, TrainParams
+from tests.support.reporters import RecordingReporter
 from tests.unit.pipeline_model.conftest import make_problem, new_model
 
 
@@ -34,7 +36,7 @@ class SnapshotReporter(RecordingReporter):
 def scripted_val_losses(monkeypatch, losses: list[float]) -> None:
     """Validation figures for each epoch in turn, to steer best-epoch / early-stop logic."""
     it = iter(losses)
-    monkeypatch.setattr(train_loop, "evaluate_loss", lambda *a, **k: (next(it), 0.5))
+    monkeypatch.setattr(loop, "evaluate_loss", lambda *a, **k: (next(it), 0.5))
 
 
 def test_same_seed_same_weights_different_seed_different(problem):
@@ -76,7 +78,7 @@ def test_early_stopping_stops_after_patience(problem, monkeypatch):
 
 def test_early_stopping_can_monitor_accuracy(problem, monkeypatch):
     accuracies = iter([0.4, 0.6, 0.5, 0.55, 0.9])
-    monkeypatch.setattr(train_loop, "evaluate_loss", lambda *a, **k: (1.0, next(accuracies)))
+    monkeypatch.setattr(loop, "evaluate_loss", lambda *a, **k: (1.0, next(accuracies)))
     outcome = train_model(
         new_model(),
         *problem,
@@ -174,7 +176,7 @@ def test_class_weights_change_the_loss(problem):
 
 
 def test_balanced_class_weights_by_hand():
-    from libs.pipeline.train_setup import class_weight_tensor
+    from libs.pipeline.training.setup import class_weight_tensor
 
     w = class_weight_tensor("balanced", np.array([0, 0, 0, 1]), 3)
     # n / (k * count): 4/9 for BUY, 4/3 for HOLD, SELL absent -> 0

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from libs.events.bus import Topology
-from libs.events.bus.memory import InMemoryBus
+from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
-from libs.events.notify import InProcessNotifier
+from libs.events.notify.inprocess import InProcessNotifier
 from libs.events.store import EventStore
 from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from libs.events.db import DatabaseSettings
+from libs.events.settings import DatabaseSettings
 from services.api.settings import ApiSettings
 from services.projector.settings import ProjectorSettings
 from services.trainer.settings import TrainerSettings

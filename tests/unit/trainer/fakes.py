@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from libs.events.bus.memory import InMemoryBus
+from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.topology import Topology
 from libs.events.catalog import CancelRequested, DeviceInfo, TrainingRequested
 from libs.pipeline.progress import PHASES, BatchInfo, EpochInfo, TrainingCancelled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from libs.events.bus.memory_broker import StoredMessage
+from libs.events.bus.memory.broker import StoredMessage
 from libs.events.catalog import Completed
 from libs.pipeline.progress import PHASES
 from tests.unit.trainer.fakes import FakePipeline, Harness, cancel, request
@@ -277,7 +277,7 @@ async def test_a_request_waits_until_the_control_reader_has_caught_up(tmp_path, 
         service.worker._sync_control = observed_sync
         await h.bus.publish(cancel(req.training_id))  # the reader now lags on this one
         await h.bus.publish(req)
-        await h.wait_for(lambda _: req.training_id in service.worker._active)
+        await h.wait_for(lambda _: req.training_id in service.worker.active)
         gate.set()
         terminal = await h.wait_terminal(req.training_id)
         assert seen_at_sync == ["test cancel"]  # the sync waited for the lagging reader
@@ -329,7 +329,7 @@ async def test_a_duplicate_request_waits_for_the_running_one_and_is_not_run_agai
         pipeline.release.set()
         await h.wait_terminal(req.training_id)
         queue = h.bus.broker.queue(h.topology.trainer_queue("any"))
-        await h.wait_for(lambda _: not queue.ready and not service.worker._active)
+        await h.wait_for(lambda _: not queue.ready and not service.worker.active)
         assert len(pipeline.calls) == 1
         assert len(h.of(req.training_id, "Completed")) == 1
 
@@ -345,9 +345,9 @@ async def test_a_request_whose_handler_keeps_failing_is_dead_lettered_and_servin
         tries = []
 
         async def sync_failing_for_poison() -> None:
-            current = service.worker._active
+            current = service.worker.active
             if poison.training_id in current:
-                tries.append(current[poison.training_id].attempt)
+                tries.append(current[poison.training_id])
                 raise ConnectionError("control stream unreadable")
             await real_sync()
 

@@ -1,0 +1,2 @@
+"""Technical indicators: the catalog (one entry per indicator: parameters, outputs, TA-Lib
+call) and their computation on bars."""

@@ -1,0 +1,158 @@
+"""Train parameters and the pieces the train loop is assembled from (optimiser, LR schedule,
+class weights, early stopping). Plain dataclasses: the loop never sees the strategy config
+classes; pipeline.py maps the config onto these. Scheduler defaults are the config's own
+(config/training.py), so a scheduler built here behaves as one a strategy leaves at defaults."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from libs.pipeline.config import training as defaults
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULERS = ("reduce_on_plateau", "step", "exponential", "none")
+MONITORS = ("val_loss", "val_accuracy")
+
+
+@dataclass(frozen=True)
+class SchedulerParams:
+    type: str = "none"
+    factor: float = defaults.PLATEAU_FACTOR  # reduce_on_plateau
+    patience: int = defaults.PLATEAU_PATIENCE  # reduce_on_plateau
+    step_size: int = defaults.STEP_SIZE  # step
+    gamma: float | None = None  # step, exponential; None: that type's default
+
+    def __post_init__(self) -> None:
+        _check(self.type in SCHEDULERS, "lr_scheduler.type", self.type, SCHEDULERS)
+
+    @property
+    def decay(self) -> float:
+        """gamma, or the default of this scheduler type."""
+        if self.gamma is not None:
+            return self.gamma
+        return defaults.EXPONENTIAL_GAMMA if self.type == "exponential" else defaults.STEP_GAMMA
+
+
+@dataclass(frozen=True)
+class EarlyStopParams:
+    patience: int = 10
+    monitor: str = "val_loss"
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.monitor in MONITORS, "early_stopping.monitor", self.monitor, MONITORS)
+        if self.patience < 1:
+            raise ValueError(f"early_stopping.patience: must be >= 1, got {self.patience}")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    scheduler: SchedulerParams = field(default_factory=SchedulerParams)
+    early_stopping: EarlyStopParams | None = None
+    gradient_clip: float | None = None
+    class_weights: str | Sequence[float] | None = None  # "balanced" | one weight per class
+    seed: int = 42
+    num_classes: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, OPTIMIZERS)
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate: must be > 0, got {self.learning_rate}")
+
+
+def _check(ok: bool, name: str, value: object, valid: Iterable[str]) -> None:
+    if not ok:
+        raise ValueError(f"{name}: unknown value {value!r}; valid: {', '.join(valid)}")
+
+
+def make_optimizer(params: TrainParams, parameters: Iterable[torch.nn.Parameter]):
+    # foreach: one fused dispatch per step instead of one per parameter tensor -- measurably
+    # faster for a small MLP on CPU too (torch only picks it by default on CUDA).
+    kw = {"lr": params.learning_rate, "weight_decay": params.weight_decay, "foreach": True}
+    if params.optimizer == "adam":
+        return torch.optim.Adam(parameters, **kw)
+    if params.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, **kw)
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(parameters, momentum=0.9, **kw)
+    return torch.optim.RMSprop(parameters, **kw)
+
+
+def make_scheduler(params: TrainParams, optimizer: torch.optim.Optimizer):
+    s = params.scheduler
+    if s.type == "reduce_on_plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=s.factor, patience=s.patience
+        )
+    if s.type == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=s.step_size, gamma=s.decay)
+    if s.type == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s.decay)
+    return None
+
+
+def class_weight_tensor(
+    spec: str | Sequence[float] | None, y_train: np.ndarray | torch.Tensor, num_classes: int
+) -> torch.Tensor | None:
+    """`"balanced"` → n / (classes * count_c) (sklearn's rule; an absent class gets 0, it has no
+    rows to weigh); a list → used as given (one non-negative weight per class)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec != "balanced":
+            raise ValueError(f"class_weights: unknown value {spec!r}; valid: balanced or a list")
+        y = y_train.cpu().numpy() if isinstance(y_train, torch.Tensor) else np.asarray(y_train)
+        counts = np.bincount(y.astype(np.int64), minlength=num_classes)[:num_classes]
+        weights = np.where(counts > 0, len(y) / (num_classes * np.maximum(counts, 1)), 0.0)
+        return torch.tensor(weights, dtype=torch.float32)
+    weights = [float(w) for w in spec]
+    if len(weights) != num_classes or any(w < 0 or math.isnan(w) for w in weights):
+        raise ValueError(
+            f"class_weights: need {num_classes} non-negative weights (BUY, HOLD, SELL), got {spec}"
+        )
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+class EarlyStopping:
+    """Tracks the best epoch by the monitored metric (always: it decides which weights are
+    restored) and, when configured, says when `patience` epochs brought no improvement."""
+
+    def __init__(self, params: EarlyStopParams | None) -> None:
+        self.params = params
+        self.monitor = params.monitor if params else "val_loss"
+        self.min_delta = params.min_delta if params else 0.0
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.epochs_without_improvement = 0
+
+    def update(self, epoch: int, val_loss: float, val_accuracy: float) -> bool:
+        """Record an epoch; True when it is the new best."""
+        value = val_loss if self.monitor == "val_loss" else val_accuracy
+        if self.best is None:
+            better = True
+        elif self.monitor == "val_loss":
+            better = value < self.best - self.min_delta
+        else:
+            better = value > self.best + self.min_delta
+        if better:
+            self.best, self.best_epoch = value, epoch
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
+        return better
+
+    def should_stop(self) -> bool:
+        return self.params is not None and self.epochs_without_improvement >= self.params.patience

@@ -1,0 +1,26 @@
+"""The settings vocabulary every ktrdr process shares: environment variables prefixed KTRDR_.
+
+Every settings class (the mixins in libs/events/settings.py and libs/pipeline/settings.py, and the
+services' classes built from them) derives from `KtrdrSettings`, so the prefix and the policy on
+unknown variables are written once. Settings are instantiated in composition roots only, never at
+import time.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# extra="ignore": every process reads the same environment, full of the others' variables.
+KTRDR_ENV = SettingsConfigDict(env_prefix="KTRDR_", extra="ignore")
+
+
+class KtrdrSettings(BaseSettings):
+    """The base of every ktrdr settings class: env prefix KTRDR_, other variables ignored."""
+
+    model_config = KTRDR_ENV
+
+
+class LogSettings(KtrdrSettings):
+    """KTRDR_LOG_LEVEL: the log level of a long-running service (api, projector, trainer)."""
+
+    log_level: str = "INFO"

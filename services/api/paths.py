@@ -1,0 +1,13 @@
+"""The API's URL layout, shared by the app (its routers are mounted here) and the CLI client."""
+
+from __future__ import annotations
+
+API_PREFIX = "/api/v1"
+
+
+def training_path(training_id: str) -> str:
+    return f"{API_PREFIX}/trainings/{training_id}"
+
+
+def model_path(strategy: str, version: str) -> str:
+    return f"{API_PREFIX}/models/{strategy}/{version}"
