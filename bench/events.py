@@ -30,10 +30,10 @@ from libs.events import catalog as ev  # noqa: E402
 from libs.events.db import make_engine  # noqa: E402
 from libs.events.migrate import upgrade_engine  # noqa: E402
 from libs.events.notify.postgres import asyncpg_dsn  # noqa: E402
-from libs.events.rebuild import rebuild  # noqa: E402
-from libs.events.rows import ENVELOPE_COLUMNS, envelope_values  # noqa: E402
-from libs.events.samples import TrainingScript  # noqa: E402
-from libs.events.store import EventStore  # noqa: E402
+from libs.events.store.rebuild import rebuild  # noqa: E402
+from libs.events.store.rows import ENVELOPE_COLUMNS, envelope_values  # noqa: E402
+from tests.support.events import TrainingScript  # noqa: E402
+from libs.events.store.sql import SqlEventStore  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "KTRDR_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -93,7 +93,7 @@ async def latencies_ms(dsn: str) -> tuple[float, float]:
 
 
 async def bench_append(
-    store: EventStore, events: list[ev.Event], *, fold: bool, size: int
+    store: SqlEventStore, events: list[ev.Event], *, fold: bool, size: int
 ) -> float:
     began = time.perf_counter()
     for chunk in batches(events, size):
@@ -116,7 +116,7 @@ async def postgres_part(events: list[ev.Event]) -> dict[str, float]:
     engine = make_engine(url)
     try:
         await upgrade_engine(engine)
-        store = EventStore(engine)
+        store = SqlEventStore(engine)
         rtt_ms, commit_ms = await latencies_ms(asyncpg_dsn(url))
         out = {"rtt_ms": rtt_ms, "commit_ms": commit_ms}
         out["raw"] = await bench_raw(asyncpg_dsn(url), events)
@@ -145,7 +145,7 @@ async def sqlite_part(events: list[ev.Event]) -> dict[str, float]:
         engine = make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
         try:
             await upgrade_engine(engine)
-            store = EventStore(engine)
+            store = SqlEventStore(engine)
             out = {"fold_batch": await bench_append(store, events, fold=True, size=BATCH)}
             report = await rebuild(engine)
             out["rebuild"] = report.events_per_s

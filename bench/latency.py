@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from libs.events import catalog as ev  # noqa: E402
-from libs.events.samples import TrainingScript  # noqa: E402
+from tests.support.events import TrainingScript  # noqa: E402
+from services.api.paths import API_PREFIX, training_path  # noqa: E402
+from services.cli.client.sse import SseParser  # noqa: E402
 
 KTRDR = Path(sys.executable).parent / "ktrdr"
 PG = os.environ.get("KTRDR_BENCH_PG", "postgres@127.0.0.1:5432")
@@ -265,7 +267,7 @@ async def warm_up(client: httpx.AsyncClient) -> None:
 
 async def submit(client: httpx.AsyncClient, epochs: int, device: str = "any") -> str:
     response = await client.post(
-        "/api/v1/trainings",
+        f"{API_PREFIX}/trainings",
         json={
             "strategy": "e2e_tiny",
             "start_date": "2017-01-02",
@@ -288,23 +290,19 @@ class Follower:
         self._task = asyncio.create_task(self._run(client))
 
     async def _run(self, client: httpx.AsyncClient) -> None:
-        path = f"/api/v1/trainings/{self.training_id}/events"
+        path = f"{training_path(self.training_id)}/events"
         headers = {"accept": "text/event-stream"}
         async with client.stream(
             "GET", path, headers=headers, timeout=httpx.Timeout(10, read=None)
         ) as response:
-            kind, data = None, []
+            parser = SseParser()
             async for line in response.aiter_lines():
-                if line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].strip())
-                elif line == "" and kind is not None:
+                message = parser.feed(line)
+                if message is not None and message.event is not None:
                     arrival = time.time()
                     async with self._changed:
-                        self.events.append((arrival, kind, json.loads("".join(data))))
+                        self.events.append((arrival, message.event, json.loads(message.data)))
                         self._changed.notify_all()
-                    kind, data = None, []
 
     async def wait(self, kind: str, within_s: float = 120) -> float:
         """Arrival time of the first `kind` event."""
@@ -422,7 +420,7 @@ async def loaded_latencies(
     real = [ms for f in followers for ms in f.latencies_ms(since=since)]
     cpu_text = rig.cpu_report(cpu, len(real) + len(probes))
     for follower in followers:
-        await client.post(f"/api/v1/trainings/{follower.training_id}/cancel", json={})
+        await client.post(f"{training_path(follower.training_id)}/cancel", json={})
     for follower in followers:
         await follower.wait("Cancelled", 120)
         await follower.close()
@@ -437,7 +435,7 @@ async def cancel_cycles(client: httpx.AsyncClient, cycles: int):
         to_phase.append((await follower.wait("PhaseStarted", 120) - t_submit) * 1000)
         await follower.wait("BatchProgress", 120)
         t_cancel = time.time()
-        response = await client.post(f"/api/v1/trainings/{follower.training_id}/cancel", json={})
+        response = await client.post(f"{training_path(follower.training_id)}/cancel", json={})
         response.raise_for_status()
         to_cancelled.append((await follower.wait("Cancelled", 120) - t_cancel) * 1000)
         if (batch := follower.batch_s()) is not None:

@@ -39,6 +39,7 @@ from libs.pipeline.config.strategy import load_strategy  # noqa: E402
 from libs.pipeline.device import configure_threads  # noqa: E402
 from libs.pipeline.pipeline import train_strategy  # noqa: E402
 from libs.pipeline.request import TrainingRequest  # noqa: E402
+from services.bootstrap import open_stack  # noqa: E402
 from services.trainer.cancellation import RunToken  # noqa: E402
 from services.trainer.reporter import EventReporter, RunEnvelope  # noqa: E402
 from services.trainer.service import TrainerService  # noqa: E402
@@ -241,9 +242,6 @@ async def main(args: argparse.Namespace) -> None:
     threads = configure_threads(args.threads)
     kind = "in-memory bus" if url.startswith("memory") else f"RabbitMQ at {url.split('@')[-1]}"
     print(f"bus: {kind} (prefix {prefix}); torch threads {threads}; pid {os.getpid()}")
-    trainer_bus = bus_from_url(url, topology)
-    # The client is another connection on RabbitMQ; the in-memory bus is one broker per object.
-    client = trainer_bus if url.startswith("memory") else bus_from_url(url, topology)
     watcher = Watcher()
     with tempfile.TemporaryDirectory() as tmp:
         settings = TrainerSettings(
@@ -255,22 +253,39 @@ async def main(args: argparse.Namespace) -> None:
             data_dir=ROOT / "data",
             heartbeat_interval_s=5,
         )
+        try:
+            await run(args, settings, topology, watcher, Path(tmp))
+        finally:
+            if not url.startswith("memory"):
+                await delete_topology(url, topology)
+
+
+async def run(
+    args: argparse.Namespace,
+    settings: TrainerSettings,
+    topology: Topology,
+    watcher: Watcher,
+    tmp: Path,
+) -> None:
+    url = settings.broker_url
+    async with open_stack(broker=settings) as stack:
+        trainer_bus = stack.bus
+        # The client is another connection on RabbitMQ; the in-memory bus is one broker per
+        # object.
+        client = trainer_bus if url.startswith("memory") else bus_from_url(url, topology)
         service = TrainerService(settings, trainer_bus, train_fn=THREAD_CPU)
         await client.start()
         await client.tap(["training.#"], watcher.on_event)
         await service.start()
         try:
             if "overhead" in args.only:
-                await overhead(client, watcher, Path(tmp) / "bare", args.epochs, args.repeats)
+                await overhead(client, watcher, tmp / "bare", args.epochs, args.repeats)
             if "cancel" in args.only:
                 await cancel_latency(client, watcher, args.cancels)
         finally:
             await service.stop(grace_s=0)
             if client is not trainer_bus:
                 await client.close()
-            await trainer_bus.close()
-            if not url.startswith("memory"):
-                await delete_topology(url, topology)
 
 
 async def delete_topology(url: str, topology: Topology) -> None:

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 
 from libs.events.db import make_engine
 from libs.events.settings import DatabaseSettings
-from libs.events.tables import UTCDateTime, metadata
+from libs.events.columns import UTCDateTime
+from libs.events.tables import metadata
 
 config = context.config
 # The CLI wants Alembic's "Running upgrade ..." lines; an embedding caller keeps its logging.

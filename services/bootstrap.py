@@ -41,8 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus import EventBus, Topology, bus_from_url
 from libs.events.notify.port import DEFAULT_CHANNEL, Notifier
-from libs.events.settings import BrokerSettings, DatabaseSettings
-from libs.events.store import EventStore
+from libs.events.settings import IN_MEMORY_DATABASE_URL, BrokerSettings, DatabaseSettings
+from libs.events.store.port import EventStore
 
 log = logging.getLogger("ktrdr.bootstrap")
 
@@ -276,12 +276,20 @@ def _open_database(
     channel: str,
     engine_options: Mapping[str, Any],
 ) -> None:
+    if url == IN_MEMORY_DATABASE_URL:
+        from libs.events.notify.inprocess import InProcessNotifier
+        from libs.events.store.memory import InMemoryEventStore
+
+        stack._notifier = InProcessNotifier() if notifier else None
+        stack._store = InMemoryEventStore(notifier=stack._notifier)
+        return
     from libs.events.db import make_engine
     from libs.events.notify import make_notifier
+    from libs.events.store.sql import SqlEventStore
 
     stack._engine = make_engine(url, **engine_options)
     stack._notifier = make_notifier(url, channel=channel) if notifier else None
-    stack._store = EventStore(stack._engine, notifier=stack._notifier, channel=channel)
+    stack._store = SqlEventStore(stack._engine, notifier=stack._notifier, channel=channel)
 
 
 async def _close(stack: Stack, connector: asyncio.Task[None] | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from libs.events.catalog import ENVELOPE_FIELDS, REGISTRY, Event
@@ -28,6 +29,16 @@ def from_dict(raw: dict[str, Any]) -> Event:
     if cls is None:
         raise UnknownEventType(f"unknown event type {event_type!r}")
     return cls.model_validate(upcast(dict(raw), cls.SCHEMA_VERSION))
+
+
+def from_view(raw: Mapping[str, Any]) -> Event:
+    """Build an event from a JSON view of it that carries more than the event (e.g. an SSE
+    item's `position` and `recorded_at`): keys the event's class does not declare are dropped."""
+    event_type = raw.get("type")
+    cls = REGISTRY.get(event_type) if isinstance(event_type, str) else None
+    if cls is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    return from_dict({k: v for k, v in raw.items() if k in cls.model_fields})
 
 
 def decode(body: bytes | str) -> Event:

@@ -12,10 +12,10 @@ positions. This keeps the relay from rescanning the trainer events it never rela
 
 Wake-ups come from the notifier (NOTIFY / in-process signal), for commits that may hold
 something to relay (see TRAINER_ONLY_TYPES); a slow poll is the safety net for a lost hint.
-Reads go through the store's AUTOCOMMIT view (read_view.py): a pass is one SELECT.
 
-On Postgres one relay per cursor name publishes at a time: it holds a session-level advisory
-lock (relay_lease.py), so several API processes can each run a relay, the others stand by.
+Where several processes share the store (Postgres) one relay per cursor name publishes at a
+time: it holds the store's relay lease (`store.relay_lease`, a session-level advisory lock), so
+several API processes can each run a relay, the others stand by.
 Failures (broker down, database down) are logged and retried with backoff; `stop()` lets
 the current batch finish (publish and cursor) and returns.
 """
@@ -28,36 +28,42 @@ import logging
 from collections.abc import Collection
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from libs.events.bus.port import EventBus
-from libs.events.catalog import TRAINER_TYPES, Failed
-from libs.events.notify.port import RESYNC, Notification, Notifier, Subscription
-from libs.events.read_view import autocommit_reads
-from libs.events.relay_lease import AdvisoryLease
-from libs.events.store import StoredEvent
+from libs.events.catalog import TRAINER_ONLY_TYPES
+from libs.events.notify.port import RESYNC, Notification, NotificationQueue, Notifier
+from libs.events.store.port import EventLog, RelayLease
 
 log = logging.getLogger("ktrdr.relay")
 RELAYED_SOURCES = ("api", "projector")
-# Types only trainers emit (DESIGN §3): a commit announced with one of them appended nothing
-# the relay publishes, so it does not wake the relay -- under load most commits are trainer
-# progress, and a pass per commit competed with the API's SSE streams. Every other type (a
-# new one too) wakes it. A notification names one event per training and commit, so a relayed
-# event hidden behind a trainer event of the same training in the same commit (a projector
-# Failed, rarely) waits for the next wake-up, at most `poll_interval_s`.
-TRAINER_ONLY_TYPES = TRAINER_TYPES - {Failed.TYPE}
+DEFAULT_NAME = "outbox"
+# A commit announced with a type only trainers emit (catalog TRAINER_ONLY_TYPES) appended
+# nothing the relay publishes, so it does not wake the relay -- under load most commits are
+# trainer progress, and a pass per commit competed with the API's SSE streams. Every other type
+# (a new one too) wakes it. A notification names one event per training and commit, so a
+# relayed event hidden behind a trainer event of the same training in the same commit (a
+# projector Failed, rarely) waits for the next wake-up, at most `poll_interval_s`.
 
 
-class RelayStore(Protocol):
-    async def read_all(
-        self, after: int = 0, limit: int = 1000, sources: Collection[str] | None = None
-    ) -> list[StoredEvent]: ...
-
-    async def max_position(self) -> int: ...
+class RelayStore(EventLog, Protocol):
+    """What the relay needs of the store (an EventStore has it all)."""
 
     async def get_relay_cursor(self, name: str) -> int: ...
 
     async def set_relay_cursor(self, name: str, position: int) -> None: ...
+
+    def relay_lease(self, name: str) -> RelayLease | None: ...
+
+
+class Relay(Protocol):
+    """A running outbox relay, as its owner (a service's lifespan) drives it."""
+
+    name: str
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    async def relay_pending(self) -> int: ...
 
 
 class OutboxRelay:
@@ -67,7 +73,7 @@ class OutboxRelay:
         bus: EventBus,
         *,
         notifier: Notifier | None = None,
-        name: str = "outbox",
+        name: str = DEFAULT_NAME,
         sources: Collection[str] = RELAYED_SOURCES,
         batch_size: int = 500,
         poll_interval_s: float = 5.0,
@@ -77,15 +83,12 @@ class OutboxRelay:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self._store, self._bus, self._notifier = store, bus, notifier
-        self._reads = autocommit_reads(store)  # the pass runs on every commit: fewer round trips
         self.name, self._sources, self._batch_size = name, tuple(sources), batch_size
         self._poll_interval_s, self._max_backoff_s = poll_interval_s, max_backoff_s
         self._skip_ahead_rows = skip_ahead_rows
         self._cursor: int | None = None  # the last position known to be on the bus (or skipped)
         self._stopping = asyncio.Event()
-        engine = getattr(store, "engine", None)
-        postgres = isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql"
-        self._lease = AdvisoryLease(engine, f"relay:{name}") if postgres else None
+        self._lease = store.relay_lease(f"relay:{name}")
         self.published = 0  # events published by this relay object (duplicates included)
 
     @property
@@ -100,7 +103,7 @@ class OutboxRelay:
         sent = 0
         while True:
             high = await self._high_water()
-            batch = await self._reads.read_all(cursor, self._batch_size, self._sources)
+            batch = await self._store.read_all(cursor, self._batch_size, self._sources)
             if batch:
                 await self._bus.publish_many([stored.event for stored in batch])
                 cursor = batch[-1].position
@@ -123,7 +126,7 @@ class OutboxRelay:
         per pass; a notifier that missed some only makes it lower, i.e. skips less."""
         if self._notifier is not None and self._notifier.last_position > 0:
             return self._notifier.last_position
-        return await self._reads.max_position()
+        return await self._store.max_position()
 
     async def run(self) -> None:
         """Relay until `stop()`."""
@@ -160,7 +163,7 @@ class OutboxRelay:
         running it to know it has."""
         self._stopping.set()
 
-    async def _wait_for_work(self, wakeups: Subscription | None) -> None:
+    async def _wait_for_work(self, wakeups: NotificationQueue | None) -> None:
         """Return on a commit that may hold something to relay, on stop(), or after the poll
         interval (counted from the last pass, whatever was skipped meanwhile)."""
         if wakeups is None or self._cursor is None:
@@ -176,7 +179,8 @@ class OutboxRelay:
                 if not note.done():
                     note.cancel()
                     return
-                if note.result() is None or self._may_hold_work(note.result()):
+                woken = note.result()
+                if woken is None or self._may_hold_work(woken):
                     return
         finally:
             stop.cancel()

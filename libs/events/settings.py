@@ -10,11 +10,14 @@ from __future__ import annotations
 from libs.settings import KtrdrSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/ktrdr.db"
+# No database: the composition root builds an in-memory store (unit tests, one process only).
+IN_MEMORY_DATABASE_URL = "memory://"
 IN_PROCESS_BROKER_URL = "memory://"
 
 
 class DatabaseSettings(KtrdrSettings):
-    """KTRDR_DATABASE_URL: postgresql+asyncpg://... or sqlite+aiosqlite:///... (embedded)."""
+    """KTRDR_DATABASE_URL: postgresql+asyncpg://..., sqlite+aiosqlite:///... (embedded), or
+    "memory://" (an in-memory store, no I/O: unit tests)."""
 
     database_url: str = DEFAULT_DATABASE_URL
 

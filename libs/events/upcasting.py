@@ -1,7 +1,7 @@
 """Upcasters: one function per (type, from_version) step, applied on read until current.
 
 An event stored or published with an older schema_version is raised step by step to the version
-its class declares. Each step has a fixture test in tests/unit/test_upcasting.py.
+its class declares. Each step has a fixture test in tests/unit/events_store/test_upcasting.py.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 Raw = dict[str, Any]
-UPCASTERS: dict[tuple[str, int], Callable[[Raw], Raw]] = {}
+Upcaster = Callable[[Raw], Raw]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
 
-def upcaster(event_type: str, from_version: int):
-    def decorate(fn: Callable[[Raw], Raw]) -> Callable[[Raw], Raw]:
+def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    def decorate(fn: Upcaster) -> Upcaster:
         UPCASTERS[(event_type, from_version)] = fn
         return fn
 

@@ -66,7 +66,9 @@ def classification_metrics(
 
 
 @torch.no_grad()
-def predict_classes(model: nn.Module, X: np.ndarray | torch.Tensor, device="cpu") -> np.ndarray:
+def predict_classes(
+    model: nn.Module, X: np.ndarray | torch.Tensor, device: torch.device | str = "cpu"
+) -> np.ndarray:
     model.eval()
     device = torch.device(device)
     Xt = X if torch.is_tensor(X) else torch.from_numpy(np.ascontiguousarray(X, np.float32))
@@ -85,7 +87,7 @@ def permutation_importance(
     seed: int = 42,
     repeats: int = 3,
     top: int = 15,
-    device="cpu",
+    device: torch.device | str = "cpu",
 ) -> list[dict[str, Any]]:
     """Accuracy drop when one feature's column is shuffled (mean over `repeats` seeded
     shuffles), for the `top` features with the largest drop, largest first."""
@@ -114,7 +116,7 @@ def evaluate_model(
     feature_names: Sequence[str],
     *,
     seed: int = 42,
-    device="cpu",
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Everything that goes into test_metrics."""
     metrics = classification_metrics(y_test, predict_classes(model, X_test, device))

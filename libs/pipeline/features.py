@@ -35,7 +35,7 @@ def with_lags(frame: pd.DataFrame, lookback: int) -> pd.DataFrame:
 def align(frame: pd.DataFrame, timeframe: str, base_index: pd.DatetimeIndex) -> pd.DataFrame:
     """`frame` (one timeframe's bars) on the base rows, each row holding the latest bar that
     had closed by the row's time; rows before any closed bar are NaN."""
-    known_at = frame.index + tf.length(timeframe)
+    known_at = pd.DatetimeIndex(frame.index) + tf.length(timeframe)
     return frame.set_axis(known_at).reindex(base_index, method="ffill")
 
 
@@ -53,7 +53,7 @@ def symbol_features(
     for timeframe in timeframes:
         lagged = with_lags(fuzzy_by_timeframe[timeframe], lookback)
         if timeframe != base_timeframe:
-            lagged = align(lagged, timeframe, base.index)
+            lagged = align(lagged, timeframe, pd.DatetimeIndex(base.index))
         blocks.append(lagged.add_prefix(f"{timeframe}_") if prefix else lagged)
     features = blocks[0] if len(blocks) == 1 else pd.concat(blocks, axis=1)
     first_usable = base.attrs.get(FIRST_USABLE)

@@ -6,6 +6,8 @@ recognisably unusable instead of looking like "no membership".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -40,7 +42,11 @@ def gaussian(x: np.ndarray, mean: float, sigma: float) -> np.ndarray:
     return np.exp(-0.5 * ((x - mean) / sigma) ** 2)
 
 
-_FUNCTIONS = {"triangular": triangular, "trapezoidal": trapezoidal, "gaussian": gaussian}
+_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "triangular": triangular,
+    "trapezoidal": trapezoidal,
+    "gaussian": gaussian,
+}
 
 
 def membership(x: np.ndarray, fuzzy_set: MembershipConfig) -> np.ndarray:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus import EventBus
 from libs.events.notify.port import Notifier
-from libs.events.store import EventStore
+from libs.events.store.port import EventStore
 from services.api.errors import Problem
 from services.api.model_cache import ModelCache
 from services.api.settings import ApiSettings

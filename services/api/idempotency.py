@@ -13,7 +13,8 @@ import hashlib
 import json
 
 from libs.events.catalog import TrainingRequested
-from libs.events.store import EventStore, IdempotencyClaim, IdempotencyConflict
+from libs.events.store.idempotency import IdempotencyClaim, IdempotencyConflict
+from libs.events.store.port import EventStore
 from services.api.errors import Problem
 from services.api.schemas import SubmitTraining
 

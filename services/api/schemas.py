@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from libs.events.state import TrainingState
+from libs.events.catalog import DeviceClass
+from libs.events.readmodels.trainings import TrainingState
 from libs.pipeline import names
 
-DeviceClass = Literal["any", "cpu", "cuda", "mps"]
 Status = Literal["queued", "running", "cancelling", "completed", "failed", "cancelled"]
 
 # A symbol or timeframe name: letters, digits, a few separators; nothing that makes a path.

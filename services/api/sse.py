@@ -10,7 +10,7 @@ The no-gap, no-duplicate guarantee rests on three facts:
    drop an event (a slow poll is the safety net for lost ones). A notification at or below
    what was already sent needs no read: positions are committed in order, so that read
    happened after the commit it announces.
-Reads run on the store's AUTOCOMMIT view (libs/events/read_view.py): one read per commit is
+Reads are lone SELECTs, which the SQL store runs in AUTOCOMMIT on Postgres: one read per commit is
 the stream's hot path, and a lone SELECT needs no BEGIN / ROLLBACK round trips.
 The stream ends right after the first terminal event (Completed, Failed, Cancelled); a client
 resuming after that event gets an empty stream that ends at once.
@@ -27,7 +27,6 @@ from fastapi.sse import ServerSentEvent
 
 from libs.events.codec import to_dict
 from libs.events.notify.port import RESYNC
-from libs.events.read_view import autocommit_reads
 
 PAGE = 500
 
@@ -64,7 +63,6 @@ async def follow_training(
 ) -> AsyncIterator[ServerSentEvent]:
     """SSE items for `training_id` after position `after`, until its terminal event."""
     subscription = notifier.subscribe()  # before the backlog read: see fact 2 above
-    store = autocommit_reads(store)
     try:
         # Read the state BEFORE the backlog: if it was terminal then, its terminal event is in
         # the log already, so the backlog read below covers it (or the client is past it).

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from libs.events.state import ACTIVE_STATUSES, QUEUED
+from libs.events.readmodels.trainings import ACTIVE_STATUSES, QUEUED
 from services.api.paths import API_PREFIX
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from libs.events.bus import EventBus
     from libs.events.catalog import Event
-    from libs.events.store import EventStore
+    from libs.events.store.port import EventStore
     from services.api.settings import ApiSettings
     from services.bootstrap import Stack
     from services.trainer.service import TrainerService

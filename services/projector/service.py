@@ -23,7 +23,7 @@ import signal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus.port import EventBus, Subscription
-from libs.events.store import EventStore
+from libs.events.store.port import EventStore
 from services.projector.consumer import Backoff, GroupCommitter
 from services.projector.dead_letters import DeadLetterHandler
 from services.projector.outage import Probe

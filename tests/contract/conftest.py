@@ -1,4 +1,5 @@
-"""The contract suite runs every test against each bus adapter.
+"""The contract suites run every test against each adapter of a port: the bus (`harness`) and
+the event store (`store`: in memory, SQL on SQLite, SQL on the real Postgres).
 
 A `Harness` gives a test its bus (started, with a unique name prefix and delivery limit 2), a
 second connection, raw access for poison messages, a raw view of the dead-letter parking lot
@@ -19,7 +20,12 @@ from libs.events.bus.memory.broker import StoredMessage
 from libs.events.bus.messages import RawMessage
 from libs.events.bus.port import EventBus
 from libs.events.bus.topology import Topology
+from libs.events.notify.inprocess import InProcessNotifier
+from libs.events.store.memory import InMemoryEventStore
+from libs.events.store.port import EventStore
+from libs.events.store.sql import SqlEventStore
 from tests.conftest import RABBIT_HOST, RABBIT_PORT
+from tests.support.postgres import migrated_postgres, migrated_sqlite
 
 AMQP_URL = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/"
 WAIT_S = 10.0
@@ -152,3 +158,29 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         yield amqp
     finally:
         await amqp.close()
+
+
+@pytest.fixture
+def notifier() -> InProcessNotifier:
+    return InProcessNotifier()
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+)
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Any, notifier: InProcessNotifier
+) -> AsyncIterator[EventStore]:
+    if request.param == "memory":
+        yield InMemoryEventStore(notifier=notifier)
+        return
+    # A per-test channel keeps parallel Postgres tests from waking each other.
+    channel = f"ktrdr_test_{uuid.uuid4().hex[:8]}"
+    if request.param == "sqlite":
+        async with migrated_sqlite(tmp_path / "ktrdr.db") as engine:
+            yield SqlEventStore(engine, notifier=notifier, channel=channel)
+        return
+    request.getfixturevalue("postgres_available")
+    # Room for the contract tests that run several appends at once.
+    async with migrated_postgres(pool_size=12) as engine:
+        yield SqlEventStore(engine, notifier=notifier, channel=channel)

@@ -9,7 +9,7 @@ import pytest
 
 from libs.events.bus.port import Delivery, EventBus, PublishFailed
 from libs.events.catalog import Event
-from tests.contract import factories as make
+from tests.support import events as make
 from tests.contract.conftest import WAIT_S, Harness
 
 

@@ -95,17 +95,16 @@ def cluster(postgres_available, rabbitmq_available, tmp_path_factory) -> Iterato
 async def _until_serving(cluster: Cluster) -> None:
     """The API is ready, and both trainers' heartbeats went trainer → RabbitMQ → projector →
     Postgres (so the trainers consume and the projector folds)."""
-    from libs.events.db import make_engine
-    from libs.events.store import EventStore
+    from libs.events.settings import DatabaseSettings
+    from services.bootstrap import open_stack
     from tests.e2e.harness import wait_ready
 
     await wait_ready(cluster.api_url, cluster.processes)
-    engine = make_engine(cluster.database_url)
-    store = EventStore(engine)
+    database = DatabaseSettings(database_url=cluster.database_url)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 120
-    try:
-        while {t.trainer_id for t in await store.list_trainers()} < set(TRAINERS):
+    async with open_stack(database=database, notifier=False) as stack:
+        while {t.trainer_id for t in await stack.store.list_trainers()} < set(TRAINERS):
             for process in cluster.processes:
                 process.check_alive()
             if loop.time() > deadline:
@@ -113,8 +112,6 @@ async def _until_serving(cluster: Cluster) -> None:
                     f"trainers never seen in the trainers table\n{cluster.diagnose()}"
                 )
             await asyncio.sleep(0.2)  # heartbeats are not notified: look at the table again
-    finally:
-        await engine.dispose()
 
 
 async def create_database(name: str) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from services.cli.client.sse import SseParser
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KTRDR = Path(sys.executable).parent / "ktrdr"
@@ -123,6 +125,7 @@ class SseReader:
         self.ended = False
         self._stream: Any = None
         self._lines: Any = None
+        self._parser = SseParser()
 
     async def __aenter__(self) -> SseReader:
         self._stream = self.client.stream(
@@ -139,24 +142,13 @@ class SseReader:
 
     async def next(self) -> Sse | None:
         """The next event (keep-alive comments skipped); None once the server ended."""
-        fields: dict[str, str] = {}
-        data: list[str] = []
         async for line in self._lines:
-            if line == "":
-                if "event" in fields:
-                    event = Sse(int(fields["id"]), fields["event"], json.loads("\n".join(data)))
-                    self.received.append(event)
-                    return event
-                fields, data = {}, []  # a comment-only block
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            else:
-                fields[name] = value
+            message = self._parser.feed(line)
+            if message is None or message.event is None:
+                continue  # a comment-only block (keep-alive)
+            event = Sse(int(message.id), message.event, json.loads(message.data))
+            self.received.append(event)
+            return event
         self.ended = True
         return None
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
 from libs.events.notify.inprocess import InProcessNotifier
-from libs.events.store import EventStore
+from libs.events.store.sql import SqlEventStore
 from tests.support.postgres import drop_schema, postgres_schema_engine
 
 
@@ -57,6 +57,6 @@ def notifier() -> InProcessNotifier:
 
 
 @pytest.fixture
-def store(engine, notifier) -> EventStore:
+def store(engine, notifier) -> SqlEventStore:
     # A per-test channel keeps parallel Postgres tests from waking each other.
-    return EventStore(engine, notifier=notifier, channel=f"ktrdr_test_{uuid.uuid4().hex[:8]}")
+    return SqlEventStore(engine, notifier=notifier, channel=f"ktrdr_test_{uuid.uuid4().hex[:8]}")

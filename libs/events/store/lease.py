@@ -1,12 +1,11 @@
-"""The relay's lease: one relay per cursor name publishes at a time on Postgres."""
+"""The relay lease of the SQL store on Postgres: one relay per cursor name publishes at a time
+(`SqlEventStore.relay_lease`; SQLite serves one process and needs none)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import logging
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -19,8 +18,8 @@ class AdvisoryLease:
     connection runs in AUTOCOMMIT (a session lock needs no transaction), so the check before
     each pass is one round trip, not BEGIN + SELECT + COMMIT."""
 
-    def __init__(self, engine: Any, name: str) -> None:
-        self._engine: AsyncEngine = engine
+    def __init__(self, engine: AsyncEngine, name: str) -> None:
+        self._engine = engine
         digest = hashlib.sha256(name.encode()).digest()
         self._key = int.from_bytes(digest[:8], "big", signed=True)
         self._conn: AsyncConnection | None = None

@@ -1,10 +1,9 @@
 """Rebuild the read models from the log (DESIGN §4, §5 "Audit").
 
 The whole log is refolded in memory with the same pure folds the store uses (batches of
-positions, no per-event SQL), then compared with the live `trainings`, `training_epochs` and
-`models` tables. With `swap=True` the live tables are replaced by the refold, under the append
-lock so no event slips in between. `trainers` is liveness from heartbeats, not history, and is
-not rebuilt.
+positions, no per-event SQL), then compared with the live table of every read model the
+registry rebuilds (all but the ephemeral ones, e.g. `trainers`). With `swap=True` those live
+tables are replaced by the refold, under the append lock so no event slips in between.
 
 Consistency: without swap, log and tables are read in one snapshot (REPEATABLE READ on Postgres;
 one read transaction in SQLite's WAL), so a busy system still compares like with like.
@@ -14,19 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events import sql
 from libs.events import tables as t
-from libs.events.projection import Projection
-from libs.events.rows import PG_FLAT_EVENTS, event_from_flat_json, select_events, stored_event
-from libs.events.state import EpochRow, ModelRow, TrainingState, row_to
-from libs.events.store import EventStore
+from libs.events.readmodels.projection import Projection
+from libs.events.readmodels.registry import REBUILT
+from libs.events.store.rows import (
+    PG_FLAT_EVENTS,
+    event_from_flat_json,
+    select_events,
+    stored_event,
+)
+from libs.events.store.sql import SqlEventStore
+from libs.events.store.upsert import write_projection
 
 BATCH = 20_000
 _YIELD_EVERY = 256  # rows decoded between event-loop turns
@@ -54,9 +58,7 @@ class Difference:
 class RebuildReport:
     events: int = 0
     position: int = 0  # the log position the rebuild covers
-    trainings: int = 0
-    epochs: int = 0
-    models: int = 0
+    rows: dict[str, int] = field(default_factory=dict)  # rebuilt rows per read-model table
     differences: list[Difference] = field(default_factory=list)
     differences_total: int = 0  # differences are listed up to a limit; this counts them all
     swapped: bool = False
@@ -82,7 +84,7 @@ async def rebuild(
     """Refold the whole log and report whether it equals the live read models."""
     started = time.perf_counter()
     if swap:
-        async with EventStore(engine).write_transaction() as conn:
+        async with SqlEventStore(engine).write_transaction() as conn:
             report = await _rebuild_on(conn, batch_size, max_differences)
             await _replace_live_tables(conn, report.projection)
             report.report.swapped = True
@@ -107,9 +109,7 @@ async def _rebuild_on(conn: AsyncConnection, batch_size: int, max_differences: i
     began = time.perf_counter()
     projection = await refold(conn, report, batch_size)
     report.fold_seconds = time.perf_counter() - began
-    report.trainings = len(projection.trainings)
-    report.epochs = len(projection.epochs)
-    report.models = len(projection.models)
+    report.rows = {model.name: len(projection.rows(model)) for model in REBUILT}
     differences = await compare(conn, projection)
     report.differences_total = len(differences)
     report.differences = differences[:max_differences]
@@ -149,7 +149,9 @@ async def refold(conn: AsyncConnection, report: RebuildReport, batch_size: int) 
 async def _fetch_flat(conn: AsyncConnection, after: int, limit: int) -> list[Any]:
     # Straight from asyncpg on the same connection (same transaction, same snapshot).
     raw = await conn.get_raw_connection()
-    return await raw.driver_connection.fetch(PG_FLAT_EVENTS, after, limit)
+    driver: Any = raw.driver_connection
+    rows: list[Any] = await driver.fetch(PG_FLAT_EVENTS, after, limit)
+    return rows
 
 
 async def _fetch_rows(conn: AsyncConnection, after: int, limit: int) -> list[Any]:
@@ -158,25 +160,20 @@ async def _fetch_rows(conn: AsyncConnection, after: int, limit: int) -> list[Any
 
 
 async def compare(conn: AsyncConnection, rebuilt: Projection) -> list[Difference]:
-    live_trainings = {
-        r.training_id: TrainingState.from_row(r) for r in await conn.execute(sa.select(t.trainings))
-    }
-    live_epochs = {
-        (r.training_id, r.attempt, r.epoch): row_to(EpochRow, r)
-        for r in await conn.execute(sa.select(t.training_epochs))
-    }
-    live_models = {
-        (r.strategy, r.timeframe, r.version): row_to(ModelRow, r)
-        for r in await conn.execute(sa.select(t.models))
-    }
-    return [
-        *_diff("trainings", live_trainings, rebuilt.trainings),
-        *_diff("training_epochs", live_epochs, rebuilt.epochs),
-        *_diff("models", live_models, rebuilt.models),
-    ]
+    """Every difference between the live tables of the rebuilt read models and `rebuilt`."""
+    differences: list[Difference] = []
+    for model in REBUILT:
+        live = {}
+        for row in await conn.execute(sa.select(model.table)):
+            loaded = model.load(row)
+            live[model.key(loaded)] = loaded
+        differences += _diff(model.name, live, rebuilt.rows(model))
+    return differences
 
 
-def _diff(table: str, live: dict[Any, Any], rebuilt: dict[Any, Any]) -> Iterable[Difference]:
+def _diff(
+    table: str, live: Mapping[Any, Any], rebuilt: Mapping[Any, Any]
+) -> Iterable[Difference]:
     for key in sorted(live.keys() | rebuilt.keys(), key=repr):
         key_tuple = key if isinstance(key, tuple) else (key,)
         a, b = live.get(key), rebuilt.get(key)
@@ -192,8 +189,6 @@ def _diff(table: str, live: dict[Any, Any], rebuilt: dict[Any, Any]) -> Iterable
 
 
 async def _replace_live_tables(conn: AsyncConnection, projection: Projection) -> None:
-    for table in (t.models, t.training_epochs, t.trainings):
-        await conn.execute(sa.delete(table))
-    await sql.write_read_models(
-        conn, projection.trainings.values(), projection.epochs.values(), projection.models.values()
-    )
+    for model in reversed(REBUILT):  # referencing tables first
+        await conn.execute(sa.delete(model.table))
+    await write_projection(conn, projection)

@@ -88,7 +88,9 @@ def overridden_snapshot(
             "mode": "multi_timeframe" if len(timeframes) > 1 else "single_timeframe",
             "list": timeframes,
             # Keep the base when it is still listed; otherwise the first listed becomes base.
-            "base_timeframe": base if base in timeframes else (timeframes or [None])[0],
+            "base_timeframe": base
+            if base in timeframes
+            else (timeframes[0] if timeframes else None),
         }
     issues: list[ConfigIssue] = []
     paths = []

@@ -159,11 +159,11 @@ class ArchitectureConfig(Section):
         default_factory=lambda: [64, 32], min_length=1
     )
     activation: Literal["relu", "tanh", "sigmoid", "leaky_relu", "gelu"] = "relu"
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
 
 
 class FeaturesConfig(Section):
-    lookback_periods: int = Field(0, ge=0, le=500)
+    lookback_periods: int = Field(default=0, ge=0, le=500)
     scale_features: bool = True
     scaling_method: Literal["standard", "minmax"] = "standard"
 

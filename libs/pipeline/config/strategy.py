@@ -109,36 +109,33 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _is_file(text: str) -> bool:
+def _read(path: Path) -> Any:
     try:
-        return len(text) < 4096 and Path(text).is_file()
-    except (OSError, ValueError):
-        return False
-
-
-def _read(source: str | Path | Mapping[str, Any]) -> Any:
-    if isinstance(source, Mapping):
-        return source
-    looks_like_path = isinstance(source, Path) or (
-        "\n" not in source
-        and (source.strip().lower().endswith((".yaml", ".yml")) or _is_file(source))
-    )
-    try:
-        text = Path(source).read_text(encoding="utf-8") if looks_like_path else source
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        message = f"cannot read strategy file {source}: {exc.strerror}"
+        message = f"cannot read strategy file {path}: {exc.strerror}"
         raise StrategyConfigError([ConfigIssue((), message, "unreadable")]) from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise StrategyConfigError(
-            [ConfigIssue((), f"not valid YAML: {exc}", "unreadable")]
-        ) from exc
+        message = f"not valid YAML: {exc}"
+        raise StrategyConfigError([ConfigIssue((), message, "unreadable")]) from exc
 
 
-def load_strategy(source: str | Path | Mapping[str, Any]) -> StrategyConfig:
-    """A strategy from a YAML file path, YAML text, or a mapping (e.g. a snapshot)."""
-    document = _read(source)
+def load_strategy(source: Path | Mapping[str, Any]) -> StrategyConfig:
+    """A strategy from a YAML file or from a mapping (parsed YAML, a snapshot).
+
+    Never from a string: text that happened to name a file would be read from disk. Callers
+    holding YAML text parse it themselves (the API with its size and alias limits)."""
+    if isinstance(source, Path):
+        document = _read(source)
+    elif isinstance(source, Mapping):
+        document = source
+    else:
+        raise TypeError(
+            f"load_strategy takes a Path or a mapping, not {type(source).__name__}; "
+            "parse YAML text first"
+        )
     if not isinstance(document, Mapping):
         message = "the strategy must be a YAML mapping of sections"
         raise StrategyConfigError([ConfigIssue((), message, "unreadable")])

@@ -31,10 +31,10 @@ class LrSchedulerConfig(Section):
     """Fields a type does not use are None (and an error when given)."""
 
     type: Literal["reduce_on_plateau", "step", "exponential", "none"] = "none"
-    factor: float | None = Field(None, gt=0.0, lt=1.0)
-    patience: int | None = Field(None, ge=0)
-    step_size: int | None = Field(None, ge=1)
-    gamma: float | None = Field(None, gt=0.0, le=1.0)
+    factor: float | None = Field(default=None, gt=0.0, lt=1.0)
+    patience: int | None = Field(default=None, ge=0)
+    step_size: int | None = Field(default=None, ge=1)
+    gamma: float | None = Field(default=None, gt=0.0, le=1.0)
 
     @model_validator(mode="before")
     @classmethod
@@ -63,22 +63,22 @@ class LrSchedulerConfig(Section):
 
 
 class EarlyStoppingConfig(Section):
-    patience: int = Field(10, ge=1)
+    patience: int = Field(default=10, ge=1)
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
-    min_delta: float = Field(0.0, ge=0.0)
+    min_delta: float = Field(default=0.0, ge=0.0)
 
 
 class TrainingParams(Section):
     """model.training: the optimisation hyper-parameters."""
 
-    learning_rate: float = Field(0.001, gt=0.0, le=10.0)
-    batch_size: int = Field(32, ge=1)
-    epochs: int = Field(50, ge=1)
+    learning_rate: float = Field(default=0.001, gt=0.0, le=10.0)
+    batch_size: int = Field(default=32, ge=1)
+    epochs: int = Field(default=50, ge=1)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    weight_decay: float = Field(0.0, ge=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
     lr_scheduler: LrSchedulerConfig = Field(default_factory=LrSchedulerConfig)
     early_stopping: EarlyStoppingConfig | None = None
-    gradient_clip: float | None = Field(None, gt=0.0)
+    gradient_clip: float | None = Field(default=None, gt=0.0)
     # "balanced" = inverse class frequency on the train split; or one weight per class
     # (BUY, HOLD, SELL); None = unweighted loss.
     class_weights: Literal["balanced"] | list[float] | None = None
@@ -135,14 +135,14 @@ class ModelConfig(Section):
 
 class LabelsConfig(Section):
     source: Literal["zigzag"] = "zigzag"
-    zigzag_threshold: float = Field(0.05, gt=0.0, lt=1.0)  # a fraction: 0.05 = 5 %
-    label_lookahead: int = Field(20, ge=1)  # bars; a pivot further ahead -> HOLD
+    zigzag_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)  # a fraction: 0.05 = 5 %
+    label_lookahead: int = Field(default=20, ge=1)  # bars; a pivot further ahead -> HOLD
 
 
 class DataSplitConfig(Section):
-    train: float = Field(0.7, gt=0.0, lt=1.0)
-    validation: float = Field(0.15, gt=0.0, lt=1.0)
-    test: float = Field(0.15, gt=0.0, lt=1.0)
+    train: float = Field(default=0.7, gt=0.0, lt=1.0)
+    validation: float = Field(default=0.15, gt=0.0, lt=1.0)
+    test: float = Field(default=0.15, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> DataSplitConfig:
@@ -163,7 +163,7 @@ class V1Data(Section):
 
     symbols: list[str] = Field(min_length=1)
     timeframes: list[str] = Field(min_length=1)
-    history_required: int = Field(0, ge=0)
+    history_required: int = Field(default=0, ge=0)
 
 
 class V2Symbols(Section):
@@ -182,4 +182,4 @@ class V2Data(Section):
 
     symbols: V2Symbols
     timeframes: V2Timeframes
-    history_required: int = Field(0, ge=0)
+    history_required: int = Field(default=0, ge=0)

@@ -95,7 +95,7 @@ def _check(frame: pd.DataFrame, path: Path) -> None:
                 f"{path}: column {column} has {int(nan.sum())} NaN/empty value(s), first at "
                 f"{_first(index, nan)}"
             )
-    steps = np.diff(index.asi8)
+    steps = np.diff(pd.DatetimeIndex(index).asi8)
     if (steps <= 0).any():
         row = int(np.argmax(steps <= 0))
         kind = "duplicate" if steps[row] == 0 else "out-of-order"
@@ -108,12 +108,11 @@ def _check(frame: pd.DataFrame, path: Path) -> None:
 def resample(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     """Bars of `timeframe` from finer bars: bins [open, open + length), labelled by their open,
     aligned to the epoch (so 4h bars open at 00, 04, ...); bins without bars are dropped."""
-    options = {"label": "left", "closed": "left"}
-    if tf.length(timeframe) < pd.Timedelta(days=1):
-        options["origin"] = "epoch"
-    out = frame.resample(tf.resample_rule(timeframe), **options).agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    )
+    # Daily and weekly bins keep pandas' own anchoring (midnight, Monday).
+    origin = "epoch" if tf.length(timeframe) < pd.Timedelta(days=1) else "start_day"
+    out = frame.resample(
+        tf.resample_rule(timeframe), label="left", closed="left", origin=origin
+    ).agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
     return out[out["close"].notna()]
 
 

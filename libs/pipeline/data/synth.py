@@ -52,7 +52,8 @@ def write_ohlcv_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write bars in the data/ CSV format (ISO 8601 UTC timestamps with a Z)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    stamps = np.datetime_as_string(frame.index.tz_convert("UTC").tz_localize(None).values, "s")
+    index = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
+    stamps = np.datetime_as_string(index.to_numpy(dtype="datetime64[ns]"), unit="s")
     out = frame.set_axis(pd.Index(np.char.add(stamps, "Z"), name="timestamp"))
     tmp = path.with_name(path.name + ".tmp")
     out.round(6).to_csv(tmp)

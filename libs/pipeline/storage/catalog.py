@@ -98,6 +98,7 @@ def list_models(models_dir: Path, strategy: str | None = None) -> list[ModelInfo
 
 def _read_json_or_empty(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
     except (OSError, ValueError):
         return {}

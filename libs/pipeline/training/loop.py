@@ -34,6 +34,7 @@ from libs.pipeline.progress import (
 )
 from libs.pipeline.training.setup import (
     EarlyStopping,
+    Scheduler,
     TrainParams,
     class_weight_tensor,
     make_optimizer,
@@ -250,7 +251,7 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: t.detach().clone() for name, t in model.state_dict().items()}
 
 
-def _step_scheduler(scheduler: Any, val_loss: float) -> None:
+def _step_scheduler(scheduler: Scheduler | None, val_loss: float) -> None:
     if scheduler is None:
         return
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -259,6 +260,8 @@ def _step_scheduler(scheduler: Any, val_loss: float) -> None:
         scheduler.step()
 
 
-def _as_tensor(a: np.ndarray | torch.Tensor, dtype: torch.dtype, device: torch.device):
+def _as_tensor(
+    a: np.ndarray | torch.Tensor, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
     return t.to(device=device, dtype=dtype)

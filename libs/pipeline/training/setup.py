@@ -78,20 +78,25 @@ def _check(ok: bool, name: str, value: object, valid: Iterable[str]) -> None:
         raise ValueError(f"{name}: unknown value {value!r}; valid: {', '.join(valid)}")
 
 
-def make_optimizer(params: TrainParams, parameters: Iterable[torch.nn.Parameter]):
+Scheduler = torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
+
+
+def make_optimizer(
+    params: TrainParams, parameters: Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
     # foreach: one fused dispatch per step instead of one per parameter tensor -- measurably
     # faster for a small MLP on CPU too (torch only picks it by default on CUDA).
-    kw = {"lr": params.learning_rate, "weight_decay": params.weight_decay, "foreach": True}
+    lr, decay = params.learning_rate, params.weight_decay
     if params.optimizer == "adam":
-        return torch.optim.Adam(parameters, **kw)
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=decay, foreach=True)
     if params.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, **kw)
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=decay, foreach=True)
     if params.optimizer == "sgd":
-        return torch.optim.SGD(parameters, momentum=0.9, **kw)
-    return torch.optim.RMSprop(parameters, **kw)
+        return torch.optim.SGD(parameters, lr=lr, weight_decay=decay, foreach=True, momentum=0.9)
+    return torch.optim.RMSprop(parameters, lr=lr, weight_decay=decay, foreach=True)
 
 
-def make_scheduler(params: TrainParams, optimizer: torch.optim.Optimizer):
+def make_scheduler(params: TrainParams, optimizer: torch.optim.Optimizer) -> Scheduler | None:
     s = params.scheduler
     if s.type == "reduce_on_plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -118,12 +123,12 @@ def class_weight_tensor(
         counts = np.bincount(y.astype(np.int64), minlength=num_classes)[:num_classes]
         weights = np.where(counts > 0, len(y) / (num_classes * np.maximum(counts, 1)), 0.0)
         return torch.tensor(weights, dtype=torch.float32)
-    weights = [float(w) for w in spec]
-    if len(weights) != num_classes or any(w < 0 or math.isnan(w) for w in weights):
+    given = [float(w) for w in spec]
+    if len(given) != num_classes or any(w < 0 or math.isnan(w) for w in given):
         raise ValueError(
             f"class_weights: need {num_classes} non-negative weights (BUY, HOLD, SELL), got {spec}"
         )
-    return torch.tensor(weights, dtype=torch.float32)
+    return torch.tensor(given, dtype=torch.float32)
 
 
 class EarlyStopping:

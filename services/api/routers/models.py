@@ -107,7 +107,8 @@ def resolve(models_dir: Path, strategy: str, version: str) -> Path:
 def _predict(
     cache: ModelCache, path: Path, data_dir: Path, body: PredictRequest
 ) -> list[Prediction]:
-    from libs.pipeline.config.strategy import StrategyConfigError, load_strategy
+    from libs.pipeline.config.errors import StrategyConfigError
+    from libs.pipeline.config.strategy import load_strategy
     from libs.pipeline.dataset import prediction_features
     from libs.pipeline.split import Scaler
 

@@ -8,7 +8,6 @@ import anyio
 from fastapi import APIRouter
 
 from services.api.deps import PrincipalDep, SettingsDep
-from services.api.errors import invalid
 from services.api.schemas import (
     StrategyDetail,
     StrategyList,
@@ -16,7 +15,7 @@ from services.api.schemas import (
     ValidateStrategy,
     ValidationResult,
 )
-from services.api.strategy_files import load_config, strategy_names, strategy_path
+from services.api.strategy_files import load_config, parse_yaml, strategy_names, strategy_path
 
 router = APIRouter(prefix="/strategies", tags=["strategies"])
 
@@ -39,14 +38,13 @@ async def get_strategy(name: str, settings: SettingsDep, _: PrincipalDep) -> Str
 async def validate_strategy(
     body: ValidateStrategy, settings: SettingsDep, _: PrincipalDep
 ) -> ValidationResult:
-    size = len(body.strategy_yaml.encode())
-    if size > settings.max_strategy_yaml_bytes:
-        raise invalid(
-            "strategy_yaml", f"too large: {size} bytes (at most {settings.max_strategy_yaml_bytes})"
+    def load() -> Any:
+        document = parse_yaml(
+            body.strategy_yaml, field="strategy_yaml", max_bytes=settings.max_strategy_yaml_bytes
         )
-    cfg = await anyio.to_thread.run_sync(
-        lambda: load_config(body.strategy_yaml, field="strategy_yaml")
-    )
+        return load_config(document, field="strategy_yaml")
+
+    cfg = await anyio.to_thread.run_sync(load)
     return ValidationResult(
         ok=True,
         name=cfg.name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -29,14 +29,14 @@ class StreamEvent:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass
 class SseMessage:
     """One block of a text/event-stream: its fields, and its comment lines (keep-alives)."""
 
     id: str | None = None
     event: str | None = None
     data: str = ""
-    comments: tuple[str, ...] = ()
+    comments: list[str] = field(default_factory=list)
 
     @property
     def is_event(self) -> bool:
@@ -61,7 +61,7 @@ class SseParser:
                 id=self._fields.get("id"),
                 event=self._fields.get("event"),
                 data="\n".join(self._data),
-                comments=tuple(self._comments),
+                comments=self._comments,
             )
             self._fields, self._data, self._comments = {}, [], []
             return message

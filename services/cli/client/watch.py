@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from libs.events.codec import from_view
+
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
@@ -50,39 +52,33 @@ class WatchDisplay:
     def show(self, kind: str, data: dict[str, Any]) -> None:
         handler = getattr(self, f"_on_{kind}", None)
         if handler is not None:
-            handler(data)
+            handler(data, _summary(kind, data))
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.outcome or "", EXIT_FAILED)
 
     # --- one method per event type ------------------------------------------------------------
-    def _on_TrainingRequested(self, d: dict[str, Any]) -> None:  # noqa: N802
-        self.log(
-            f"queued {d.get('strategy_name')} on {', '.join(d.get('symbols', []))} "
-            f"{', '.join(d.get('timeframes', []))} (device {d.get('device')})"
-        )
+    # Each gets the event's JSON and its one-line summary from the catalog.
+    def _on_TrainingRequested(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
+        self.log(line)
 
-    def _on_CancelRequested(self, d: dict[str, Any]) -> None:  # noqa: N802
-        self.log(f"[yellow]cancel requested: {d.get('reason')}[/]")
+    def _on_CancelRequested(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
+        self.log(f"[yellow]{line}[/]")
 
-    def _on_Started(self, d: dict[str, Any]) -> None:  # noqa: N802
-        device = d.get("device") or {}
-        self.log(
-            f"started on {d.get('trainer_id')} ({d.get('host')}), device "
-            f"{device.get('type')} {device.get('name')}, attempt {d.get('attempt')}"
-        )
+    def _on_Started(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
+        self.log(line)
         self.progress.update(self.phase, completed=0, info="")
         self.progress.update(self.epoch, completed=0, visible=False)
         self.progress.update(self.batch, completed=0, visible=False)
 
-    def _on_PhaseStarted(self, d: dict[str, Any]) -> None:  # noqa: N802
+    def _on_PhaseStarted(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.progress.update(
             self.phase, total=d["total_phases"], completed=d["index"], info=d["phase"]
         )
-        self.log(f"phase {d['index'] + 1}/{d['total_phases']}: {d['phase']}")
+        self.log(line)
 
-    def _on_BatchProgress(self, d: dict[str, Any]) -> None:  # noqa: N802
+    def _on_BatchProgress(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.progress.update(
             self.epoch, total=d["total_epochs"], completed=d["epoch"] - 1, visible=True
         )
@@ -95,7 +91,7 @@ class WatchDisplay:
             info=f"loss {d['running_loss']:.4f} acc {d['running_accuracy']:.3f}{eta}",
         )
 
-    def _on_EpochCompleted(self, d: dict[str, Any]) -> None:  # noqa: N802
+    def _on_EpochCompleted(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.progress.update(
             self.epoch,
             total=d["total_epochs"],
@@ -103,31 +99,28 @@ class WatchDisplay:
             visible=True,
             info=f"val loss {d['val_loss']:.4f} acc {d['val_accuracy']:.3f}",
         )
-        self.log(
-            f"epoch {d['epoch']}/{d['total_epochs']}: train loss {d['train_loss']:.4f} "
-            f"acc {d['train_accuracy']:.3f} | val loss {d['val_loss']:.4f} "
-            f"acc {d['val_accuracy']:.3f} (best epoch {d['best_epoch']})"
-        )
+        self.log(line)
 
-    def _on_Completed(self, d: dict[str, Any]) -> None:  # noqa: N802
+    def _on_Completed(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.outcome = "Completed"
         self.progress.update(
             self.phase, completed=self.progress.tasks[self.phase].total or 0, info="done"
         )
-        model = d.get("model") or {}
-        accuracy = (d.get("test_metrics") or {}).get("accuracy")
-        acc = f", test accuracy {accuracy:.3f}" if isinstance(accuracy, int | float) else ""
-        self.log(
-            f"[green]completed[/] in {d.get('duration_s', 0):.1f}s: model "
-            f"{model.get('strategy')}/{model.get('timeframe')}_v{model.get('version')}{acc}"
-        )
+        self.log(f"[green]{line}[/]")
 
-    def _on_Failed(self, d: dict[str, Any]) -> None:  # noqa: N802
+    def _on_Failed(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.outcome = "Failed"
-        where = f" in {d['phase']}" if d.get("phase") else ""
-        self.log(f"[red]failed{where}: {d.get('error_type')}: {d.get('message')}[/]")
+        self.log(f"[red]{line}[/]")
 
-    def _on_Cancelled(self, d: dict[str, Any]) -> None:  # noqa: N802
+    def _on_Cancelled(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.outcome = "Cancelled"
-        where = f" during {d['phase']}" if d.get("phase") else " before it started"
-        self.log(f"[yellow]cancelled{where}: {d.get('reason')}[/]")
+        self.log(f"[yellow]{line}[/]")
+
+
+def _summary(kind: str, data: dict[str, Any]) -> str:
+    """The catalog's one-line summary of the event; its type alone if the JSON does not decode
+    (an event of a newer schema than this client knows)."""
+    try:
+        return from_view(data).summary()
+    except ValueError:
+        return kind

@@ -35,9 +35,7 @@ def api(
     from services.api.app import create_app
     from services.api.settings import ApiSettings
 
-    overrides: dict[str, Any] = {
-        k: v for k, v in (("host", host), ("port", port)) if v is not None
-    }
+    overrides: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = ApiSettings(**overrides, run_relay=relay)
     try:
         sqlite = parse_url(settings.database_url).get_backend_name() == "sqlite"

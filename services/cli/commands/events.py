@@ -12,28 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from services.cli.commands.db import URL_OPTION, database_url
 
+if TYPE_CHECKING:
+    from libs.events.readmodels.trainings import TrainingState
+    from libs.events.store.port import StoredEvent
+    from libs.events.store.rebuild import RebuildReport
+
 events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models derived from the event log.", no_args_is_help=True)
-
-# A glance at each event's payload in the one-line view.
-SUMMARY: dict[str, tuple[str, ...]] = {
-    "TrainingRequested": ("strategy_name", "symbols", "timeframes", "device"),
-    "CancelRequested": ("reason",),
-    "Started": ("trainer_id", "host"),
-    "PhaseStarted": ("phase", "index"),
-    "BatchProgress": ("epoch", "batch", "total_batches", "running_loss", "progress"),
-    "EpochCompleted": ("epoch", "train_loss", "val_loss", "val_accuracy"),
-    "Completed": ("model", "duration_s"),
-    "Failed": ("error_type", "message", "phase"),
-    "Cancelled": ("phase", "epoch", "reason"),
-}
-
 
 @events_app.command()
 def replay(
@@ -66,14 +57,12 @@ def rebuild(
 ) -> None:
     """Refold the whole log and report whether the read models equal it."""
     report = asyncio.run(_rebuild(database_url(url), swap))
-    summary = {
+    summary: dict[str, Any] = {
         "equal": report.equal,
         "swapped": report.swapped,
         "events": report.events,
         "position": report.position,
-        "trainings": report.trainings,
-        "epochs": report.epochs,
-        "models": report.models,
+        **report.rows,
         "differences": report.differences_total,
         "events_per_s": round(report.events_per_s),
         "seconds": round(report.seconds, 3),
@@ -85,8 +74,9 @@ def rebuild(
         verdict = "equal" if report.equal else "NOT equal"
         typer.echo(
             f"read models {verdict} to the log: {report.events} events up to position "
-            f"{report.position}, {report.trainings} trainings, {report.epochs} epochs, "
-            f"{report.models} models; {summary['events_per_s']:,} events/s"
+            f"{report.position}, "
+            + ", ".join(f"{count} {table}" for table, count in report.rows.items())
+            + f"; {summary['events_per_s']:,} events/s"
         )
         for difference in report.differences:
             typer.echo(f"  {difference}")
@@ -98,49 +88,37 @@ def rebuild(
         raise typer.Exit(1)
 
 
-async def _replay(url: str, training_id: str, as_of: int | None):
-    from libs.events.db import make_engine
-    from libs.events.folds import fold_stream
-    from libs.events.store import EventStore
+async def _replay(
+    url: str, training_id: str, as_of: int | None
+) -> tuple[list[StoredEvent], TrainingState | None]:
+    from libs.events.readmodels.trainings import fold_stream
+    from libs.events.settings import DatabaseSettings
+    from services.bootstrap import open_stack
 
-    engine = make_engine(url)
-    try:
-        stored = await EventStore(engine).read_stream(training_id)
-    finally:
-        await engine.dispose()
+    async with open_stack(database=DatabaseSettings(database_url=url), notifier=False) as stack:
+        stored = await stack.store.read_stream(training_id)
     if as_of is not None:
         stored = [s for s in stored if s.position <= as_of]
     return stored, fold_stream([(s.position, s.event) for s in stored])
 
 
-async def _rebuild(url: str, swap: bool):
-    from libs.events.db import make_engine
-    from libs.events.rebuild import rebuild as rebuild_read_models
+async def _rebuild(url: str, swap: bool) -> RebuildReport:
+    from libs.events.settings import DatabaseSettings
+    from libs.events.store.rebuild import rebuild as rebuild_read_models
+    from services.bootstrap import open_stack
 
-    engine = make_engine(url)
-    try:
-        return await rebuild_read_models(engine, swap=swap)
-    finally:
-        await engine.dispose()
+    async with open_stack(database=DatabaseSettings(database_url=url), notifier=False) as stack:
+        return await rebuild_read_models(stack.engine, swap=swap)
 
 
 def _line(stored: Any) -> str:
     event = stored.event
-    fields = event.model_dump(mode="json", include=set(SUMMARY.get(event.type, ())))
-    detail = " ".join(f"{k}={_short(v)}" for k, v in fields.items())
+    detail = event.summary()
     when = event.occurred_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]  # milliseconds
     return (
         f"{stored.position:>8}  {when}  {event.type:<17} {event.source:<16} "
         f"a{event.attempt} #{event.seq}  {detail}"
     )
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, dict) and "version" in value:
-        return f"{value.get('strategy')}/{value.get('timeframe')}_v{value['version']}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
 def _json_line(stored: Any) -> str:

@@ -61,7 +61,8 @@ def predict_command(
     from rich.table import Table
 
     from libs.pipeline import dataset
-    from libs.pipeline.config.strategy import StrategyConfigError, load_strategy
+    from libs.pipeline.config.errors import StrategyConfigError
+    from libs.pipeline.config.strategy import load_strategy
     from libs.pipeline.data.ohlcv import DataError
     from libs.pipeline.split import Scaler
     from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path

@@ -27,29 +27,12 @@ def load_settings() -> BrokerSettings:
     return BrokerSettings()
 
 
-# Payload fields worth a glance in the one-line view, by event type.
-SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
-    "TrainingRequested": ("strategy_name", "symbols", "timeframes", "device"),
-    "CancelRequested": ("reason",),
-    "Started": ("trainer_id", "host"),
-    "PhaseStarted": ("phase", "index", "total_phases"),
-    "BatchProgress": ("epoch", "batch", "total_batches", "running_loss", "progress"),
-    "EpochCompleted": ("epoch", "train_loss", "val_loss", "val_accuracy"),
-    "Completed": ("duration_s",),
-    "Failed": ("error_type", "message", "phase"),
-    "Cancelled": ("phase", "epoch", "reason"),
-    "TrainerHeartbeat": ("trainer_id", "running"),
-}
-
-
 def format_delivery(delivery: Delivery, as_json: bool = False) -> str:
     event = delivery.event
     data = event.model_dump(mode="json")
     if as_json:
         return json.dumps({"routing_key": delivery.routing_key, "event": data})
-    summary = " ".join(
-        f"{name}={json.dumps(data[name])}" for name in SUMMARY_FIELDS.get(event.type, ())
-    )
+    summary = event.summary()
     clock = event.occurred_at.strftime("%H:%M:%S.%f")[:-3]
     training = event.training_id or "-"
     return f"{clock}  {delivery.routing_key:<28} {event.type:<18} {training}  {summary}".rstrip()

@@ -39,7 +39,8 @@ def train(
     """Train a model from a strategy file and save it under models/."""
     from rich.markup import escape
 
-    from libs.pipeline.config.strategy import StrategyConfigError, load_strategy
+    from libs.pipeline.config.errors import StrategyConfigError
+    from libs.pipeline.config.strategy import load_strategy
     from libs.pipeline.data.ohlcv import DataError
     from libs.pipeline.device import DeviceError, configure_threads
     from libs.pipeline.pipeline import train_strategy

@@ -16,7 +16,8 @@ import pytest
 from fastapi import FastAPI
 
 from libs.events.migrate import upgrade_engine
-from libs.events.store import EventStore
+from libs.events.store.port import EventStore
+from libs.events.store.sql import SqlEventStore
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 from services.bootstrap import open_stack
@@ -66,7 +67,7 @@ async def pg_api(postgres_available, tmp_path, strategies_dir) -> AsyncIterator[
             engine_options={"connect_args": in_schema(schema)},
         ) as stack:
             await upgrade_engine(stack.engine)
-            projector = EventStore(other, channel=channel)
+            projector = SqlEventStore(other, channel=channel)
             app = create_app(settings, stack=stack)
             async with (
                 app.router.lifespan_context(app),

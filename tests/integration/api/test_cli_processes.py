@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from libs.events.db import make_engine
-from libs.events.store import EventStore
+from libs.events.store.sql import SqlEventStore
 from tests.unit.api.conftest import FIXTURES, REPO
 from tests.unit.api.fake_trainer import run_events
 
@@ -101,7 +101,7 @@ def _append(db_url: str, events) -> None:
     async def append() -> None:
         engine = make_engine(db_url)
         try:
-            await EventStore(engine).append(events)
+            await SqlEventStore(engine).append(events)
         finally:
             await engine.dispose()
 

@@ -13,7 +13,7 @@ import pytest
 
 from libs.events.bus.amqp.adapter import AmqpBus
 from libs.events.bus.port import Delivery
-from tests.contract import factories as make
+from tests.support import events as make
 from tests.contract.conftest import AMQP_URL
 
 pytestmark = pytest.mark.integration

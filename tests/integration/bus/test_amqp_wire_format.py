@@ -10,7 +10,7 @@ import aiormq
 import pytest
 
 from libs.events.bus.amqp.adapter import AmqpBus
-from tests.contract import factories as make
+from tests.support import events as make
 from tests.contract.conftest import AMQP_URL
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from libs.events.bus.amqp.adapter import AmqpBus
-from tests.contract import factories as make
+from tests.support import events as make
 from tests.contract.conftest import AMQP_URL
 
 pytestmark = pytest.mark.integration

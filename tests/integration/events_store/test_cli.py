@@ -6,11 +6,11 @@ import json
 
 import sqlalchemy as sa
 
-from libs.events import tables as t
+from libs.events.readmodels.trainings import trainings
 from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
-from libs.events.samples import TrainingScript
-from libs.events.store import EventStore
+from tests.support.events import TrainingScript
+from libs.events.store.sql import SqlEventStore
 from tests.support.ktrdr_cli import run_ktrdr
 
 
@@ -20,7 +20,7 @@ async def test_replay_and_rebuild_commands(tmp_path):
     await upgrade_engine(engine)
     s = TrainingScript("t-1")
     events = [s.requested(), *s.run(epochs=1, batches=2, version=5)]
-    result = await EventStore(engine).append(events)
+    result = await SqlEventStore(engine).append(events)
 
     out = run_ktrdr(url, "events", "replay", "t-1", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -44,7 +44,7 @@ async def test_replay_and_rebuild_commands(tmp_path):
     assert "read models equal to the log" in same.stdout
 
     async with engine.begin() as conn:
-        await conn.execute(sa.update(t.trainings).values(status="failed"))
+        await conn.execute(sa.update(trainings).values(status="failed"))
     drift = run_ktrdr(url, "projections", "rebuild", "--json", cwd=tmp_path)
     assert drift.returncode == 1
     report = json.loads(drift.stdout)
@@ -53,5 +53,5 @@ async def test_replay_and_rebuild_commands(tmp_path):
 
     fixed = run_ktrdr(url, "projections", "rebuild", "--swap", cwd=tmp_path)
     assert fixed.returncode == 0 and "replaced" in fixed.stdout
-    assert (await EventStore(engine).get_training("t-1")).status == "completed"
+    assert (await SqlEventStore(engine).get_training("t-1")).status == "completed"
     await engine.dispose()

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from libs.events.notify.inprocess import InProcessNotifier
 from libs.events.notify.port import RESYNC
 from libs.events.notify.postgres import PostgresNotifier
-from libs.events.samples import TrainingScript
-from libs.events.store import EventStore
+from tests.support.events import TrainingScript
+from libs.events.store.sql import SqlEventStore
 from tests.support.postgres import PG_URL
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def writer_events(i: int) -> list:
 
 async def test_concurrent_appenders_and_a_tailing_reader_see_commit_order(pg_engine):
     notifier = InProcessNotifier()
-    store = EventStore(pg_engine, notifier=notifier)
+    store = SqlEventStore(pg_engine, notifier=notifier)
     streams = [writer_events(i) for i in range(WRITERS)]
     writers_done = asyncio.Event()
     seen: list[int] = []
@@ -78,7 +78,7 @@ async def test_concurrent_appenders_and_a_tailing_reader_see_commit_order(pg_eng
 
 async def test_listen_notify_delivers_committed_positions(pg_engine):
     channel = f"ktrdr_test_{uuid.uuid4().hex[:8]}"
-    store = EventStore(pg_engine, channel=channel)  # no in-process hook: only LISTEN can tell
+    store = SqlEventStore(pg_engine, channel=channel)  # no in-process hook: only LISTEN can tell
     async with PostgresNotifier(PG_URL, channel=channel) as listener:
         sub = listener.subscribe()
         s = TrainingScript("t-1")
@@ -99,7 +99,7 @@ async def test_listen_notify_delivers_committed_positions(pg_engine):
 
 async def test_listener_reconnects_after_its_connection_is_killed(pg_engine):
     channel = f"ktrdr_test_{uuid.uuid4().hex[:8]}"
-    store = EventStore(pg_engine, channel=channel)
+    store = SqlEventStore(pg_engine, channel=channel)
     async with PostgresNotifier(PG_URL, channel=channel, health_interval=0.2) as listener:
         sub = listener.subscribe()
         async with pg_engine.connect() as conn:

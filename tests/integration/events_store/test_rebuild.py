@@ -7,9 +7,12 @@ import uuid
 import sqlalchemy as sa
 
 from libs.events import tables as t
-from libs.events.rebuild import rebuild
-from libs.events.samples import TrainingScript
-from libs.events.state import FAILED
+from libs.events.readmodels.models import models
+from libs.events.readmodels.registry import READ_MODELS, REBUILT
+from libs.events.readmodels.training_epochs import training_epochs
+from libs.events.readmodels.trainings import FAILED, trainings
+from libs.events.store.rebuild import rebuild
+from tests.support.events import TrainingScript
 
 
 def varied_log() -> list:
@@ -45,9 +48,9 @@ async def test_rebuild_of_a_varied_log_equals_the_live_tables(store, engine):
     assert report.equal, [str(d) for d in report.differences]
     stream_events = [e for e in events if e.training_id is not None]
     assert report.events == len(stream_events) and report.position == await store.max_position()
-    assert report.trainings == 7 and report.models == 2  # t-0 v1 and t-crash v7
+    assert report.rows["trainings"] == 7 and report.rows["models"] == 2  # t-0 v1, t-crash v7
     # 4 runs x 2 epochs, t-crash 2 (attempt 1) + 3 (attempt 2), t-nan 1; the zombie adds none
-    assert report.epochs == 4 * 2 + 2 + 3 + 1
+    assert report.rows["training_epochs"] == 4 * 2 + 2 + 3 + 1
     crash = await store.list_epochs("t-crash")
     assert [(e.attempt, e.epoch) for e in crash] == [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3)]
     nan_epoch = (await store.list_epochs("t-nan"))[0]
@@ -60,12 +63,12 @@ async def test_rebuild_finds_drift_and_swap_repairs_it(store, engine):
     await store.append(events)
     async with engine.begin() as conn:
         await conn.execute(
-            sa.update(t.trainings).where(t.trainings.c.training_id == "t-0").values(status=FAILED)
+            sa.update(trainings).where(trainings.c.training_id == "t-0").values(status=FAILED)
         )
         await conn.execute(
-            sa.delete(t.training_epochs).where(t.training_epochs.c.training_id == "t-1")
+            sa.delete(training_epochs).where(training_epochs.c.training_id == "t-1")
         )
-        await conn.execute(sa.delete(t.models))
+        await conn.execute(sa.delete(models))
     report = await rebuild(engine)
     assert not report.equal
     found = {(d.table, d.key[0], d.column) for d in report.differences}
@@ -83,6 +86,25 @@ async def test_rebuild_finds_drift_and_swap_repairs_it(store, engine):
     assert after.equal, [str(d) for d in after.differences]
     assert (await store.get_training("t-0")).status == "completed"
     assert len(await store.list_models()) == 2
+
+
+async def test_compare_covers_every_registered_read_model_and_only_ephemeral_ones_are_left_out(
+    store, engine
+):
+    """A row lost from any rebuilt read model's table is reported under that table's name."""
+    assert {m.name for m in READ_MODELS} - {m.name for m in REBUILT} == {"trainers"}
+    await store.append(varied_log())
+    assert (await rebuild(engine)).equal
+    for model in REBUILT:
+        async with engine.begin() as conn:
+            first = (await conn.execute(sa.select(model.table).limit(1))).first()
+            assert first is not None, f"varied_log() leaves {model.name} empty"
+            key = [c == first._mapping[c.name] for c in model.table.primary_key.columns]
+            await conn.execute(sa.delete(model.table).where(*key))
+        report = await rebuild(engine)
+        assert model.name in {d.table for d in report.differences}, model.name
+        await rebuild(engine, swap=True)
+        assert (await rebuild(engine)).equal
 
 
 async def test_rebuild_of_an_empty_log(engine):

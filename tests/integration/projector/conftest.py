@@ -15,10 +15,11 @@ import pytest
 from libs.events.bus.amqp.adapter import AmqpBus
 from libs.events.bus.amqp.topology import delete_topology
 from libs.events.bus.topology import Topology
-from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
 from libs.events.notify.postgres import PostgresNotifier
-from libs.events.store import EventStore
+from libs.events.store.port import EventStore
+from libs.events.store.sql import SqlEventStore
+from services.bootstrap import open_stack
 from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings
 from tests.conftest import POSTGRES_HOST, POSTGRES_PORT
@@ -64,39 +65,48 @@ async def rig(postgres_available, rabbitmq_available) -> AsyncIterator[Rig]:
     proxy = CuttableProxy(POSTGRES_HOST, POSTGRES_PORT)
     await proxy.start()
     proxied_url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/test"
-    # A short command timeout: a connection cut mid-query must fail fast, not hang.
-    engine = make_engine(
-        proxied_url,
-        connect_args={
-            "server_settings": {"search_path": schema},
-            "command_timeout": 5,
-            "timeout": 5,
-        },
-    )
     notifier = PostgresNotifier(PG_URL, channel=channel, server_settings={"search_path": schema})
     await notifier.start()
-    store = EventStore(engine, channel=channel)
-    direct = EventStore(direct_engine, channel=channel)
-    bus = AmqpBus(AMQP_URL, topology, connection_name="it-projector")
+    direct = SqlEventStore(direct_engine, channel=channel)
     publisher = AmqpBus(AMQP_URL, topology, connection_name="it-projector-publisher")
     settings = ProjectorSettings(
-        projector_retry_min_s=0.05, projector_retry_max_s=0.5, projector_linger_ms=1
+        database_url=proxied_url,
+        broker_url=AMQP_URL,
+        topology_prefix=topology.prefix,
+        projector_retry_min_s=0.05,
+        projector_retry_max_s=0.5,
+        projector_linger_ms=1,
     )
-    service = ProjectorService(settings, store, bus)
     try:
-        await publisher.start()
-        await service.start()
-        yield Rig(service, store, direct, notifier, publisher, proxy, topology)
+        # A short command timeout: a connection cut mid-query must fail fast, not hang.
+        async with open_stack(
+            database=settings,
+            broker=settings,
+            notifier=False,
+            topology=topology,
+            channel=channel,
+            engine_options={
+                "connect_args": {
+                    "server_settings": {"search_path": schema},
+                    "command_timeout": 5,
+                    "timeout": 5,
+                }
+            },
+        ) as stack:
+            service = ProjectorService(settings, stack.store, stack.bus, probe=stack.ping_database)
+            try:
+                await publisher.start()
+                await service.start()
+                yield Rig(service, stack.store, direct, notifier, publisher, proxy, topology)
+            finally:
+                proxy.restore()
+                await service.stop(grace_s=2)
     finally:
-        proxy.restore()
-        await service.stop(grace_s=2)
-        await bus.close()
         await publisher.close()
         connection = await aio_pika.connect(AMQP_URL)
         await delete_topology(await connection.channel(), topology)
         await connection.close()
         await notifier.stop()
         await proxy.close()
-        await engine.dispose()
         await direct_engine.dispose()
         await drop_schema(schema)

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import aio_pika
 import pytest
+from tests.support.events import TrainingScript
+from libs.events.readmodels.trainings import COMPLETED
 
 from libs.events.bus.amqp.adapter import AmqpBus
 from libs.events.bus.amqp.topology import delete_topology
 from libs.events.bus.topology import Topology
-from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
-from libs.events.samples import TrainingScript
-from libs.events.state import COMPLETED
-from libs.events.store import EventStore
+from services.bootstrap import open_stack
 from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings
 from tests.contract.conftest import AMQP_URL
@@ -42,43 +41,52 @@ def cluster():
 
 
 async def test_the_projector_survives_a_postgres_restart(cluster, rabbitmq_available):
-    engine = make_engine(cluster.url, connect_args={"timeout": 5, "command_timeout": 5})
-    await upgrade_engine(engine)
-    store = EventStore(engine)
     topology = Topology(prefix=f"it.pgrestart.{uuid.uuid4().hex[:8]}.")
-    bus = AmqpBus(AMQP_URL, topology, connection_name="it-pg-restart")
-    publisher = AmqpBus(AMQP_URL, topology, connection_name="it-pg-restart-pub")
-    service = ProjectorService(
-        ProjectorSettings(projector_retry_min_s=0.05, projector_retry_max_s=0.5), store, bus
+    settings = ProjectorSettings(
+        database_url=cluster.url,
+        broker_url=AMQP_URL,
+        topology_prefix=topology.prefix,
+        projector_retry_min_s=0.05,
+        projector_retry_max_s=0.5,
     )
+    publisher = AmqpBus(AMQP_URL, topology, connection_name="it-pg-restart-pub")
     script = TrainingScript(f"it-{uuid.uuid4().hex[:8]}")
     events = [script.requested(), *script.run(epochs=3, batches=20)]
     half = len(events) // 2
     try:
-        await publisher.start()
-        await service.start()
-        await publisher.publish_many(events[:half])
-        committer = service.committer
-        await committer.wait_until(lambda stats: stats.events >= half, 30)
+        async with open_stack(
+            database=settings,
+            broker=settings,
+            notifier=False,
+            engine_options={"connect_args": {"timeout": 5, "command_timeout": 5}},
+        ) as stack:
+            await upgrade_engine(stack.engine)
+            store = stack.store
+            service = ProjectorService(settings, store, stack.bus, probe=stack.ping_database)
+            try:
+                await publisher.start()
+                await service.start()
+                await publisher.publish_many(events[:half])
+                committer = service.committer
+                await committer.wait_until(lambda stats: stats.events >= half, 30)
 
-        await asyncio.to_thread(cluster.stop)  # fast shutdown: sessions are terminated
-        await publisher.publish_many(events[half:])
-        retries = committer.stats.retries
-        await committer.wait_until(lambda stats: stats.retries >= retries + 3, 30)
-        assert committer.stats.events == half  # nothing committed, so nothing acked
-        assert len(committer._in_flight) + len(committer._waiting) > 0
+                await asyncio.to_thread(cluster.stop)  # fast shutdown: sessions are terminated
+                await publisher.publish_many(events[half:])
+                retries = committer.stats.retries
+                await committer.wait_until(lambda stats: stats.retries >= retries + 3, 30)
+                assert committer.stats.events == half  # nothing committed, so nothing acked
+                assert len(committer._in_flight) + len(committer._waiting) > 0
 
-        await asyncio.to_thread(cluster.start)
-        await committer.wait_until(lambda stats: stats.events >= len(events), 60)
-        stored = await store.read_stream(script.training_id)
-        assert [s.event.event_id for s in stored] == [e.event_id for e in events]
-        state = await store.get_training(script.training_id)
-        assert state.status == COMPLETED and state.epoch == 3
+                await asyncio.to_thread(cluster.start)
+                await committer.wait_until(lambda stats: stats.events >= len(events), 60)
+                stored = await store.read_stream(script.training_id)
+                assert [s.event.event_id for s in stored] == [e.event_id for e in events]
+                state = await store.get_training(script.training_id)
+                assert state.status == COMPLETED and state.epoch == 3
+            finally:
+                await service.stop(grace_s=2)
     finally:
-        await service.stop(grace_s=2)
-        await bus.close()
         await publisher.close()
         connection = await aio_pika.connect(AMQP_URL)
         await delete_topology(await connection.channel(), topology)
         await connection.close()
-        await engine.dispose()

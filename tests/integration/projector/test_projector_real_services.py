@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from libs.events.bus.port import Delivery
-from libs.events.samples import TrainingScript
-from libs.events.state import COMPLETED, FAILED
+from tests.support.events import TrainingScript
+from libs.events.readmodels.trainings import COMPLETED, FAILED
 from services.projector.dead_letters import DEAD_LETTERED
 from tests.integration.projector.conftest import DELIVERY_LIMIT, Rig
 

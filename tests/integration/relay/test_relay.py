@@ -10,8 +10,8 @@ from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.topology import Topology
 from libs.events.catalog import Event, Failed
 from libs.events.relay import OutboxRelay
-from libs.events.store import EventStore
-from tests.contract import factories as make
+from libs.events.store.sql import SqlEventStore
+from tests.support import events as make
 from tests.integration.relay.helpers import WAIT_S, Seen, WrappedBus
 
 
@@ -40,7 +40,7 @@ async def seen(bus: WrappedBus) -> Seen:
 
 
 async def test_relays_api_and_projector_events_in_order_and_never_trainer_events(
-    store: EventStore, bus: WrappedBus, seen: Seen
+    store: SqlEventStore, bus: WrappedBus, seen: Seen
 ) -> None:
     tid = make.training_id()
     request, step, cancel, failed = (
@@ -58,7 +58,7 @@ async def test_relays_api_and_projector_events_in_order_and_never_trainer_events
     assert await store.get_relay_cursor("outbox") == (await store.read_all())[-1].position
 
 
-async def test_publishes_in_batches_in_position_order(store: EventStore, bus: WrappedBus) -> None:
+async def test_publishes_in_batches_in_position_order(store: SqlEventStore, bus: WrappedBus) -> None:
     events = [make.cancel() for _ in range(5)]
     await store.append(events, fold=False)
     await OutboxRelay(store, bus, batch_size=2).relay_pending()
@@ -66,7 +66,7 @@ async def test_publishes_in_batches_in_position_order(store: EventStore, bus: Wr
     assert [str(e.event_id) for batch in bus.batches for e in batch] == ids(events)
 
 
-async def test_cursor_advances_only_after_the_confirm(store: EventStore, bus: WrappedBus) -> None:
+async def test_cursor_advances_only_after_the_confirm(store: SqlEventStore, bus: WrappedBus) -> None:
     events = [make.cancel(), make.cancel()]
     await store.append(events, fold=False)
     relay = OutboxRelay(store, bus)
@@ -79,7 +79,7 @@ async def test_cursor_advances_only_after_the_confirm(store: EventStore, bus: Wr
 
 
 async def test_a_new_relay_resumes_from_the_stored_cursor(
-    store: EventStore, bus: WrappedBus
+    store: SqlEventStore, bus: WrappedBus
 ) -> None:
     first = [make.cancel() for _ in range(3)]
     await store.append(first, fold=False)
@@ -93,7 +93,7 @@ async def test_a_new_relay_resumes_from_the_stored_cursor(
 
 
 async def test_cursor_skips_past_trainer_events_it_will_never_relay(
-    store: EventStore, bus: WrappedBus
+    store: SqlEventStore, bus: WrappedBus
 ) -> None:
     tid = make.training_id()
     await store.append([make.cancel(tid)], fold=False)
@@ -106,7 +106,7 @@ async def test_cursor_skips_past_trainer_events_it_will_never_relay(
 
 
 async def test_run_is_woken_by_the_notifier_not_the_poll(
-    store: EventStore, bus: WrappedBus, seen: Seen
+    store: SqlEventStore, bus: WrappedBus, seen: Seen
 ) -> None:
     relay = OutboxRelay(store, bus, notifier=store.notifier, poll_interval_s=3600)
     task = asyncio.create_task(relay.run())
@@ -121,7 +121,7 @@ async def test_run_is_woken_by_the_notifier_not_the_poll(
 
 
 async def test_run_survives_publish_failures_and_stops_cleanly(
-    store: EventStore, bus: WrappedBus, seen: Seen
+    store: SqlEventStore, bus: WrappedBus, seen: Seen
 ) -> None:
     bus.fail_next = 2
     relay = OutboxRelay(
@@ -138,9 +138,9 @@ async def test_run_survives_publish_failures_and_stops_cleanly(
 
 
 async def test_with_a_notifier_a_pass_skips_to_the_notified_position_without_a_head_query(
-    store: EventStore, bus: WrappedBus
+    store: SqlEventStore, bus: WrappedBus
 ) -> None:
-    class CountingStore(EventStore):
+    class CountingStore(SqlEventStore):
         head_queries = 0
 
         async def max_position(self) -> int:
@@ -162,9 +162,9 @@ async def test_with_a_notifier_a_pass_skips_to_the_notified_position_without_a_h
 
 
 async def test_commits_of_trainer_progress_do_not_wake_the_relay(
-    store: EventStore, bus: WrappedBus, seen: Seen
+    store: SqlEventStore, bus: WrappedBus, seen: Seen
 ) -> None:
-    class CountingStore(EventStore):
+    class CountingStore(SqlEventStore):
         passes = 0
 
         async def read_all(self, *args, **kwargs):

@@ -17,8 +17,8 @@ from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.port import Delivery
 from libs.events.bus.topology import Topology
 from libs.events.relay import OutboxRelay
-from libs.events.store import EventStore
-from tests.contract import factories as make
+from libs.events.store.sql import SqlEventStore
+from tests.support import events as make
 from tests.contract.conftest import AMQP_URL
 from tests.integration.relay.helpers import WAIT_S, Seen, WrappedBus
 
@@ -40,12 +40,12 @@ async def rabbit_bus(rabbitmq_available):
 
 
 @pytest.fixture
-def pg_store(pg_engine) -> EventStore:
-    return EventStore(pg_engine, channel=f"ktrdr_relay_{uuid.uuid4().hex[:8]}")
+def pg_store(pg_engine) -> SqlEventStore:
+    return SqlEventStore(pg_engine, channel=f"ktrdr_relay_{uuid.uuid4().hex[:8]}")
 
 
 async def test_relay_killed_between_confirm_and_cursor_loses_nothing(
-    pg_store: EventStore, rabbit_bus: AmqpBus
+    pg_store: SqlEventStore, rabbit_bus: AmqpBus
 ) -> None:
     store = pg_store
     events = [make.cancel() for _ in range(50)]
@@ -88,7 +88,7 @@ async def test_relay_killed_between_confirm_and_cursor_loses_nothing(
     assert sorted(map(str, stored_ids)) == sorted(str(e.event_id) for e in events)  # once each
 
 
-async def test_only_one_relay_per_name_publishes_at_a_time(pg_store: EventStore) -> None:
+async def test_only_one_relay_per_name_publishes_at_a_time(pg_store: SqlEventStore) -> None:
     # Two relays, as in two API processes: each with its own connection to one broker.
     shared = InMemoryBus(Topology())
     buses = [WrappedBus(InMemoryBus(Topology(), shared.broker)) for _ in range(2)]

@@ -1,6 +1,6 @@
-"""The API on the composition root's stack: SQLite (a tmp file, migrated with the real Alembic
-scripts) + the in-memory bus, driven through httpx's ASGITransport (no sockets). Tests feed
-trainer events straight into the store to simulate a trainer."""
+"""The API on the composition root's stack with no I/O: the in-memory store and bus, driven through
+httpx's ASGITransport (no sockets). Tests feed trainer events straight into the store to simulate
+a trainer."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from fastapi import FastAPI
 
 from libs.events.bus import EventBus
 from libs.events.catalog import TrainingRequested
-from libs.events.migrate import upgrade_engine
 from libs.events.notify.port import Notifier
-from libs.events.store import EventStore
+from libs.events.settings import IN_MEMORY_DATABASE_URL
+from libs.events.store.port import EventStore
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 from services.bootstrap import open_stack
@@ -48,7 +48,7 @@ def strategies_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def api(tmp_path: Path, strategies_dir: Path) -> AsyncIterator[Api]:
     settings = ApiSettings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'ktrdr.db'}",
+        database_url=IN_MEMORY_DATABASE_URL,
         broker_url="memory://",
         topology_prefix=f"t{uuid.uuid4().hex[:8]}.",
         strategies_dir=strategies_dir,
@@ -58,7 +58,6 @@ async def api(tmp_path: Path, strategies_dir: Path) -> AsyncIterator[Api]:
         sse_poll_s=5.0,
     )
     async with open_stack(database=settings, broker=settings, connect="now") as stack:
-        await upgrade_engine(stack.engine)
         app = create_app(settings, stack=stack)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 
+from services.cli.client.sse import SseMessage
 from tests.unit.api.conftest import Api, requested
 from tests.unit.api.fake_trainer import run_events
-from tests.unit.api.sse_client import SseEvent, SseStream
+from tests.unit.api.sse_client import SseStream
 
 
 def path(tid: str) -> str:
@@ -18,7 +19,7 @@ def path(tid: str) -> str:
 
 async def collect(
     stream: SseStream, *, until_ended: bool = True, count: int | None = None, wait_s: float = 5.0
-) -> list[SseEvent]:
+) -> list[SseMessage]:
     out = []
     async for item in stream.events(wait_s=wait_s):
         if item.id is None:  # keep-alive comment

@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime
 
 from libs.events.notify.port import RESYNC, Notification
-from libs.events.rows import StoredEvent
+from libs.events.store.port import StoredEvent
 from services.api.sse import follow_training
-from tests.contract import factories as make
+from tests.support import events as make
 
 
 class CountingStore:

@@ -28,3 +28,13 @@ async def test_validate_ok_with_warnings_and_field_errors(api: Api) -> None:
     r = await api.client.post("/api/v1/strategies/validate", json={"strategy_yaml": bad})
     assert r.status_code == 422
     assert any(e["field"].startswith("strategy_yaml.indicators[0]") for e in r.json()["errors"])
+
+
+async def test_validate_reads_text_as_yaml_never_as_a_file_name(api: Api) -> None:
+    # A one-line text naming a readable strategy file is YAML content (a plain string).
+    for text in ("strategies/neuro_mean_reversion.yaml", str(FIXTURES / "tiny_rsi.yaml")):
+        r = await api.client.post("/api/v1/strategies/validate", json={"strategy_yaml": text})
+        assert r.status_code == 422
+        (error,) = r.json()["errors"]
+        assert error["field"] == "strategy_yaml"
+        assert "YAML mapping" in error["reason"]

@@ -13,7 +13,7 @@ from libs.events.bus.policy import Outcome, settle, settle_best_effort
 from libs.events.bus.port import Delivery, TopologyMismatch
 from libs.events.bus.topology import Topology
 from libs.events.codec import encode
-from tests.contract import factories as make
+from tests.support import events as make
 
 
 def test_outgoing_message_follows_the_design_wire_format() -> None:

@@ -6,7 +6,7 @@ import json
 
 from libs.events.bus.port import Delivery
 from services.cli.commands.tail import format_delivery
-from tests.contract import factories as make
+from tests.support import events as make
 
 
 def delivery_of(event) -> Delivery:
@@ -19,7 +19,7 @@ def test_one_line_view_shows_key_type_training_and_the_telling_fields() -> None:
     assert "training.batch_progress" in line
     assert "BatchProgress" in line
     assert event.training_id in line
-    assert "batch=7" in line
+    assert "batch 7/10" in line  # the catalog summary (BatchProgress.summary)
     assert "\n" not in line
 
 

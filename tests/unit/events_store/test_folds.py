@@ -1,10 +1,42 @@
-"""The pure folds (libs/events/folds.py): statuses, sticky terminals, attempts, cancel, order."""
+"""The pure folds (libs/events/readmodels/): statuses, sticky terminals, attempts, cancel, order,
+and the rows the derived read models take from accepted events."""
 
 from __future__ import annotations
 
-from libs.events.folds import apply, fold, fold_stream
-from libs.events.samples import TrainingScript
-from libs.events.state import CANCELLED, CANCELLING, COMPLETED, FAILED, QUEUED, RUNNING
+from typing import Any, NamedTuple
+
+from libs.events.catalog import Event
+from libs.events.readmodels import models, training_epochs, trainings
+from libs.events.readmodels.projection import Projection
+from libs.events.readmodels.trainings import (
+    CANCELLED,
+    CANCELLING,
+    COMPLETED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    TrainingState,
+    fold,
+    fold_stream,
+)
+from tests.support.events import TrainingScript
+
+
+class Step(NamedTuple):
+    state: TrainingState
+    accepted: bool
+    epoch: Any  # the training_epochs row the event added, if any
+    model: Any  # the models row the event added, if any
+
+
+def apply(state: TrainingState | None, event: Event, position: int) -> Step:
+    """The trainings fold of one event plus what the registered read models derived from it."""
+    result = trainings.apply(state, event, position)
+    projection = Projection({} if state is None else {state.training_id: state})
+    projection.apply(position, event)
+    epochs = list(projection.rows(training_epochs.READ_MODEL).values())
+    added = list(projection.rows(models.READ_MODEL).values())
+    return Step(result.state, result.accepted, next(iter(epochs), None), next(iter(added), None))
 
 
 def fold_all(events, start=1):

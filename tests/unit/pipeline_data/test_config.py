@@ -70,21 +70,25 @@ def v2_yaml() -> str:
     return head + V2_DATA.lstrip("\n") + "indicators:" + rest
 
 
+def load_text(text: str):
+    return load_strategy(yaml.safe_load(text))
+
+
 def problems_of(source) -> list[str]:
     with pytest.raises(StrategyConfigError) as info:
-        load_strategy(source)
+        load_strategy(yaml.safe_load(source) if isinstance(source, str) else source)
     return info.value.problems
 
 
 def test_v1_and_v2_layouts_give_the_same_config():
-    v1, v2 = load_strategy(V1_YAML), load_strategy(v2_yaml())
+    v1, v2 = load_text(V1_YAML), load_text(v2_yaml())
     assert v1 == v2
     assert v1.symbols == ["EURUSD"] and v1.timeframes == ["1h", "4h"]
     assert v1.base_timeframe == "1h" and v1.history_required == 200
 
 
 def test_fields_are_resolved_with_their_meaning():
-    cfg = load_strategy(V1_YAML)
+    cfg = load_text(V1_YAML)
     assert cfg.model.architecture.hidden_layers == [30, 15, 8]
     assert cfg.model.training.lr_scheduler.type == "reduce_on_plateau"
     assert cfg.model.training.lr_scheduler.patience == 10
@@ -99,14 +103,14 @@ def test_fields_are_resolved_with_their_meaning():
 def test_snapshot_round_trips_and_is_json():
     import json
 
-    cfg = load_strategy(V1_YAML)
+    cfg = load_text(V1_YAML)
     snapshot = json.loads(json.dumps(cfg.snapshot()))
     assert load_strategy(snapshot) == cfg
     assert snapshot["decisions"] == {"output_format": "classification", "confidence_threshold": 0.6}
 
 
 def test_v2_base_timeframe_other_than_first():
-    cfg = load_strategy(v2_yaml().replace("base_timeframe: 1h", "base_timeframe: 4h"))
+    cfg = load_text(v2_yaml().replace("base_timeframe: 1h", "base_timeframe: 4h"))
     assert cfg.base_timeframe == "4h"
     assert load_strategy(cfg.snapshot()).base_timeframe == "4h"
 
@@ -248,12 +252,12 @@ def test_missing_layout_and_missing_file():
     del doc["data"]
     (problem,) = problems_of(doc)
     assert problem.startswith("training_data: required")
-    (problem,) = problems_of("strategies/does_not_exist.yaml")
+    (problem,) = problems_of(Path("strategies/does_not_exist.yaml"))
     assert "does_not_exist.yaml" in problem
 
 
 def test_overrides_are_applied_and_revalidated():
-    cfg = load_strategy(V1_YAML)
+    cfg = load_text(V1_YAML)
     new = apply_overrides(
         cfg,
         symbols=["AAPL", "MSFT"],
@@ -268,7 +272,7 @@ def test_overrides_are_applied_and_revalidated():
 
 def test_unknown_override_names_the_valid_ones():
     with pytest.raises(StrategyConfigError) as info:
-        apply_overrides(load_strategy(V1_YAML), overrides={"epoch": 3})
+        apply_overrides(load_text(V1_YAML), overrides={"epoch": 3})
     (problem,) = info.value.problems
     assert problem.startswith("overrides.epoch: unknown override")
     assert "epochs" in problem and "learning_rate" in problem
@@ -276,10 +280,49 @@ def test_unknown_override_names_the_valid_ones():
 
 def test_bad_override_value_names_the_field():
     with pytest.raises(StrategyConfigError) as info:
-        apply_overrides(load_strategy(V1_YAML), overrides={"batch_size": 0})
+        apply_overrides(load_text(V1_YAML), overrides={"batch_size": 0})
     assert info.value.problems[0].startswith("model.training.batch_size:")
 
 
 def test_turning_scaling_off_by_override_drops_the_method():
-    cfg = apply_overrides(load_strategy(V1_YAML), overrides={"scale_features": False})
+    cfg = apply_overrides(load_text(V1_YAML), overrides={"scale_features": False})
     assert cfg.model.features.scale_features is False
+
+
+def issues_of(text: str) -> list:
+    with pytest.raises(StrategyConfigError) as info:
+        load_text(text)
+    return info.value.issues
+
+
+def test_problems_carry_their_location_as_data():
+    text = V1_YAML.replace("period: 14, source: close", "period: 1, source: close")
+    text = text.replace("oversold: [0, 10, 30]", "oversold: [0, 40, 30]")
+    text = text.replace("[1h, 4h]", "[1h, 3h]")
+    located = {issue.loc: issue for issue in issues_of(text)}
+    assert set(located) >= {
+        ("indicators", 0, "period"),
+        ("fuzzy_sets", "rsi_14", "oversold"),  # the internal `sets` level is not in the YAML
+    }
+    assert located[("indicators", 0, "period")].message == "must be >= 2, got 1"
+    (cross,) = issues_of(V1_YAML.replace("[1h, 4h]", "[1h, 3h]"))
+    assert (cross.loc, cross.kind) == (("data", "timeframes"), "invalid")
+    (unknown,) = issues_of(V1_YAML.replace("    optimizer: adam", "    optimiser: adam"))
+    assert (unknown.loc, unknown.kind) == (("model", "training", "optimiser"), "unknown_field")
+
+
+def test_override_problems_are_located_in_the_strategy_or_the_overrides():
+    cfg = load_text(V1_YAML)
+    with pytest.raises(StrategyConfigError) as info:
+        apply_overrides(cfg, overrides={"epoch": 3})
+    (issue,) = info.value.issues
+    assert (issue.loc, issue.kind) == (("overrides", "epoch"), "unknown_override")
+    with pytest.raises(StrategyConfigError) as info:
+        apply_overrides(cfg, overrides={"lr_scheduler": {"type": "step", "factor": 0.5}})
+    (issue,) = info.value.issues
+    assert issue.loc == ("model", "training", "lr_scheduler", "factor")
+
+
+def test_a_string_is_never_read_as_a_file_name():
+    with pytest.raises(TypeError, match="Path or a mapping"):
+        load_strategy("strategies/neuro_mean_reversion.yaml")

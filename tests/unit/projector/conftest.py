@@ -1,5 +1,5 @@
-"""A projector on SQLite (a tmp file, migrated by the real Alembic scripts) and the in-memory bus.
-Waits are on commit notifications or on queue deliveries, each with a deadline."""
+"""A projector on the composition root's stack with no I/O: the in-memory store and bus. Waits are
+on commit notifications or on queue deliveries, each with a deadline."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from libs.events.bus import Topology
-from libs.events.bus.memory.adapter import InMemoryBus
-from libs.events.db import make_engine
-from libs.events.migrate import upgrade_engine
-from libs.events.notify.inprocess import InProcessNotifier
-from libs.events.store import EventStore
+from libs.events.bus import EventBus, Topology
+from libs.events.notify.port import Notifier
+from libs.events.settings import IN_MEMORY_DATABASE_URL
+from libs.events.store.port import EventStore
+from services.bootstrap import open_stack
 from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings
 from tests.support.waits import until_committed
@@ -27,8 +26,8 @@ DELIVERY_LIMIT = 2
 class Projected:
     service: ProjectorService
     store: EventStore
-    notifier: InProcessNotifier
-    bus: InMemoryBus
+    notifier: Notifier
+    bus: EventBus
 
     async def publish(self, *events: Any) -> None:
         await self.bus.publish_many(list(events))
@@ -45,18 +44,20 @@ class Projected:
 
 
 @pytest.fixture
-async def projected(tmp_path) -> AsyncIterator[Projected]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'ktrdr.db'}")
-    await upgrade_engine(engine)
-    notifier = InProcessNotifier()
-    store = EventStore(engine, notifier=notifier)
-    bus = InMemoryBus(Topology(prefix=f"p{uuid.uuid4().hex[:8]}.", delivery_limit=DELIVERY_LIMIT))
-    settings = ProjectorSettings(projector_linger_ms=0.5, projector_retry_min_s=0.01)
-    service = ProjectorService(settings, store, bus)
-    await service.start()
-    try:
-        yield Projected(service, store, notifier, bus)
-    finally:
-        await service.stop(grace_s=1.0)
-        await bus.close()
-        await engine.dispose()
+async def projected() -> AsyncIterator[Projected]:
+    prefix = f"p{uuid.uuid4().hex[:8]}."
+    settings = ProjectorSettings(
+        database_url=IN_MEMORY_DATABASE_URL,
+        broker_url="memory://",
+        topology_prefix=prefix,
+        projector_linger_ms=0.5,
+        projector_retry_min_s=0.01,
+    )
+    topology = Topology(prefix=prefix, delivery_limit=DELIVERY_LIMIT)
+    async with open_stack(database=settings, broker=settings, topology=topology) as stack:
+        service = ProjectorService(settings, stack.store, stack.bus, probe=stack.ping_database)
+        await service.start()
+        try:
+            yield Projected(service, stack.store, stack.notifier, stack.bus)
+        finally:
+            await service.stop(grace_s=1.0)

@@ -9,9 +9,9 @@ import uuid
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from libs.events.samples import TrainingScript
 from services.projector.consumer import Backoff, GroupCommitter, PoisonEvent
 from services.projector.outage import names_an_outage
+from tests.support.events import TrainingScript
 
 
 class FakeDatabase:

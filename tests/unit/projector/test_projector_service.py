@@ -7,9 +7,9 @@ import asyncio
 import uuid
 
 from libs.events.bus.port import Delivery
-from libs.events.samples import TrainingScript
-from libs.events.state import COMPLETED, FAILED
+from libs.events.readmodels.trainings import COMPLETED, FAILED
 from services.projector.dead_letters import DEAD_LETTERED, PROJECTOR_SOURCE
+from tests.support.events import TrainingScript
 from tests.unit.projector.conftest import DELIVERY_LIMIT, Projected
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from typing import Any
 from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.topology import Topology
 from libs.events.catalog import CancelRequested, DeviceInfo, TrainingRequested
+from libs.events.settings import BrokerSettings
 from libs.pipeline.progress import PHASES, BatchInfo, EpochInfo, TrainingCancelled
 from libs.pipeline.request import SavedModel, TrainingRequest, TrainingResult
+from services.bootstrap import open_stack
 from services.trainer.service import TrainerService
 from services.trainer.settings import TrainerSettings
 from tests.support.event_tap import TappedEvents
@@ -110,18 +113,22 @@ class Harness(TappedEvents):
         super().__init__()
         self.tmp_path = tmp_path
         self.topology = Topology(prefix=f"t{uuid.uuid4().hex[:8]}.", delivery_limit=3)
-        self.bus = InMemoryBus(self.topology)
         self.services: list[TrainerService] = []
+        self._exits = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Harness:
-        await self.bus.start()
+        broker = BrokerSettings(broker_url="memory://", topology_prefix=self.topology.prefix)
+        stack = await self._exits.enter_async_context(
+            open_stack(broker=broker, topology=self.topology, connect="now")
+        )
+        self.bus: InMemoryBus = stack.bus  # the in-memory one: tests look at its broker
         await self.bus.tap(["#"], self._record)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         for service in self.services:
             await service.stop(grace_s=0)
-        await self.bus.close()
+        await self._exits.aclose()
 
     def settings(self, **overrides: Any) -> TrainerSettings:
         values: dict[str, Any] = {

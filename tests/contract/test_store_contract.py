@@ -1,22 +1,18 @@
-"""The event store's contract, run on SQLite and on the real Postgres (see conftest.py)."""
+"""The event store's contract (libs/events/store/port.py), run on every adapter: in memory, SQL on
+SQLite, SQL on the real Postgres (the `store` fixture in conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-import uuid
 from datetime import datetime
 
 import pytest
-import sqlalchemy as sa
 
-from libs.events import sql as store_sql
-from libs.events import tables as t
-from libs.events.catalog import BatchProgress
-from libs.events.folds import fold_stream
-from libs.events.samples import TrainingScript
-from libs.events.state import CANCELLING, COMPLETED, QUEUED, RUNNING
-from libs.events.store import IdempotencyClaim, IdempotencyConflict
+from libs.events.readmodels.projection import Projection
+from libs.events.readmodels.trainings import CANCELLING, COMPLETED, QUEUED, RUNNING, fold_stream
+from libs.events.store.idempotency import IdempotencyClaim, IdempotencyConflict
+from tests.support.events import TrainingScript
 
 
 async def test_append_assigns_increasing_positions_and_reads_back_equal_events(store):
@@ -124,10 +120,10 @@ async def test_events_without_a_stream_are_refused(store):
 
 
 async def test_a_failing_fold_rolls_back_the_events(store, monkeypatch):
-    async def broken(*args, **kwargs):
-        raise RuntimeError("read model write failed")
+    def broken(*args, **kwargs):
+        raise RuntimeError("read model fold failed")
 
-    monkeypatch.setattr(store_sql, "write_read_models", broken)
+    monkeypatch.setattr(Projection, "apply", broken)
     s = TrainingScript("t-1")
     with pytest.raises(RuntimeError):
         await store.append([s.requested()])
@@ -234,34 +230,6 @@ async def test_notifier_is_signalled_after_commit(store, notifier):
     assert await notifier.wait_for_change(result.positions[1], timeout=1)
     assert not await notifier.wait_for_change(result.last_position, timeout=0.05)
     sub.close()
-
-
-async def test_old_schema_versions_are_upcast_on_read(store, engine):
-    event_id = uuid.uuid4()
-    s = TrainingScript("t-1")
-    await store.append([s.requested()])
-    v1 = {"epoch": 1, "total_epochs": 2, "batch": 3, "total_batches": 4, "loss": 0.5}
-    v1 |= {"accuracy": 0.6, "samples_per_s": 10.0, "percent": 25.0}
-    async with engine.begin() as conn:
-        await conn.execute(
-            sa.insert(t.events).values(
-                event_id=event_id,
-                training_id="t-1",
-                type="BatchProgress",
-                schema_version=1,
-                tenant="default",
-                source="trainer:t1",
-                attempt=1,
-                seq=1,
-                correlation_id=None,
-                occurred_at=s.clock,
-                recorded_at=s.clock,
-                payload=v1,
-            )
-        )
-    stored = (await store.read_stream("t-1"))[-1].event
-    assert isinstance(stored, BatchProgress) and stored.schema_version == 2
-    assert (stored.running_loss, stored.progress) == (0.5, 0.25)
 
 
 async def test_non_finite_losses_are_stored_in_the_log_and_nulled_in_read_models(store):

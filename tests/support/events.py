@@ -1,21 +1,28 @@
-"""Builders for realistic event streams: tests, benchmarks and demos share them.
+"""THE event builder of the tests (and of bench/): realistic events without filling envelopes.
 
-`TrainingScript` plays one training's events the way the API and a trainer emit them (envelope,
-seq per source, occurred_at one millisecond apart), so a test says what happens, not how an
-envelope is filled in.
+- `TrainingScript` plays one training's events the way the API and a trainer emit them
+  (envelope, seq per source, occurred_at one millisecond apart, the pipeline's real PHASES), so
+  a test says what happens, not how an envelope is filled in.
+- The module-level builders (`requested`, `cancel`, `progress`, `completed`, `heartbeat`) make
+  one standalone event each, with a fresh training id unless given: for bus and relay tests
+  that only need "some event of this type".
 """
 
 from __future__ import annotations
 
 import itertools
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from libs.events import catalog as ev
+from libs.pipeline.progress import PHASES
 
 BASE_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-CPU = {"type": "cpu", "name": "x86_64"}
+CPU = ev.DeviceInfo(type="cpu", name="x86_64")
+_TRAINING = PHASES.index("training")
 
 
 @dataclass
@@ -25,7 +32,7 @@ class TrainingScript:
     strategy: str = "neuro_mean_reversion"
     timeframe: str = "1d"
     clock: datetime = BASE_TIME
-    _seq: dict[tuple[str, int], itertools.count] = field(default_factory=dict)
+    _seq: dict[tuple[str, int], Iterator[int]] = field(default_factory=dict)
 
     def _envelope(self, source: str, attempt: int) -> dict[str, Any]:
         self.clock += timedelta(milliseconds=1)
@@ -68,7 +75,7 @@ class TrainingScript:
         self, name: str, index: int, attempt: int = 1, trainer: str = "t1"
     ) -> ev.PhaseStarted:
         return ev.PhaseStarted(
-            **self._trainer(trainer, attempt), phase=name, index=index, total_phases=11
+            **self._trainer(trainer, attempt), phase=name, index=index, total_phases=len(PHASES)
         )
 
     def batch(
@@ -118,14 +125,14 @@ class TrainingScript:
         )
 
     def completed(self, version: int = 1, attempt: int = 1, trainer: str = "t1") -> ev.Completed:
-        model = {
-            "strategy": self.strategy,
-            "timeframe": self.timeframe,
-            "version": version,
-            "path": f"models/{self.strategy}/{self.timeframe}_v{version}",
-            "sha256": "ab" * 32,
-            "bytes": 12345,
-        }
+        model = ev.ModelRef(
+            strategy=self.strategy,
+            timeframe=self.timeframe,
+            version=version,
+            path=f"models/{self.strategy}/{self.timeframe}_v{version}",
+            sha256="ab" * 32,
+            bytes=12345,
+        )
         return ev.Completed(
             **self._trainer(trainer, attempt),
             model=model,
@@ -138,10 +145,14 @@ class TrainingScript:
         fields = {"error_type": "ValueError", "message": "boom", "phase": "training"}
         return ev.Failed(**self._trainer(trainer, attempt), **(fields | kw))
 
-    def cancelled(self, attempt: int = 1, trainer: str = "t1", phase: str | None = None):
+    def cancelled(
+        self, attempt: int = 1, trainer: str = "t1", phase: str | None = None
+    ) -> ev.Cancelled:
         return ev.Cancelled(**self._trainer(trainer, attempt), phase=phase)
 
-    def heartbeat(self, trainer: str = "t1", running: list[str] | None = None):
+    def heartbeat(
+        self, trainer: str = "t1", running: list[str] | None = None
+    ) -> ev.TrainerHeartbeat:
         envelope = self._trainer(trainer, 0) | {"training_id": None}
         return ev.TrainerHeartbeat(
             **envelope, trainer_id=trainer, host="host-a", device=CPU, running=running or []
@@ -162,8 +173,7 @@ class TrainingScript:
         """A trainer's full attempt: Started, the phases, batches, epochs, then the outcome
         ("completed", "failed", "cancelled" or "none" for a run still going)."""
         out: list[ev.Event] = [self.started(attempt, trainer)]
-        phases = ["data_loading", "indicators", "fuzzy", "features", "labels", "combining"]
-        phases += ["splitting", "model_creation", "training"]
+        phases = PHASES[: _TRAINING + 1]
         out += [self.phase(name, i, attempt, trainer) for i, name in enumerate(phases)]
         for epoch in range(1, epochs + 1):
             for batch in range(1, batches + 1):
@@ -185,8 +195,8 @@ class TrainingScript:
                 )
             )
         if outcome == "completed":
-            out += [self.phase("evaluation", 9, attempt, trainer)]
-            out += [self.phase("saving", 10, attempt, trainer)]
+            later = enumerate(PHASES[_TRAINING + 1 :], start=_TRAINING + 1)
+            out += [self.phase(name, i, attempt, trainer) for i, name in later]
             out.append(self.completed(version, attempt, trainer))
         elif outcome == "failed":
             out.append(self.failed(attempt, trainer))
@@ -197,3 +207,65 @@ class TrainingScript:
                 f"outcome {outcome!r} is not one of completed, failed, cancelled, none"
             )
         return out
+
+
+# --- standalone events ---------------------------------------------------------------------------
+
+
+def training_id() -> str:
+    return f"tr-{uuid.uuid4().hex[:12]}"
+
+
+def requested(device: ev.DeviceClass = "any", tid: str | None = None) -> ev.TrainingRequested:
+    return ev.TrainingRequested(
+        training_id=tid or training_id(),
+        source="api",
+        strategy_name="neuro_mean_reversion",
+        strategy={"name": "neuro_mean_reversion"},
+        symbols=["EURUSD"],
+        timeframes=["1h"],
+        device=device,
+    )
+
+
+def cancel(tid: str | None = None) -> ev.CancelRequested:
+    return ev.CancelRequested(training_id=tid or training_id(), source="api")
+
+
+def progress(tid: str | None = None, batch: int = 1) -> ev.BatchProgress:
+    return ev.BatchProgress(
+        training_id=tid or training_id(),
+        source="trainer:t1",
+        attempt=1,
+        epoch=1,
+        total_epochs=2,
+        batch=batch,
+        total_batches=10,
+        running_loss=0.5,
+        running_accuracy=0.6,
+        samples_per_s=1000.0,
+        progress=0.1,
+    )
+
+
+def completed(tid: str | None = None) -> ev.Completed:
+    return ev.Completed(
+        training_id=tid or training_id(),
+        source="trainer:t1",
+        attempt=1,
+        model=ev.ModelRef(
+            strategy="s",
+            timeframe="1h",
+            version=1,
+            path="models/s/1h_v1",
+            sha256="0" * 64,
+            bytes=10,
+        ),
+        duration_s=1.0,
+    )
+
+
+def heartbeat() -> ev.TrainerHeartbeat:
+    return ev.TrainerHeartbeat(
+        source="trainer:t1", trainer_id="t1", host="h", device=ev.DeviceInfo(type="cpu", name="cpu")
+    )

@@ -1,0 +1,49 @@
+"""Upcasters (libs/events/upcasting.py): one fixture per step, decoded through the codec."""
+
+from __future__ import annotations
+
+import pytest
+
+from libs.events.catalog import BatchProgress
+from libs.events.codec import from_dict
+from libs.events.upcasting import UPCASTERS, upcast
+
+ENVELOPE = {
+    "event_id": "7f1c1a56-4c44-4a4e-9d8e-0c7f6f4f2b10",
+    "training_id": "t-1",
+    "tenant": "default",
+    "source": "trainer:t1",
+    "attempt": 1,
+    "seq": 3,
+    "occurred_at": "2026-01-05T09:00:00+00:00",
+}
+
+
+def test_batch_progress_v1_becomes_v2() -> None:
+    v1 = {
+        **ENVELOPE,
+        "type": "BatchProgress",
+        "schema_version": 1,
+        "epoch": 1,
+        "total_epochs": 2,
+        "batch": 3,
+        "total_batches": 4,
+        "loss": 0.5,
+        "accuracy": 0.6,
+        "samples_per_s": 10.0,
+        "percent": 25.0,
+    }
+    event = from_dict(v1)
+    assert isinstance(event, BatchProgress) and event.schema_version == 2
+    assert (event.running_loss, event.running_accuracy, event.progress) == (0.5, 0.6, 0.25)
+    assert event.eta_s is None
+
+
+def test_every_step_up_to_the_current_version_exists() -> None:
+    assert set(UPCASTERS) == {("BatchProgress", 1)}  # a new step needs its fixture test here
+    assert BatchProgress.SCHEMA_VERSION == 2
+
+
+def test_a_newer_version_than_the_code_knows_is_refused() -> None:
+    with pytest.raises(ValueError, match="newer than this code"):
+        upcast({"type": "BatchProgress", "schema_version": 3}, 2)
