@@ -32,8 +32,8 @@ from libs.events.migrate import upgrade_engine  # noqa: E402
 from libs.events.notify.postgres import asyncpg_dsn  # noqa: E402
 from libs.events.store.rebuild import rebuild  # noqa: E402
 from libs.events.store.rows import ENVELOPE_COLUMNS, envelope_values  # noqa: E402
-from tests.support.events import TrainingScript  # noqa: E402
 from libs.events.store.sql import SqlEventStore  # noqa: E402
+from tests.support.events import TrainingScript  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "KTRDR_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from libs.events import catalog as ev  # noqa: E402
-from tests.support.events import TrainingScript  # noqa: E402
 from services.api.paths import API_PREFIX, training_path  # noqa: E402
 from services.cli.client.sse import SseParser  # noqa: E402
+from tests.support.events import TrainingScript  # noqa: E402
 
 KTRDR = Path(sys.executable).parent / "ktrdr"
 PG = os.environ.get("KTRDR_BENCH_PG", "postgres@127.0.0.1:5432")

@@ -18,9 +18,9 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 
+from libs.events.columns import UTCDateTime
 from libs.events.db import make_engine
 from libs.events.settings import DatabaseSettings
-from libs.events.columns import UTCDateTime
 from libs.events.tables import metadata
 
 config = context.config

@@ -77,11 +77,11 @@ class Event(BaseModel):
         if not cls.TYPE:
             return
         fields = cls.model_fields
-        fields["type"] = FieldInfo(annotation=Literal[cls.TYPE], default=cls.TYPE)  # type: ignore[valid-type]
-        fields["schema_version"] = FieldInfo(
-            annotation=Literal[cls.SCHEMA_VERSION],  # type: ignore[valid-type]
-            default=cls.SCHEMA_VERSION,
-        )
+        # A Literal of a runtime value: fine for pydantic, opaque to a type checker.
+        own_type: Any = Literal[cls.TYPE]
+        own_version: Any = Literal[cls.SCHEMA_VERSION]
+        fields["type"] = FieldInfo(annotation=own_type, default=cls.TYPE)
+        fields["schema_version"] = FieldInfo(annotation=own_version, default=cls.SCHEMA_VERSION)
         cls.model_rebuild(force=True)
 
     @property
@@ -350,6 +350,6 @@ class TrainerHeartbeat(Event):
 
 TERMINAL_TYPES = frozenset({Completed.TYPE, Failed.TYPE, Cancelled.TYPE})
 # Types only trainers emit, and only trainer processes ever emit them.
-TRAINER_ONLY_TYPES = frozenset(t for t, cls in REGISTRY.items() if cls.EMITTERS == {"trainer"})
+TRAINER_ONLY_TYPES = frozenset(t for t, cls in REGISTRY.items() if {"trainer"} == cls.EMITTERS)
 # Routing keys of the events the control stream keeps (cancellations and outcomes).
 CONTROL_ROUTING_KEYS = tuple(cls.ROUTING_KEY for cls in REGISTRY.values() if cls.CONTROL)

@@ -52,4 +52,3 @@ Position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 ID = sa.String(128)
 TENANT = sa.String(64)
-

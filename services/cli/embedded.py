@@ -1,7 +1,9 @@
-"""`ktrdr up`'s composition root: api + projector + relay + one trainer in ONE asyncio process.
+"""`ktrdr up`: api + projector + relay + one trainer in ONE asyncio process.
 
-    engine ─ store (+ notifier) ─┬─ API app (uvicorn, the outbox relay in its lifespan)
-                                 └─ ProjectorService ◀── bus ──▶ TrainerService
+The composition root (services/bootstrap.py) opens the stack; this wires the services onto it:
+
+    stack: engine ─ store (+ notifier) ─┬─ API app (uvicorn)          ┌─ outbox relay
+                                        └─ ProjectorService ◀── bus ──┴▶ TrainerService
 
 With no configuration: SQLite (./var/ktrdr.db, migrated here) and the in-process bus. With
 KTRDR_DATABASE_URL=postgresql+asyncpg://... and KTRDR_BROKER_URL=amqp://... the very same parts

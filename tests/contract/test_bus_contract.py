@@ -9,8 +9,8 @@ import pytest
 
 from libs.events.bus.port import Delivery, EventBus, PublishFailed
 from libs.events.catalog import Event
-from tests.support import events as make
 from tests.contract.conftest import WAIT_S, Harness
+from tests.support import events as make
 
 
 class Collector:

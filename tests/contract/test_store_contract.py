@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 
+from libs.events.readmodels import models, trainers, training_epochs, trainings
 from libs.events.readmodels.projection import Projection
 from libs.events.readmodels.trainings import CANCELLING, COMPLETED, QUEUED, RUNNING, fold_stream
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyConflict
@@ -260,3 +261,22 @@ async def test_concurrent_appends_to_one_training_lose_no_fold(store):
     assert state.best_metrics["epoch"] == 24 and state.latest_metrics["epoch"] == 24
     assert [e.epoch for e in await store.list_epochs("t-1")] == list(range(1, 25))
     assert state == await store.state_as_of("t-1", top)
+
+
+async def test_find_reads_any_registered_read_model(store):
+    s = TrainingScript("t-1")
+    await store.append([s.requested(), *s.run(epochs=3, batches=1, version=2)])
+    await store.append([TrainingScript("t-2").requested(), s.heartbeat("t7")])
+    epochs = await store.find(
+        training_epochs.READ_MODEL, where={"training_id": "t-1"}, order_by=["-epoch"], limit=2
+    )
+    assert [e.epoch for e in epochs] == [3, 2]
+    assert epochs == (await store.list_epochs("t-1"))[::-1][:2]
+    everything = await store.find(trainings.READ_MODEL, order_by=["training_id"])
+    assert [t.training_id for t in everything] == ["t-1", "t-2"]
+    assert everything[0] == await store.get_training("t-1")
+    assert [m.version for m in await store.find(models.READ_MODEL)] == [2]
+    assert [t.trainer_id for t in await store.find(trainers.READ_MODEL)] == ["t7"]
+    assert await store.find(trainings.READ_MODEL, where={"tenant": "nobody"}) == []
+    with pytest.raises(KeyError):
+        await store.find(trainings.READ_MODEL, where={"no_such_column": 1})

@@ -129,4 +129,3 @@ class InProcessNotifier(FanOut):
 
     def publish(self, notifications: Sequence[Notification]) -> None:
         self._deliver(notifications)
-

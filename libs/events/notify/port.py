@@ -5,10 +5,12 @@ store from their own cursor, so a lost or coalesced notification costs latency, 
 slow poll stays the safety net). One port (this module), two implementations, and
 `make_notifier(database_url)` (the package) to pick one:
 
-- `InProcessNotifier` (inprocess.py): the store calls `publish()` after each commit (SQLite / embedded mode).
-- `PostgresNotifier` (postgres.py): LISTENs on the channel the store `pg_notify`s inside its append
-  transaction (Postgres delivers at commit, to every process); a dedicated asyncpg connection,
-  re-established after a drop. `publish()` is a no-op there: delivery comes through LISTEN.
+- `InProcessNotifier` (inprocess.py): the store calls `publish()` after each commit (SQLite /
+  embedded mode).
+- `PostgresNotifier` (postgres.py): LISTENs on the channel the store `pg_notify`s inside its
+  append transaction (Postgres delivers at commit, to every process); a dedicated asyncpg
+  connection, re-established after a drop. `publish()` is a no-op there: delivery comes
+  through LISTEN.
 
 After a reconnect (notifications may have been missed) subscribers get a `RESYNC` notification
 (position 0, type "*"): re-read from your cursor.
@@ -79,5 +81,3 @@ class Notifier(Protocol):
     def subscribe(self) -> NotificationQueue: ...
 
     async def wait_for_change(self, after_position: int, timeout: float) -> bool: ...  # noqa: ASYNC109
-
-

@@ -36,7 +36,7 @@ class Projection:
                 key = model.key(row)
                 rows[key] = model.merge(rows.get(key), row)
 
-    def rows(self, model: ReadModel[Any]) -> Mapping[Hashable, Any]:
+    def rows(self, model: ReadModel[Any]) -> Mapping[Any, Any]:
         """The rows of one rebuilt read model, by primary key."""
         if model is TRAININGS:
             return self.trainings

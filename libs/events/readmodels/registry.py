@@ -41,10 +41,3 @@ def _by_event_type(attribute: str) -> dict[str, tuple[ReadModel[Any], ...]]:
 # event type -> the read models that derive rows from it / record it.
 DERIVING: dict[str, tuple[ReadModel[Any], ...]] = _by_event_type("derive")
 RECORDING: dict[str, tuple[ReadModel[Any], ...]] = _by_event_type("record")
-
-
-def by_name(name: str) -> ReadModel[Any]:
-    for model in READ_MODELS:
-        if model.name == name:
-            return model
-    raise KeyError(f"no read model {name!r}; registered: {', '.join(m.name for m in READ_MODELS)}")

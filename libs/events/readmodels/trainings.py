@@ -5,8 +5,6 @@ decides whether the event is ACCEPTED — the other read models derive rows only
 events (see unit.py). `apply()` is pure: the store runs it inside its append transaction,
 rebuild and `state_as_of` refold the log with the very same code.
 
-its append transaction, `rebuild` and `state_as_of` refold the log with the very same code.
-
 Rules, in the order they are applied to an event for training T in state S:
 1. A trainer event (source "trainer:<id>") from an attempt older than S.attempt is a zombie's
    and is ignored. One from a newer attempt starts that attempt: progress (phase, epoch, batch,
@@ -23,7 +21,10 @@ Rules, in the order they are applied to an event for training T in state S:
 5. last_position (and updated_at) advance with every event, whether it changed anything or not.
 
 Only an accepted event adds rows to the derived read models (so a stale attempt's epochs or a
-second Completed add nothing). `TrainingState` mirrors a `trainings` row column for column.
+second Completed add nothing). `TrainingState` mirrors a `trainings` row column for column; its
+JSON fields hold plain dicts/lists: treat them as read-only (folds always build new ones).
+
+A new event the trainings fold reacts to: its handler below and one line in `_HANDLERS`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,15 +43,16 @@ from libs.events import catalog as ev
 from libs.events.columns import ID, TENANT, Json, UTCDateTime, metadata
 from libs.events.readmodels.unit import ReadModel
 
-QUEUED = "queued"
-RUNNING = "running"
-CANCELLING = "cancelling"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-STATUSES = (QUEUED, RUNNING, CANCELLING, COMPLETED, FAILED, CANCELLED)
-TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED})
-ACTIVE_STATUSES = frozenset({QUEUED, RUNNING, CANCELLING})
+Status = Literal["queued", "running", "cancelling", "completed", "failed", "cancelled"]
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+CANCELLING: Final = "cancelling"
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+STATUSES: tuple[Status, ...] = get_args(Status)
+TERMINAL_STATUSES: frozenset[Status] = frozenset({COMPLETED, FAILED, CANCELLED})
+ACTIVE_STATUSES: frozenset[Status] = frozenset({QUEUED, RUNNING, CANCELLING})
 
 trainings = sa.Table(
     "trainings",
@@ -97,7 +99,7 @@ trainings = sa.Table(
 class TrainingState:
     training_id: str
     tenant: str
-    status: str
+    status: Status
     attempt: int
     cancel_requested: bool
     updated_at: datetime
@@ -157,7 +159,7 @@ TRAINING_FIELDS = tuple(f.name for f in dataclasses.fields(TrainingState))
 _TRAINING_FIELD_SET = frozenset(TRAINING_FIELDS)
 
 
-# --- the fold ------------------------------------------------------------------------------------
+# --- the fold -----------------------------------------------------------------------------------
 
 TRAINER_SOURCE_PREFIX = "trainer:"
 _REQUESTED = ev.TrainingRequested.TYPE
@@ -197,10 +199,6 @@ def fold_stream(events: list[tuple[int, ev.Event]]) -> TrainingState | None:
     for position, event in events:
         state = fold(state, event, position)
     return state
-
-
-def is_trainer_event(event: ev.Event) -> bool:
-    return event.source.startswith(TRAINER_SOURCE_PREFIX)
 
 
 def apply(state: TrainingState | None, event: ev.Event, position: int) -> FoldResult:
@@ -412,7 +410,7 @@ _HANDLERS: dict[str, Handler] = {
 }
 
 
-# --- queries ---------------------------------------------------------------------------------------
+# --- queries ------------------------------------------------------------------------------------
 
 MAX_PAGE = 500
 
@@ -447,8 +445,6 @@ async def list_trainings(
         query = query.where(trainings.c.first_position < parse_cursor(after_cursor))
     items = [TrainingState.from_row(row) for row in await conn.execute(query)]
     return page(items, limit)
-
-
 
 
 def page(newest_first: list[TrainingState], limit: int) -> tuple[list[TrainingState], str | None]:

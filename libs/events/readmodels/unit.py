@@ -88,4 +88,3 @@ class ReadModel(Generic[RowT]):
         ):
             return stored
         return new
-

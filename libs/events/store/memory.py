@@ -9,7 +9,7 @@ first and committed at the end, so a failing fold stores nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -30,7 +30,7 @@ from libs.events.readmodels.trainings import (
     parse_cursor,
     statuses,
 )
-from libs.events.readmodels.unit import ReadModel
+from libs.events.readmodels.unit import ReadModel, RowT
 from libs.events.store import rules
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord, claimed_training
 from libs.events.store.port import AppendResult, Idempotency, RelayLease, StoredEvent
@@ -131,9 +131,7 @@ class InMemoryEventStore:
     async def read_stream(
         self, training_id: str, after: int = 0, limit: int | None = None
     ) -> list[StoredEvent]:
-        found = [
-            s for s in self._log if s.position > after and s.event.training_id == training_id
-        ]
+        found = [s for s in self._log if s.position > after and s.event.training_id == training_id]
         return found if limit is None else found[:limit]
 
     async def read_all(
@@ -223,6 +221,28 @@ class InMemoryEventStore:
         rows: list[TrainerRow] = self._rows(trainers.READ_MODEL)
         return sorted(rows, key=lambda t: t.trainer_id)
 
+    async def find(
+        self,
+        model: ReadModel[RowT],
+        *,
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[RowT]:
+        columns = {c.name for c in model.table.columns}
+        names = [*(where or {}), *(o.removeprefix("-") for o in order_by)]
+        unknown = [n for n in names if n not in columns]
+        if unknown:
+            raise KeyError(f"{model.name} has no column {unknown[0]!r}")
+        rows: list[RowT] = [
+            row
+            for row in self._rows(model)
+            if all(getattr(row, name) == value for name, value in (where or {}).items())
+        ]
+        for name in reversed(order_by):  # stable sorts, least significant column first
+            rows.sort(key=_sort_key(name.removeprefix("-")), reverse=name.startswith("-"))
+        return rows if limit is None else rows[:limit]
+
     async def get_relay_cursor(self, name: str) -> int:
         return self._relay_cursors.get(name, 0)
 
@@ -232,6 +252,11 @@ class InMemoryEventStore:
     async def idempotent_training_id(self, tenant: str, key: str) -> str | None:
         record = self._claims.get((tenant, key))
         return None if record is None else record.training_id
+
+
+def _sort_key(name: str) -> Callable[[Any], tuple[bool, Any]]:
+    # NULLs sort last ascending, first descending, as on Postgres.
+    return lambda row: (getattr(row, name) is None, getattr(row, name))
 
 
 def _aware(value: datetime) -> datetime:

@@ -22,10 +22,10 @@ Semantics every adapter keeps:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from libs.events.catalog import Event
@@ -33,6 +33,7 @@ from libs.events.readmodels.models import ModelRow
 from libs.events.readmodels.trainers import TrainerRow
 from libs.events.readmodels.training_epochs import EpochRow
 from libs.events.readmodels.trainings import TrainingState
+from libs.events.readmodels.unit import ReadModel, RowT
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord
 
 
@@ -117,8 +118,7 @@ class EventStore(EventLog, Protocol):
         """Newest first. Pass the returned cursor back as `after_cursor` for the next page."""
         ...
 
-    async def list_epochs(self, training_id: str, attempt: int | None = None) -> list[EpochRow]:
-        ...
+    async def list_epochs(self, training_id: str, attempt: int | None = None) -> list[EpochRow]: ...
 
     async def list_models(
         self,
@@ -132,6 +132,19 @@ class EventStore(EventLog, Protocol):
         ...
 
     async def list_trainers(self) -> list[TrainerRow]: ...
+
+    async def find(
+        self,
+        model: ReadModel[RowT],
+        *,
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[RowT]:
+        """Rows of any registered read model: `where` column == value for each item, ordered by
+        `order_by` columns ("-name" for descending). A new read model is readable through this
+        without a method of its own."""
+        ...
 
     async def get_relay_cursor(self, name: str) -> int: ...
 

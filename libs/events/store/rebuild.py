@@ -171,9 +171,7 @@ async def compare(conn: AsyncConnection, rebuilt: Projection) -> list[Difference
     return differences
 
 
-def _diff(
-    table: str, live: Mapping[Any, Any], rebuilt: Mapping[Any, Any]
-) -> Iterable[Difference]:
+def _diff(table: str, live: Mapping[Any, Any], rebuilt: Mapping[Any, Any]) -> Iterable[Difference]:
     for key in sorted(live.keys() | rebuilt.keys(), key=repr):
         key_tuple = key if isinstance(key, tuple) else (key,)
         a, b = live.get(key), rebuilt.get(key)

@@ -20,7 +20,6 @@ from libs.events.codec import from_dict
 from libs.events.db import json_dumps
 from libs.events.store.port import StoredEvent
 
-
 ENVELOPE_COLUMNS = (
     "event_id",
     "training_id",
@@ -124,7 +123,8 @@ async def insert_events(
     """
     if conn.dialect.name == "postgresql":
         raw = await conn.get_raw_connection()
-        records = await raw.driver_connection.fetch(_PG_INSERT, *_pg_columns(events, recorded_at))
+        driver: Any = raw.driver_connection  # asyncpg's connection: one statement for the batch
+        records = await driver.fetch(_PG_INSERT, *_pg_columns(events, recorded_at))
         return {event_id: position for position, event_id in records}
     result = await conn.execute(_SQLITE_INSERT, [event_row(e, recorded_at) for e in events])
     return {event_id: position for position, event_id in result.all()}

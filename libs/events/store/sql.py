@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,7 @@ from libs.events.notify.port import DEFAULT_CHANNEL, Notifier
 from libs.events.readmodels import models, trainers, training_epochs, trainings
 from libs.events.readmodels.projection import Projection
 from libs.events.readmodels.trainings import TrainingState, fold_stream
+from libs.events.readmodels.unit import ReadModel, RowT
 from libs.events.store import rules
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord, claimed_training
 from libs.events.store.lease import AdvisoryLease
@@ -215,6 +216,27 @@ class SqlEventStore:
     async def list_trainers(self) -> list[trainers.TrainerRow]:
         async with self.read_engine.connect() as conn:
             return await trainers.list_trainers(conn)
+
+    async def find(
+        self,
+        model: ReadModel[RowT],
+        *,
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[RowT]:
+        columns = model.table.c
+        query = sa.select(model.table).where(
+            *(columns[name] == value for name, value in (where or {}).items())
+        )
+        for name in order_by:
+            descending = name.startswith("-")
+            column = columns[name.removeprefix("-")]
+            query = query.order_by(column.desc() if descending else column)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.read_engine.connect() as conn:
+            return [model.load(row) for row in await conn.execute(query)]
 
     async def get_relay_cursor(self, name: str) -> int:
         async with self.read_engine.connect() as conn:

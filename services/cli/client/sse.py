@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
+from libs.events.catalog import TERMINAL_TYPES
 from services.cli.client.http import ApiClient, checked, unreachable
 
-TERMINAL = frozenset({"Completed", "Failed", "Cancelled"})
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -104,7 +104,7 @@ def follow(
             for event in _one_connection(client, training_id, last, read_timeout_s):
                 last, failing_since, attempt = event.position, None, 0
                 yield event
-                if event.type in TERMINAL:
+                if event.type in TERMINAL_TYPES:
                     return
             reason = "the stream ended before the terminal event"
         except (httpx.TransportError, httpx.StreamError) as exc:

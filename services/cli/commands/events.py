@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models derived from the event log.", no_args_is_help=True)
 
+
 @events_app.command()
 def replay(
     training_id: str = typer.Argument(..., help="The training whose stream to print."),

@@ -20,8 +20,7 @@ import pytest
 
 from libs.events.db import make_engine
 from libs.events.store.sql import SqlEventStore
-from tests.unit.api.conftest import FIXTURES, REPO
-from tests.unit.api.fake_trainer import run_events
+from tests.unit.api.conftest import FIXTURES, REPO, tiny_run
 
 pytestmark = pytest.mark.e2e
 KTRDR = [str(Path(sys.executable).parent / "ktrdr")]
@@ -132,7 +131,7 @@ def test_client_commands_against_a_real_api(api_process: ApiProcess) -> None:
     assert cancelled.returncode == 0 and "cancelling" in cancelled.stdout
 
     # Watch, restart the API half-way, finish the run: the watcher resumes without gap/dup.
-    events = run_events(tid, epochs=2, batches=3)
+    events = tiny_run(tid, epochs=2, batches=3)
     half = len(events) // 2
     watcher = subprocess.Popen(
         [*KTRDR, "watch", tid, "--json"],

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from tests.integration.api.conftest import PgApi
-from tests.unit.api.fake_trainer import run_events
+from tests.unit.api.conftest import tiny_run
 from tests.unit.api.sse_client import SseStream
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ async def test_live_stream_via_notify_with_resume(pg_api: PgApi) -> None:
     r = await pg_api.client.post("/api/v1/trainings", json={"strategy": "tiny_rsi"})
     assert r.status_code == 202, r.text
     tid = r.json()["training_id"]
-    events = run_events(tid, epochs=2, batches=3)
+    events = tiny_run(tid, epochs=2, batches=3)
     half = len(events) // 2
     url = f"/api/v1/trainings/{tid}/events"
     async with SseStream(pg_api.app, url) as first:
@@ -70,7 +70,7 @@ async def test_cancel_and_list_on_postgres(pg_api: PgApi) -> None:
         r = await pg_api.client.post("/api/v1/trainings", json={"strategy": "tiny_rsi"})
         ids.append(r.json()["training_id"])
     assert (await pg_api.client.post(f"/api/v1/trainings/{ids[0]}/cancel")).status_code == 202
-    await pg_api.projector.append(run_events(ids[1]))
+    await pg_api.projector.append(tiny_run(ids[1], epochs=2, batches=2))
     page = (await pg_api.client.get("/api/v1/trainings", params={"limit": 2})).json()
     assert [i["training_id"] for i in page["items"]] == [ids[2], ids[1]]
     rest = (

@@ -10,8 +10,8 @@ import pytest
 from libs.events.bus.amqp.adapter import AmqpBus
 from libs.events.bus.amqp.consumers import AmqpSubscription
 from libs.events.bus.port import Delivery
-from tests.support import events as make
 from tests.contract.conftest import AMQP_URL, WAIT_S
+from tests.support import events as make
 
 pytestmark = pytest.mark.integration
 BURST = 300

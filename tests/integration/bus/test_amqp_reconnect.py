@@ -13,8 +13,8 @@ import pytest
 
 from libs.events.bus.amqp.adapter import AmqpBus
 from libs.events.bus.port import Delivery
-from tests.support import events as make
 from tests.contract.conftest import AMQP_URL
+from tests.support import events as make
 
 pytestmark = pytest.mark.integration
 

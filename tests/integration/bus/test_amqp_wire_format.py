@@ -10,8 +10,8 @@ import aiormq
 import pytest
 
 from libs.events.bus.amqp.adapter import AmqpBus
-from tests.support import events as make
 from tests.contract.conftest import AMQP_URL
+from tests.support import events as make
 
 pytestmark = pytest.mark.integration
 

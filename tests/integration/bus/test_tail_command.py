@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from libs.events.bus.amqp.adapter import AmqpBus
-from tests.support import events as make
 from tests.contract.conftest import AMQP_URL
+from tests.support import events as make
 
 pytestmark = pytest.mark.integration
 KTRDR = str(Path(sys.executable).with_name("ktrdr"))

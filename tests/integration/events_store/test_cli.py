@@ -6,11 +6,11 @@ import json
 
 import sqlalchemy as sa
 
-from libs.events.readmodels.trainings import trainings
 from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
-from tests.support.events import TrainingScript
+from libs.events.readmodels.trainings import trainings
 from libs.events.store.sql import SqlEventStore
+from tests.support.events import TrainingScript
 from tests.support.ktrdr_cli import run_ktrdr
 
 

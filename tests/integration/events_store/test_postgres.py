@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from libs.events.notify.inprocess import InProcessNotifier
 from libs.events.notify.port import RESYNC
 from libs.events.notify.postgres import PostgresNotifier
-from tests.support.events import TrainingScript
 from libs.events.store.sql import SqlEventStore
+from tests.support.events import TrainingScript
 from tests.support.postgres import PG_URL
 
 pytestmark = pytest.mark.integration

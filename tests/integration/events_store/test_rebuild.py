@@ -65,9 +65,7 @@ async def test_rebuild_finds_drift_and_swap_repairs_it(store, engine):
         await conn.execute(
             sa.update(trainings).where(trainings.c.training_id == "t-0").values(status=FAILED)
         )
-        await conn.execute(
-            sa.delete(training_epochs).where(training_epochs.c.training_id == "t-1")
-        )
+        await conn.execute(sa.delete(training_epochs).where(training_epochs.c.training_id == "t-1"))
         await conn.execute(sa.delete(models))
     report = await rebuild(engine)
     assert not report.equal

@@ -24,8 +24,8 @@ from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings
 from tests.conftest import POSTGRES_HOST, POSTGRES_PORT
 from tests.contract.conftest import AMQP_URL
-from tests.integration.events_store.conftest import PG_URL, drop_schema, postgres_schema_engine
 from tests.integration.projector.proxy import CuttableProxy
+from tests.support.postgres import PG_URL, drop_schema, postgres_schema_engine
 from tests.support.waits import until_committed
 
 DELIVERY_LIMIT = 1

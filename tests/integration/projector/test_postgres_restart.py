@@ -11,18 +11,18 @@ from pathlib import Path
 
 import aio_pika
 import pytest
-from tests.support.events import TrainingScript
-from libs.events.readmodels.trainings import COMPLETED
 
 from libs.events.bus.amqp.adapter import AmqpBus
 from libs.events.bus.amqp.topology import delete_topology
 from libs.events.bus.topology import Topology
 from libs.events.migrate import upgrade_engine
+from libs.events.readmodels.trainings import COMPLETED
 from services.bootstrap import open_stack
 from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings
 from tests.contract.conftest import AMQP_URL
 from tests.integration.projector.private_postgres import PrivatePostgres, server_bin
+from tests.support.events import TrainingScript
 
 pytestmark = [
     pytest.mark.integration,

@@ -9,10 +9,10 @@ import uuid
 import pytest
 
 from libs.events.bus.port import Delivery
-from tests.support.events import TrainingScript
 from libs.events.readmodels.trainings import COMPLETED, FAILED
 from services.projector.dead_letters import DEAD_LETTERED
 from tests.integration.projector.conftest import DELIVERY_LIMIT, Rig
+from tests.support.events import TrainingScript
 
 pytestmark = pytest.mark.integration
 

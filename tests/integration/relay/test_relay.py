@@ -11,8 +11,8 @@ from libs.events.bus.topology import Topology
 from libs.events.catalog import Event, Failed
 from libs.events.relay import OutboxRelay
 from libs.events.store.sql import SqlEventStore
-from tests.support import events as make
 from tests.integration.relay.helpers import WAIT_S, Seen, WrappedBus
+from tests.support import events as make
 
 
 def failed_by_projector(tid: str) -> Failed:
@@ -58,7 +58,9 @@ async def test_relays_api_and_projector_events_in_order_and_never_trainer_events
     assert await store.get_relay_cursor("outbox") == (await store.read_all())[-1].position
 
 
-async def test_publishes_in_batches_in_position_order(store: SqlEventStore, bus: WrappedBus) -> None:
+async def test_publishes_in_batches_in_position_order(
+    store: SqlEventStore, bus: WrappedBus
+) -> None:
     events = [make.cancel() for _ in range(5)]
     await store.append(events, fold=False)
     await OutboxRelay(store, bus, batch_size=2).relay_pending()
@@ -66,7 +68,9 @@ async def test_publishes_in_batches_in_position_order(store: SqlEventStore, bus:
     assert [str(e.event_id) for batch in bus.batches for e in batch] == ids(events)
 
 
-async def test_cursor_advances_only_after_the_confirm(store: SqlEventStore, bus: WrappedBus) -> None:
+async def test_cursor_advances_only_after_the_confirm(
+    store: SqlEventStore, bus: WrappedBus
+) -> None:
     events = [make.cancel(), make.cancel()]
     await store.append(events, fold=False)
     relay = OutboxRelay(store, bus)

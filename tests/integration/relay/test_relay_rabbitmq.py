@@ -18,9 +18,9 @@ from libs.events.bus.port import Delivery
 from libs.events.bus.topology import Topology
 from libs.events.relay import OutboxRelay
 from libs.events.store.sql import SqlEventStore
-from tests.support import events as make
 from tests.contract.conftest import AMQP_URL
 from tests.integration.relay.helpers import WAIT_S, Seen, WrappedBus
+from tests.support import events as make
 
 pytestmark = pytest.mark.integration
 

@@ -9,19 +9,21 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from libs.events.bus import EventBus
-from libs.events.catalog import TrainingRequested
+from libs.events.catalog import Event
 from libs.events.notify.port import Notifier
 from libs.events.settings import IN_MEMORY_DATABASE_URL
 from libs.events.store.port import EventStore
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 from services.bootstrap import open_stack
+from tests.support.events import TrainingScript
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -73,14 +75,14 @@ async def requested(
     training_id: str | None = None,
 ) -> str:
     """Append a TrainingRequested directly (what a valid POST /trainings appends)."""
-    event = TrainingRequested(
-        training_id=training_id or str(uuid.uuid4()),
-        tenant=tenant,
-        source="api",
-        strategy_name=strategy,
-        strategy={},
-        symbols=["EURUSD"],
-        timeframes=["1h"],
+    script = TrainingScript(
+        training_id or str(uuid.uuid4()), tenant=tenant, strategy=strategy, timeframe="1h"
     )
+    event = script.requested(strategy={}, symbols=["EURUSD"])
     await store.append([event])
-    return event.training_id
+    return script.training_id
+
+
+def tiny_run(training_id: str, **run: Any) -> list[Event]:
+    """A trainer's attempt at the tiny_rsi fixture strategy (`TrainingScript.run`'s options)."""
+    return TrainingScript(training_id, strategy="tiny_rsi", timeframe="1h").run(**run)

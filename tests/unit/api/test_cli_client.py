@@ -13,7 +13,7 @@ from rich.console import Console
 from services.cli.client.http import ApiClient, ApiError
 from services.cli.client.sse import follow, parse_sse
 from services.cli.client.watch import WatchDisplay
-from tests.unit.api.fake_trainer import run_events
+from tests.unit.api.conftest import tiny_run
 
 
 def sse_body(events: list[tuple[int, dict]], *, keepalive: bool = True) -> bytes:
@@ -28,7 +28,7 @@ def sse_body(events: list[tuple[int, dict]], *, keepalive: bool = True) -> bytes
 def stream_of(training_id: str) -> list[tuple[int, dict]]:
     return [
         (p, {**e.model_dump(mode="json"), "position": p})
-        for p, e in enumerate(run_events(training_id, epochs=1, batches=2), start=10)
+        for p, e in enumerate(tiny_run(training_id, epochs=1, batches=2), start=10)
     ]
 
 
@@ -109,7 +109,7 @@ def test_problem_fields_are_in_the_error() -> None:
 def test_watch_display_exit_codes_and_milestones(outcome: str, code: int) -> None:
     out = io.StringIO()
     with WatchDisplay(Console(file=out, width=120), "t") as display:
-        for event in run_events("t", epochs=2, batches=2, outcome=outcome):
+        for event in tiny_run("t", epochs=2, batches=2, outcome=outcome):
             display.show(event.type, event.model_dump(mode="json"))
     assert display.exit_code == code
     text = out.getvalue()

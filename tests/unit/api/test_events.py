@@ -8,8 +8,7 @@ import asyncio
 import json
 
 from services.cli.client.sse import SseMessage
-from tests.unit.api.conftest import Api, requested
-from tests.unit.api.fake_trainer import run_events
+from tests.unit.api.conftest import Api, requested, tiny_run
 from tests.unit.api.sse_client import SseStream
 
 
@@ -33,7 +32,7 @@ async def collect(
 
 async def test_json_log_paginates_with_after_and_limit(api: Api) -> None:
     tid = await requested(api.store)
-    await api.store.append(run_events(tid))
+    await api.store.append(tiny_run(tid, epochs=2, batches=2))
     log = await api.store.read_stream(tid)
     got, after = [], 0
     while True:
@@ -49,7 +48,7 @@ async def test_json_log_paginates_with_after_and_limit(api: Api) -> None:
 
 async def test_sse_replays_everything_and_ends_after_the_terminal_event(api: Api) -> None:
     tid = await requested(api.store)
-    await api.store.append(run_events(tid))
+    await api.store.append(tiny_run(tid, epochs=2, batches=2))
     log = await api.store.read_stream(tid)
     async with SseStream(api.app, path(tid)) as stream:
         assert stream.status == 200
@@ -64,7 +63,7 @@ async def test_sse_replays_everything_and_ends_after_the_terminal_event(api: Api
 
 async def test_resume_with_last_event_id_gives_exactly_the_rest(api: Api) -> None:
     tid = await requested(api.store)
-    await api.store.append(run_events(tid))
+    await api.store.append(tiny_run(tid, epochs=2, batches=2))
     log = await api.store.read_stream(tid)
     cut = log[7].position
     async with SseStream(api.app, path(tid), headers={"Last-Event-ID": str(cut)}) as stream:
@@ -76,7 +75,7 @@ async def test_resume_with_last_event_id_gives_exactly_the_rest(api: Api) -> Non
 
 async def test_resume_after_the_terminal_event_ends_at_once(api: Api) -> None:
     tid = await requested(api.store)
-    await api.store.append(run_events(tid))
+    await api.store.append(tiny_run(tid, epochs=2, batches=2))
     last = await api.store.max_position()
     async with SseStream(api.app, path(tid), headers={"Last-Event-ID": str(last)}) as stream:
         assert await collect(stream) == []
@@ -87,7 +86,7 @@ async def test_live_follow_with_disconnect_and_resume_has_no_gap_and_no_duplicat
     api: Api,
 ) -> None:
     tid = await requested(api.store)
-    events = run_events(tid, epochs=3, batches=3)
+    events = tiny_run(tid, epochs=3, batches=3)
     half = len(events) // 2
     await api.store.append(events[:5])
     async with SseStream(api.app, path(tid)) as first:

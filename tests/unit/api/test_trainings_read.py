@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from libs.events.catalog import CancelRequested
-from tests.unit.api.conftest import Api, requested
-from tests.unit.api.fake_trainer import run_events
+from tests.unit.api.conftest import Api, requested, tiny_run
 
 
 async def test_list_paginates_newest_first_without_overlap(api: Api) -> None:
@@ -24,7 +23,7 @@ async def test_list_paginates_newest_first_without_overlap(api: Api) -> None:
 
 async def test_list_filters_by_status_and_strategy(api: Api) -> None:
     done = await requested(api.store)
-    await api.store.append(run_events(done))
+    await api.store.append(tiny_run(done, epochs=2, batches=2))
     queued = await requested(api.store, strategy="other")
     page = (await api.client.get("/api/v1/trainings", params={"status": "completed"})).json()
     assert [i["training_id"] for i in page["items"]] == [done]
@@ -45,7 +44,7 @@ async def test_other_tenants_trainings_are_invisible(api: Api) -> None:
 
 async def test_read_model_fields_and_as_of(api: Api) -> None:
     tid = await requested(api.store)
-    events = run_events(tid, epochs=2, batches=2)
+    events = tiny_run(tid, epochs=2, batches=2)
     await api.store.append(events)
     view = (await api.client.get(f"/api/v1/trainings/{tid}")).json()
     assert view["status"] == "completed"
@@ -90,7 +89,7 @@ async def test_cancel_202_then_repeat_appends_once(api: Api) -> None:
 
 async def test_cancel_terminal_is_409_and_unknown_404(api: Api) -> None:
     tid = await requested(api.store)
-    await api.store.append(run_events(tid))
+    await api.store.append(tiny_run(tid, epochs=2, batches=2))
     r = await api.client.post(f"/api/v1/trainings/{tid}/cancel")
     assert r.status_code == 409 and "completed" in r.json()["detail"]
     assert (await api.client.post("/api/v1/trainings/nope/cancel")).status_code == 404

@@ -12,7 +12,7 @@ from tests.support.events import TrainingScript
 
 def test_every_event_declares_its_routing_key_emitters_and_own_summary() -> None:
     for event_type, cls in ev.REGISTRY.items():
-        assert cls.TYPE == event_type and cls.ROUTING_KEY and cls.EMITTERS
+        assert event_type == cls.TYPE and cls.ROUTING_KEY and cls.EMITTERS
         assert cls.summary is not ev.Event.summary, f"{event_type} has no summary of its own"
 
 

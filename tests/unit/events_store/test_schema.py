@@ -25,6 +25,8 @@ def test_every_table_is_a_registered_read_model_or_explicitly_excluded() -> None
     assert registered & NOT_READ_MODELS == set()
     assert {t.name for t in tables.LOG_TABLES} == NOT_READ_MODELS
     assert tables.metadata is metadata  # importing tables declares the whole schema
+    everything = {t.name for t in (*tables.LOG_TABLES, *tables.READ_MODEL_TABLES)}
+    assert everything == declared
 
 
 def test_registered_read_models_are_distinct_and_ephemeral_ones_say_why() -> None:

@@ -136,6 +136,7 @@ class AmqpSubscription(Subscription):
             # First thing, synchronously: aiormq starts the delivery tasks in delivery order,
             # so tags are tracked in order (a multiple ack must never cover one not handled).
             channel, tag = message.channel, message.delivery.delivery_tag  # type: ignore[union-attr]
+            assert tag is not None  # a consumer's delivery always carries one (basic.deliver)
             if channel.is_closed:
                 return  # its channel is gone: the broker requeued it
             self.acks.track(channel, tag)

@@ -11,8 +11,8 @@ _KINDS = {"topic": aio_pika.ExchangeType.TOPIC, "fanout": aio_pika.ExchangeType.
 
 
 async def declare_topology(channel: AbstractChannel, topology: Topology) -> None:
-    for spec in topology.exchanges():
-        await channel.declare_exchange(spec.name, _KINDS[spec.kind], durable=True)
+    for exchange in topology.exchanges():
+        await channel.declare_exchange(exchange.name, _KINDS[exchange.kind], durable=True)
     for spec in topology.queues():
         queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
         for binding in spec.bindings:
@@ -20,7 +20,7 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> None
 
 
 async def delete_topology(channel: AbstractChannel, topology: Topology) -> None:
-    for spec in topology.queues():
-        await channel.queue_delete(spec.name)
-    for spec in topology.exchanges():
-        await channel.exchange_delete(spec.name)
+    for queue in topology.queues():
+        await channel.queue_delete(queue.name)
+    for exchange in topology.exchanges():
+        await channel.exchange_delete(exchange.name)

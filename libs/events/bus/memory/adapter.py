@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from libs.events.bus.memory.broker import InMemoryBroker, MemoryQueue, StoredMessage
 from libs.events.bus.messages import outgoing
@@ -29,7 +29,7 @@ class QueueConsumer(Subscription):
         prefetch: int,
         *,
         best_effort: bool = False,
-        on_stop=None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(queue.spec.name)
         self.caught_up.set()
@@ -52,7 +52,9 @@ class QueueConsumer(Subscription):
         try:
             outcome = await self._settle(message.raw(self.queue), self._handler)
         finally:
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
             self._broker.settle(self._queue, message, outcome)
 
     async def stop(self, grace_s: float | None = None) -> None:
