@@ -24,3 +24,14 @@ class LogSettings(KtrdrSettings):
     """KTRDR_LOG_LEVEL: the log level of a long-running service (api, projector, trainer)."""
 
     log_level: str = "INFO"
+
+
+def redacted(url: str) -> str:
+    """`url` with its password replaced by ***, for logs and start-up banners."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    if ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from libs.events.readmodels.trainings import ACTIVE_STATUSES, QUEUED
+from libs.settings import redacted
 from services.api.paths import API_PREFIX
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ async def serve(
             return await _run(stack, api_settings, listener, options, announce)
     except DatabaseUnreachable as error:
         raise StartupError(
-            f"cannot reach the database at {_safe(api_settings.database_url)}: {error}"
+            f"cannot reach the database at {redacted(api_settings.database_url)}: {error}"
         ) from error
 
 
@@ -153,7 +154,7 @@ async def _run(
             await stack.bus.start()
         except Exception as error:
             raise StartupError(
-                f"cannot reach the broker at {_safe(api_settings.broker_url)}: {error}"
+                f"cannot reach the broker at {redacted(api_settings.broker_url)}: {error}"
             ) from error
         await projector.start()
         trainer = await _start_trainer(trainer_settings, stack.bus)
@@ -165,8 +166,9 @@ async def _run(
         await _until_started(server, serving)
         announce(
             f"ktrdr up: http://{_url_host(api_settings.host)}:{api_settings.port}  "
-            f"(REST under {API_PREFIX}, docs at /docs; database {_safe(api_settings.database_url)},"
-            f" bus {_safe(api_settings.broker_url)}; Ctrl-C stops)"
+            f"(REST under {API_PREFIX}, docs at /docs; "
+            f"database {redacted(api_settings.database_url)}, "
+            f"bus {redacted(api_settings.broker_url)}; Ctrl-C stops)"
         )
         signals.install()
         await asyncio.wait(
@@ -334,14 +336,3 @@ def _url_host(host: str) -> str:
     if host in ("0.0.0.0", "::"):
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
-
-
-def _safe(url: str) -> str:
-    """A URL without its password, for printing."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    if ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"

@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from libs.settings import redacted
+
 
 def api(
     host: str | None = typer.Option(
@@ -47,7 +49,7 @@ def api(
         upgrade(settings.database_url)
     typer.echo(
         f"ktrdr api listening on http://{settings.host}:{settings.port} "
-        f"(database {_safe(settings.database_url)}, broker {_safe(settings.broker_url)})"
+        f"(database {redacted(settings.database_url)}, broker {redacted(settings.broker_url)})"
     )
     uvicorn.run(
         create_app(settings),
@@ -56,19 +58,6 @@ def api(
         log_level=log_level,
         timeout_graceful_shutdown=5,
     )
-
-
-def _safe(url: str) -> str:
-    """A URL without its password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - amqp:// and memory:// are not SQLAlchemy URLs
-        if "@" in url and "://" in url:
-            scheme, rest = url.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return url
 
 
 def register(app: typer.Typer) -> None:
