@@ -6,7 +6,7 @@ publishes them in batches with publisher confirms, and only then advances `relay
 crash between the confirm and the cursor update republishes that batch on restart: duplicates
 are expected and consumers dedupe by event_id; nothing is ever skipped.
 
-Positions are assigned in commit order (see store.py), so once a pass has drained everything
+Positions are assigned in commit order (see store/port.py), so once a pass has drained everything
 up to the log's max position it may move the cursor there: later commits always get higher
 positions. This keeps the relay from rescanning the trainer events it never relays.
 

@@ -46,7 +46,7 @@ class EpochRow:
     attempt: int
     epoch: int
     total_epochs: int
-    # None where the trainer reported NaN/inf (see folds.py)
+    # None where the trainer reported NaN/inf (see trainings.finite)
     train_loss: float | None
     train_accuracy: float | None
     val_loss: float | None

@@ -2,8 +2,9 @@
 
 A read model module declares its table (on `columns.metadata`), its row dataclass (same field
 names as the table's columns, plus `to_row()`), the functions that turn events into rows, and
-ends with one `ReadModel(...)`. `registry.py` lists them; the stores, the projection, rebuild
-and the schema tests work from that list and never name a table themselves.
+ends with one `ReadModel(...)`. `registry.py` lists them; the stores' append, the projection,
+rebuild (refold, compare, replace), `store.find` and the schema tests work from that list and
+never name a table themselves.
 
 Two ways events reach a read model:
 - `derive`: from a stream event the trainings fold ACCEPTED (not a zombie attempt's, not after a
