@@ -9,7 +9,8 @@ Postgres + RabbitMQ (a throwaway database and topology prefix) -- and measures, 
   4. projector fold rate vs the broker's raw publish rate (projector paused: the baseline),
      the drain of that backlog, and a sustained run at the broker's pace with its lag.
 Without Postgres + RabbitMQ it falls back to `ktrdr up` (SQLite + in-process bus): sections 2
-and 3 only, on real trainings. Prints figures and ratios to the targets (DESIGN §9), no verdicts.
+and 3 only, on real trainings. Prints figures and ratios to the targets (bench/README.md),
+no verdicts.
 """
 
 from __future__ import annotations

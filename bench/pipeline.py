@@ -6,7 +6,7 @@ interleaved (A B A B ...) and taken as the median, so machine noise hits both si
     options: --repeats N, --threads N, --bars N (features), --rows N (loop)
 
 1. loop      train_model() vs a bare torch loop: same tensors, model, init, batches, optimiser.
-             Target (DESIGN §9): ≤ 5 % slower.
+             Target: ≤ 5 % slower.
 2. strategy  train_strategy() with a RecordingReporter vs a NullReporter (reporting cost).
 3. features  data → indicators → fuzzy → features for N synthetic 1h bars (default 1M),
              against reading the same CSV with pandas alone.

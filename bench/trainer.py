@@ -6,10 +6,10 @@
              TrainerService, vs bare train_strategy() on the same request in the same process.
              Interleaved (bare, bus, bare, bus, ...) after one warm-up each; median and
              best-of-n ratios (on a shared machine the best runs are the least disturbed),
-             and the fixed cost per request. Target (DESIGN §9): ≤ 3 % slower.
+             and the fixed cost per request. Target: ≤ 3 % slower.
 2. cancel    CancelRequested published → Cancelled received, with the training mid-epoch
              (after its first BatchProgress), over --cancels trainings: p50 / p99 / max.
-             Target (DESIGN §9, minus the API and projector hops): < 100 ms plus one batch.
+             Target (minus the API and projector hops): < 100 ms plus one batch.
 
 The bus is the real RabbitMQ on 127.0.0.1:5672 when reachable (a throw-away topology prefix,
 deleted afterwards), else the in-memory bus; the first line says which.

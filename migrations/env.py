@@ -1,4 +1,4 @@
-"""Alembic environment (async). The only way the schema changes (DESIGN §2).
+"""Alembic environment (async). The only way the schema changes (architecture.md §2).
 
 Two ways in:
 - `config.attributes["connection"]`: a sync Connection handed over by `libs.events.migrate`

@@ -41,13 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus import EventBus, Topology, bus_from_url
 from libs.events.notify.port import DEFAULT_CHANNEL, Notifier
+from libs.events.relay import DEFAULT_NAME as RELAY_NAME  # the cursor recovery reads too
 from libs.events.settings import IN_MEMORY_DATABASE_URL, BrokerSettings, DatabaseSettings
 from libs.events.store.port import EventStore
 
 log = logging.getLogger("ktrdr.bootstrap")
 
-# The outbox relay's cursor: the relay advances it, `ktrdr up`'s recovery reads it.
-RELAY_NAME = "outbox"
 CONNECT_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 T = TypeVar("T")
@@ -115,6 +114,11 @@ class RelayTask:
             await task
 
 
+def backoff_delay(attempt: int) -> float:
+    """Seconds to wait before reconnect attempt `attempt` + 1 (0-based), capped at the last."""
+    return CONNECT_BACKOFF_S[min(attempt, len(CONNECT_BACKOFF_S) - 1)]
+
+
 async def connect_with_retry(bus: EventBus, ready: asyncio.Event) -> None:
     """Start the bus, retrying with backoff until it connects; then set `ready`."""
     attempt = 0
@@ -124,7 +128,7 @@ async def connect_with_retry(bus: EventBus, ready: asyncio.Event) -> None:
             ready.set()
             return
         except Exception as exc:  # noqa: BLE001 - keep trying; readyz reports the broker
-            delay = CONNECT_BACKOFF_S[min(attempt, len(CONNECT_BACKOFF_S) - 1)]
+            delay = backoff_delay(attempt)
             log.warning("broker not reachable (%s); retrying in %.1f s", exc, delay)
             attempt += 1
             await asyncio.sleep(delay)

@@ -1,4 +1,4 @@
-"""The event catalog (DESIGN §3): every event is a frozen pydantic model with one envelope.
+"""The event catalog (architecture.md §4): every event is a frozen pydantic model with one envelope.
 
 The `type` string is the stable registry key (never a Python import path). Payload fields sit
 beside the envelope fields, so the JSON of an event is flat; `payload_of()` splits them for the

@@ -1,6 +1,6 @@
-"""The database schema (DESIGN §4) as SQLAlchemy Core metadata. Alembic migrations must match it
-exactly (tests/integration/events_store/test_migrations.py runs autogenerate's compare on both
-backends).
+"""The database schema (architecture.md §5) as SQLAlchemy Core metadata. Alembic migrations
+must match it exactly (tests/integration/events_store/test_migrations.py runs autogenerate's
+compare on both backends).
 
 This module declares the log's own tables: `events` (the append-only log), `relay_cursor` (the
 outbox positions) and `idempotency_keys` (a tenant's Idempotency-Key -> its training). Every

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-# The one phase sequence, in order (DESIGN §3). Reporters receive these exact names.
+# The one phase sequence, in order (architecture.md §4). Reporters receive these exact names.
 PHASES: tuple[str, ...] = (
     "data_loading",
     "indicators",

@@ -1,5 +1,5 @@
 """Settings fields shared by everything that trains or serves models: where the strategies,
-data and models live, and the torch device (DESIGN §6, env prefix KTRDR_).
+data and models live, and the torch device (architecture.md §3, env prefix KTRDR_).
 
 Mixins for the services' and the CLI's pydantic-settings classes; instantiated in composition
 roots only, never at import time. `train_strategy()` itself takes plain paths, not settings.

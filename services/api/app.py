@@ -1,4 +1,4 @@
-"""The FastAPI app factory (DESIGN §2: routers per resource, deps, SSE, the relay task).
+"""The FastAPI app factory (architecture.md §2: routers per resource, deps, SSE, the relay task).
 
 Two ways to run it:
 - standalone (`ktrdr api`): `create_app(settings)`; the lifespan opens the composition root

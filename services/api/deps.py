@@ -2,7 +2,7 @@
 
 Every caller is the anonymous principal of tenant "default" with the trainer-user role (there
 is no authentication yet). Routes depend on `current_principal` (and `require_role`) only, so
-bearer API keys (DESIGN §8: hashed keys with a tenant and a role) slot in by replacing
+bearer API keys (hashed keys with a tenant and a role) slot in by replacing
 `current_principal`'s body without touching a route.
 """
 

@@ -1,4 +1,5 @@
-"""Idempotency-Key handling for POST /trainings (DESIGN §5: same tenant + key → same training).
+"""Idempotency-Key handling for POST /trainings (architecture.md §6: same tenant + key → same
+training).
 
 The store arbitrates inside the append transaction (`append(..., idempotency=claim)`): a key
 seen before with the same request hash replays that training, with a different hash raises

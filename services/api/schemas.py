@@ -10,15 +10,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import MISSING
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_type_hints
+from typing import Annotated, Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from libs.events.catalog import DeviceClass
-from libs.events.readmodels.trainings import TrainingState
+from libs.events.readmodels.trainings import Status, TrainingState
 from libs.pipeline import names
-
-Status = Literal["queued", "running", "cancelling", "completed", "failed", "cancelled"]
 
 # A symbol or timeframe name: letters, digits, a few separators; nothing that makes a path.
 NAME_PATTERN = names.REQUEST_NAME.pattern

@@ -1,4 +1,4 @@
-"""Following one training's event stream: replay from the store, then live (DESIGN §5).
+"""Following one training's event stream: replay from the store, then live (architecture.md §6).
 
 The no-gap, no-duplicate guarantee rests on three facts:
 1. appends are serialised, so positions appear in commit order: a reader that has seen position

@@ -1,4 +1,4 @@
-"""Dead-lettered training requests become `Failed` (DESIGN §5 Run).
+"""Dead-lettered training requests become `Failed` (architecture.md §6 Run).
 
 A TrainingRequested that no trainer could finish (its handler kept raising until the request
 queue's delivery limit, or it was rejected) is dead-lettered to `ktrdr.dead`; the topology also

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus.port import EventBus, Subscription
 from libs.events.store.port import EventStore
+from services.bootstrap import backoff_delay
 from services.projector.consumer import Backoff, GroupCommitter
 from services.projector.dead_letters import DeadLetterHandler
 from services.projector.outage import Probe
@@ -32,7 +33,6 @@ from services.projector.settings import ProjectorSettings
 log = logging.getLogger("ktrdr.projector")
 
 DEAD_REQUESTS_PREFETCH = 16
-CONNECT_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 
 class ProjectorService:
@@ -160,7 +160,7 @@ async def _until_ready(probe: Probe, bus: EventBus, stop: asyncio.Event) -> bool
                 await check()
                 break
             except Exception as error:  # noqa: BLE001 - keep trying: it may be starting up
-                delay = CONNECT_BACKOFF_S[min(attempt, len(CONNECT_BACKOFF_S) - 1)]
+                delay = backoff_delay(attempt)
                 log.warning("%s not reachable (%s); retrying in %.1fs", name, error, delay)
                 attempt += 1
                 with contextlib.suppress(TimeoutError):

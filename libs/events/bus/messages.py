@@ -1,4 +1,4 @@
-"""The AMQP message format (DESIGN §3), shared by both adapters.
+"""The AMQP message format (architecture.md §4), shared by both adapters.
 
 body = JSON of the event; message_id = event_id; type = event type; content_type
 application/json; persistent; headers training_id, schema_version, tenant — so any AMQP client

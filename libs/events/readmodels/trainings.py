@@ -1,4 +1,4 @@
-"""The `trainings` read model: one row per training, its current state (DESIGN §3, §5).
+"""The `trainings` read model: one row per training, its current state (architecture.md §4, §6).
 
 It is the stream fold: every stored event of a training goes through `apply()`, which also
 decides whether the event is ACCEPTED — the other read models derive rows only from accepted

@@ -1,4 +1,5 @@
-"""Idempotency keys (DESIGN §5 "Submit"): same tenant + key -> the same training, no second event.
+"""Idempotency keys (architecture.md §6 "Submit"): same tenant + key -> the same training, no
+second event.
 
 A store checks and records a claim atomically with its append (the SQL store inside its append
 transaction, under the append lock), so concurrent requests carrying one key create exactly one

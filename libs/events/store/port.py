@@ -1,4 +1,4 @@
-"""The event store port: what the services and the relay ask of a store (DESIGN §4).
+"""The event store port: what the services and the relay ask of a store (architecture.md §5).
 
 Two adapters keep the same contract (tests/contract/test_store_contract.py runs one suite on
 both, and on both SQL backends):

@@ -1,4 +1,4 @@
-"""Rebuild the read models from the log (DESIGN §4, §5 "Audit").
+"""Rebuild the read models from the log (architecture.md §5, §6 "Audit").
 
 The whole log is refolded in memory with the same pure folds the store uses (batches of
 positions, no per-event SQL), then compared with the live table of every read model the

@@ -1,5 +1,5 @@
-"""The SQL event store: append-only log + read models folded in the same transaction (DESIGN §4),
-on PostgreSQL or SQLite. The contract is in port.py.
+"""The SQL event store: append-only log + read models folded in the same transaction
+(architecture.md §5), on PostgreSQL or SQLite. The contract is in port.py.
 
 Appends are serialised so global_position is assigned in commit order (a reader that has seen
 position N never later finds a smaller one): Postgres takes `pg_advisory_xact_lock(APPEND_LOCK)`

@@ -13,6 +13,7 @@ import anyio
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from libs.events.catalog import CancelRequested, TrainingRequested
+from libs.events.readmodels.trainings import Status
 from services.api import idempotency
 from services.api.deps import PrincipalDep, SettingsDep, StoreDep, SubmitterDep
 from services.api.errors import Problem, invalid, not_found
@@ -21,7 +22,6 @@ from services.api.schemas import (
     CancelAccepted,
     CancelTraining,
     Links,
-    Status,
     SubmitAccepted,
     SubmitTraining,
     TrainingPage,

@@ -1,7 +1,7 @@
 """A small synchronous client for the REST API, with problem+json turned into readable errors.
 
 Base URL and key come from --api-url / --api-key or KTRDR_API_URL (default
-http://127.0.0.1:8000) / KTRDR_API_KEY; the key is sent as a bearer token (DESIGN §8).
+http://127.0.0.1:8000) / KTRDR_API_KEY; the key is sent as a bearer token .
 """
 
 from __future__ import annotations

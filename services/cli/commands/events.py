@@ -1,4 +1,4 @@
-"""Audit commands over the event store (DESIGN §5 "Audit"):
+"""Audit commands over the event store (architecture.md §6 "Audit"):
 
   ktrdr events replay TRAINING_ID [--as-of POSITION] [--json]   the stream, then its state
   ktrdr projections rebuild [--swap] [--json]                   refold the log, compare, repair
