@@ -13,18 +13,13 @@ from typing import Any
 import typer
 
 from libs.settings import redacted
+from services.cli import server_options
 
 
 def api(
-    host: str | None = typer.Option(
-        None, help="Interface to listen on (default KTRDR_HOST or 127.0.0.1)."
-    ),
-    port: int | None = typer.Option(
-        None, min=1, max=65535, help="Port (default KTRDR_PORT or 8000)."
-    ),
-    migrate: bool | None = typer.Option(
-        None, "--migrate/--no-migrate", help="Run `db upgrade` first (default: on SQLite only)."
-    ),
+    host: str | None = server_options.HOST,
+    port: int | None = server_options.PORT,
+    migrate: bool | None = server_options.MIGRATE,
     relay: bool = typer.Option(
         True, "--relay/--no-relay", help="Run the outbox relay in this process."
     ),

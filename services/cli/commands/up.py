@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import typer
 
+from services.cli import server_options
+
 
 def up(
-    host: str | None = typer.Option(
-        None, help="Interface to listen on (default KTRDR_HOST or 127.0.0.1)."
-    ),
-    port: int | None = typer.Option(
-        None, min=1, max=65535, help="Port (default KTRDR_PORT or 8000)."
-    ),
-    migrate: bool | None = typer.Option(
-        None, "--migrate/--no-migrate", help="Run `db upgrade` first (default: on SQLite only)."
-    ),
+    host: str | None = server_options.HOST,
+    port: int | None = server_options.PORT,
+    migrate: bool | None = server_options.MIGRATE,
     log_level: str = typer.Option("info", help="Log level (debug, info, warning, error)."),
     access_log: bool = typer.Option(False, help="Log every HTTP request."),
 ) -> None:
