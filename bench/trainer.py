@@ -32,8 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from libs.events.bus import Topology, bus_from_url  # noqa: E402
+from libs.events.bus import bus_from_url  # noqa: E402
 from libs.events.bus.port import Delivery, EventBus  # noqa: E402
+from libs.events.bus.topology import Topology  # noqa: E402
 from libs.events.catalog import CancelRequested, Event, TrainingRequested  # noqa: E402
 from libs.pipeline.config.strategy import load_strategy  # noqa: E402
 from libs.pipeline.device import configure_threads  # noqa: E402

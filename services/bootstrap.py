@@ -39,7 +39,9 @@ from typing import Any, Literal, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events.bus import EventBus, Topology, bus_from_url
+from libs.events.bus import bus_from_url
+from libs.events.bus.port import EventBus
+from libs.events.bus.topology import Topology
 from libs.events.notify.port import DEFAULT_CHANNEL, Notifier
 from libs.events.relay import DEFAULT_NAME as RELAY_NAME  # the cursor recovery reads too
 from libs.events.settings import IN_MEMORY_DATABASE_URL, BrokerSettings, DatabaseSettings

@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events.bus import EventBus
+from libs.events.bus.port import EventBus
 from libs.events.notify.port import Notifier
 from libs.events.store.port import EventStore
 from services.api.errors import Problem

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events.bus import EventBus
+from libs.events.bus.port import EventBus
 from libs.events.notify.port import Notifier
 
 if TYPE_CHECKING:

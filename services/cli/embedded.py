@@ -35,7 +35,7 @@ from services.api.paths import API_PREFIX
 if TYPE_CHECKING:
     import uvicorn
 
-    from libs.events.bus import EventBus
+    from libs.events.bus.port import EventBus
     from libs.events.catalog import Event
     from libs.events.store.port import EventStore
     from services.api.settings import ApiSettings
@@ -131,6 +131,7 @@ async def _run(
     options: UpOptions,
     announce: Callable[[str], None],
 ) -> int:
+    from libs.events.bus import is_in_process
     from services.projector.service import ProjectorService, schema_at_head
     from services.projector.settings import ProjectorSettings
     from services.trainer.settings import TrainerSettings
@@ -138,7 +139,7 @@ async def _run(
     stop = asyncio.Event()
     signals = _SignalCounter(stop)
     trainer_settings = TrainerSettings()
-    in_process_bus = not api_settings.broker_url or api_settings.broker_url.startswith("memory:")
+    in_process_bus = is_in_process(api_settings.broker_url)
     projector = ProjectorService(
         ProjectorSettings(), stack.store, stack.bus, probe=stack.ping_database
     )

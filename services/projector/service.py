@@ -22,6 +22,7 @@ import signal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.events.bus import is_in_process
 from libs.events.bus.port import EventBus, Subscription
 from libs.events.store.port import EventStore
 from services.bootstrap import backoff_delay
@@ -125,7 +126,7 @@ async def serve(settings: ProjectorSettings, stop: asyncio.Event | None = None) 
     its transaction, which reaches every API process at commit; nobody here waits for commits."""
     from services.bootstrap import open_stack
 
-    if not settings.broker_url or settings.broker_url.startswith("memory:"):
+    if is_in_process(settings.broker_url):
         log.warning(
             "KTRDR_BROKER_URL is not set: this projector uses an in-process bus and will "
             "only see events published inside this process (use `ktrdr up`, or amqp://)"

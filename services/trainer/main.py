@@ -28,10 +28,11 @@ def run_trainer(settings: TrainerSettings) -> int:
 
 
 async def serve(settings: TrainerSettings) -> int:
+    from libs.events.bus import is_in_process
     from services.bootstrap import open_stack
     from services.trainer.service import TrainerService
 
-    if not settings.broker_url or settings.broker_url.startswith("memory:"):
+    if is_in_process(settings.broker_url):
         log.warning(
             "KTRDR_BROKER_URL is not set: this trainer uses an in-process bus and will only see "
             "requests published inside this process (use `ktrdr up`, or set amqp://...)"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from libs.events.bus import EventBus
+from libs.events.bus.port import EventBus
 from libs.events.catalog import Event
 from libs.events.notify.port import Notifier
 from libs.events.settings import IN_MEMORY_DATABASE_URL

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from libs.events.bus import bus_from_url
+from libs.events.bus import bus_from_url, is_in_process
 from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.messages import RawMessage, headers_for, outgoing
 from libs.events.bus.policy import Outcome, settle, settle_best_effort
@@ -99,6 +99,11 @@ def test_bus_from_url_picks_the_adapter_and_names_the_valid_schemes() -> None:
     assert type(bus_from_url("amqp://guest:guest@localhost/")).__name__ == "AmqpBus"
     with pytest.raises(ValueError, match="amqp://, amqps:// or memory://"):
         bus_from_url("redis://localhost")
+
+
+def test_is_in_process_agrees_with_the_adapter_bus_from_url_picks() -> None:
+    for url in (None, "", "memory://", "amqp://guest:guest@localhost/", "amqps://h/"):
+        assert is_in_process(url) == isinstance(bus_from_url(url), InMemoryBus)
 
 
 async def test_memory_broker_refuses_a_queue_redeclared_with_other_arguments() -> None:

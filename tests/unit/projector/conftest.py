@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from libs.events.bus import EventBus, Topology
+from libs.events.bus.port import EventBus
+from libs.events.bus.topology import Topology
 from libs.events.notify.port import Notifier
 from libs.events.settings import IN_MEMORY_DATABASE_URL
 from libs.events.store.port import EventStore
