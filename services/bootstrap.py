@@ -34,7 +34,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -46,6 +46,9 @@ from libs.events.notify.port import DEFAULT_CHANNEL, Notifier
 from libs.events.relay import DEFAULT_NAME as RELAY_NAME  # the cursor recovery reads too
 from libs.events.settings import IN_MEMORY_DATABASE_URL, BrokerSettings, DatabaseSettings
 from libs.events.store.port import EventStore
+
+if TYPE_CHECKING:
+    from libs.events.migrate import SchemaStatus
 
 log = logging.getLogger("ktrdr.bootstrap")
 
@@ -170,13 +173,25 @@ class Stack:
     def relay(self) -> RelayTask:
         return _present(self._relay, "relay")
 
-    async def ping_database(self) -> None:
-        """Raise unless the database answers (`SELECT 1`); the in-memory store always does."""
+    async def ping_database(self) -> str:
+        """Raise unless the database answers (`SELECT 1`); the in-memory store always does.
+        Returns what answered, for /readyz."""
         if self._engine is None:
             self.store  # noqa: B018 - raises MissingPart for a stack opened without a database
-            return
+            return "in-memory store"
         async with self._engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
+        return f"{self._engine.dialect.name} reachable"
+
+    async def schema_status(self) -> SchemaStatus | None:
+        """The database schema against the code's migrations (libs/events/migrate.py); None
+        for the in-memory store, which has no schema. Raises if the database does not answer."""
+        if self._engine is None:
+            self.store  # noqa: B018 - raises MissingPart for a stack opened without a database
+            return None
+        from libs.events.migrate import schema_status
+
+        return await schema_status(self._engine)
 
     @property
     def has_engine(self) -> bool:

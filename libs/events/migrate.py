@@ -1,4 +1,6 @@
-"""Run the Alembic migrations (migrations/) from code: the CLI, `ktrdr up` and tests use this.
+"""Run the Alembic migrations (migrations/) from code: the CLI, `ktrdr up` and tests use this;
+and tell whether a database's schema is at the code's head (`schema_status`): the projector and
+`ktrdr up` refuse to start otherwise, and the API's /readyz reports it.
 
 alembic.ini and migrations/ live at the repository root, beside `libs/`; they are located from
 this file, so `ktrdr db upgrade` works from any working directory.
@@ -7,12 +9,16 @@ this file, so `ktrdr db upgrade` works from any working directory.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -63,6 +69,43 @@ async def downgrade_engine(engine: AsyncEngine, revision: str) -> None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """The revision(s) a database is at, and the head(s) of the migrations shipped with the code."""
+
+    current: frozenset[str]
+    heads: frozenset[str]
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.heads
+
+    def __str__(self) -> str:
+        heads = ", ".join(sorted(self.heads))
+        if self.at_head:
+            return f"at head ({heads})"
+        current = ", ".join(sorted(self.current)) or "nothing"
+        return f"database at {current}, code expects {heads}: run `ktrdr db upgrade`"
+
+
+@lru_cache(maxsize=1)
+def migration_heads() -> frozenset[str]:
+    """The head revision(s) of the Alembic scripts shipped with the code."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def schema_status(engine: AsyncEngine) -> SchemaStatus:
+    """Where the database's schema is against the code's heads. A database never migrated (no
+    alembic_version table) is at nothing; an unreachable one raises."""
+    # A plain query rather than Alembic's MigrationContext, which logs on every call (/readyz).
+    async with engine.connect() as conn:
+        try:
+            rows = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
+        except sa.exc.DBAPIError:
+            rows = []
+    return SchemaStatus(frozenset(row[0] for row in rows), migration_heads())
 
 
 async def _on_connection(engine: AsyncEngine, run: Callable[[Config], Any]) -> None:

@@ -70,7 +70,7 @@ def load_frames(cfg: StrategyConfig, data_dir: Path, start: str | None, end: str
     start_ts = parse_bound(start, end=False, label="start")
     end_ts = parse_bound(end, end=True, label="end")
     if start_ts is not None and end_ts is not None and start_ts > end_ts:
-        raise DataError(f"start ({start}) is after end ({end})")
+        raise DataError(f"start ({start}) is after end ({end})", "bad_date")
     return {
         symbol: load_symbol(
             Path(data_dir),
@@ -143,7 +143,7 @@ def _usable(symbol: str, X: pd.DataFrame) -> pd.Series:
             else "no row has every feature (indicator warm-ups of different timeframes never "
             "overlap)"
         )
-        raise DataError(f"{symbol}: no usable rows out of {len(X)}; {reason}")
+        raise DataError(f"{symbol}: no usable rows out of {len(X)}; {reason}", "unusable")
     return complete
 
 
@@ -161,7 +161,7 @@ def split_and_scale(cfg: StrategyConfig, parts: list[SymbolPart]) -> SplitData:
     """Each symbol split by time (train, validation, test), the splits stacked over symbols,
     then scaled with a scaler fitted on the train rows alone."""
     if not parts:
-        raise DataError("no symbols to split")
+        raise DataError("no symbols to split", "unusable")
     names = list(parts[0].X.columns)
     fractions = cfg.training.data_split
     rows: dict[str, dict[str, int]] = {}
@@ -169,7 +169,9 @@ def split_and_scale(cfg: StrategyConfig, parts: list[SymbolPart]) -> SplitData:
     blocks: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {n: ([], []) for n in SPLITS}
     for part in parts:
         if list(part.X.columns) != names:
-            raise DataError(f"{part.symbol}: feature columns differ from {parts[0].symbol}'s")
+            raise DataError(
+                f"{part.symbol}: feature columns differ from {parts[0].symbol}'s", "features"
+            )
         # float32 from the start: memberships need no more precision, and a million rows
         # then move through the split at half the memory traffic.
         X, y = part.X.to_numpy(dtype=np.float32), part.y.to_numpy(dtype=np.int64)
@@ -186,7 +188,8 @@ def split_and_scale(cfg: StrategyConfig, parts: list[SymbolPart]) -> SplitData:
         if sum(len(x) for x in xs) == 0:
             raise DataError(
                 f"the {name} split is empty ({rows} rows per symbol); use more data or "
-                "change training.data_split"
+                "change training.data_split",
+                "unusable",
             )
         arrays[name] = (np.concatenate(xs), np.concatenate(ys))
     scaler = None
@@ -225,7 +228,8 @@ def prediction_features(
     missing = [name for name in feature_names if name not in features.columns]
     if missing:
         raise DataError(
-            f"the model expects features this strategy does not produce: {', '.join(missing[:5])}"
+            f"the model expects features this strategy does not produce: {', '.join(missing[:5])}",
+            "features",
         )
     X = features[list(feature_names)]
     X = X[X.notna().all(axis=1)]

@@ -53,12 +53,19 @@ class EpochInfo:
     best_epoch: int
 
 
-class Reporter(Protocol):
-    def phase_started(self, phase: str, index: int, total: int, message: str) -> None: ...
+class Reporter:
+    """Told what the pipeline is doing, from the thread that runs it. Every hook does nothing
+    here: an adapter subclasses Reporter and overrides the hooks it shows, so a new hook is
+    added here, called by the pipeline, and overridden only where someone wants it."""
 
-    def batch_progress(self, info: BatchInfo) -> None: ...
+    def phase_started(self, phase: str, index: int, total: int, message: str) -> None:
+        """Phase `phase` (`PHASES[index]`, one of `total`) starts."""
 
-    def epoch_completed(self, info: EpochInfo) -> None: ...
+    def batch_progress(self, info: BatchInfo) -> None:
+        """A training batch finished (after every batch: adapters throttle themselves)."""
+
+    def epoch_completed(self, info: EpochInfo) -> None:
+        """An epoch finished, validation included."""
 
 
 class CancellationToken(Protocol):
@@ -74,15 +81,8 @@ class TrainingCancelled(Exception):
         self.epoch = epoch
 
 
-class NullReporter:
-    def phase_started(self, phase: str, index: int, total: int, message: str) -> None:
-        pass
-
-    def batch_progress(self, info: BatchInfo) -> None:
-        pass
-
-    def epoch_completed(self, info: EpochInfo) -> None:
-        pass
+class NullReporter(Reporter):
+    """Reports nothing: for callers that only want the result."""
 
 
 class Never:

@@ -1,4 +1,5 @@
-"""Initial schema: the event log, read models, relay cursor, idempotency keys (DESIGN §4).
+"""Initial schema: the event log, read models, relay cursor, idempotency keys
+(docs/architecture.md §5).
 
 Revision ID: 0001
 Revises:

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus.port import EventBus
+from libs.events.migrate import SchemaStatus
 from libs.events.notify.port import Notifier
 from libs.events.store.port import EventStore
 from services.api.errors import Problem
 from services.api.model_cache import ModelCache
 from services.api.settings import ApiSettings
-from services.bootstrap import RelayTask, Stack
+from services.bootstrap import Stack
 
 ROLES = ("reader", "trainer-user", "admin")
 DEFAULT_TENANT = "default"
@@ -47,15 +47,17 @@ class Principal:
 
 @dataclass
 class Components:
-    """What the routes use, taken from the composition root's stack; put on
+    """What the routes and the probes use, taken from the composition root's stack; put on
     `app.state.components` by the lifespan."""
 
     settings: ApiSettings
     store: EventStore
     notifier: Notifier
+    # Readiness only: a SELECT 1 (returns what answered), and the schema against the code's
+    # migrations (None for the in-memory store). Both raise if the database does not answer.
+    ping_database: Callable[[], Awaitable[str]]
+    schema_status: Callable[[], Awaitable[SchemaStatus | None]]
     bus: EventBus | None = None  # only readiness looks at it
-    engine: AsyncEngine | None = None  # readiness pings it; None for the in-memory store
-    relay: RelayTask | None = None
     # Set once the bus is connected (standalone: connected in the background, with retries).
     bus_ready: asyncio.Event = field(default_factory=asyncio.Event)
     model_cache: ModelCache = field(default_factory=ModelCache)
@@ -66,9 +68,9 @@ class Components:
             settings=settings,
             store=stack.store,
             notifier=stack.notifier,
+            ping_database=stack.ping_database,
+            schema_status=stack.schema_status,
             bus=stack.bus if stack.has_bus else None,
-            engine=stack.engine if stack.has_engine else None,
-            relay=stack.relay if stack.has_relay else None,
             bus_ready=stack.bus_ready,
         )
 

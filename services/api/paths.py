@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 API_PREFIX = "/api/v1"
+TRAININGS = f"{API_PREFIX}/trainings"
 
 
 def training_path(training_id: str) -> str:
-    return f"{API_PREFIX}/trainings/{training_id}"
+    return f"{TRAININGS}/{training_id}"
 
 
 def model_path(strategy: str, version: str) -> str:

@@ -9,13 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from libs.events.bus.port import EventBus
+from libs.events.migrate import SchemaStatus
 from libs.events.notify.port import Notifier
 
 if TYPE_CHECKING:
@@ -28,10 +25,9 @@ Check = tuple[bool, str]
 
 
 async def run_checks(parts: Components) -> dict[str, Check]:
-    engine = parts.engine
     checks: dict[str, Callable[[], Awaitable[Check]]] = {
-        "database": lambda: check_database(engine),
-        "migrations": lambda: check_migrations(engine),
+        "database": lambda: check_database(parts.ping_database),
+        "migrations": lambda: check_migrations(parts.schema_status),
         "broker": lambda: check_broker(parts.bus),
         # Postgres: the LISTEN link that wakes SSE streams and the relay; always up in process.
         "notifications": lambda: check_listener(parts.notifier),
@@ -52,31 +48,15 @@ async def _bounded(check: Awaitable[Check]) -> Check:
         return False, f"{type(exc).__name__}: {exc}"
 
 
-async def check_database(engine: AsyncEngine | None) -> Check:
-    if engine is None:
-        return True, "in-memory store"
-    async with engine.connect() as conn:
-        await conn.execute(sa.text("SELECT 1"))
-    return True, f"{engine.dialect.name} reachable"
+async def check_database(ping: Callable[[], Awaitable[str]]) -> Check:
+    return True, await ping()
 
 
-async def check_migrations(engine: AsyncEngine | None) -> Check:
-    if engine is None:
+async def check_migrations(status: Callable[[], Awaitable[SchemaStatus | None]]) -> Check:
+    found = await status()
+    if found is None:
         return True, "in-memory store: no schema"
-    # A plain query rather than Alembic's MigrationContext, which logs on every probe.
-    heads = migration_heads()
-    async with engine.connect() as conn:
-        try:
-            rows = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
-        except sa.exc.DBAPIError:
-            rows = []  # no alembic_version table: never migrated
-    current = {row[0] for row in rows}
-    if current == heads:
-        return True, f"at head ({', '.join(sorted(heads))})"
-    return False, (
-        f"database at {', '.join(sorted(current)) or 'nothing'}, code expects "
-        f"{', '.join(sorted(heads))}: run `ktrdr db upgrade`"
-    )
+    return found.at_head, str(found)
 
 
 async def check_broker(bus: EventBus | None) -> Check:
@@ -91,13 +71,3 @@ async def check_listener(notifier: Notifier) -> Check:
     if notifier.connected:
         return True, f"{kind} connected"
     return False, f"{kind} disconnected (reconnecting); live streams fall back to polling"
-
-
-@lru_cache(maxsize=1)
-def migration_heads() -> frozenset[str]:
-    """The head revision(s) of the Alembic scripts shipped with the code."""
-    from alembic.script import ScriptDirectory
-
-    from libs.events.migrate import alembic_config
-
-    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())

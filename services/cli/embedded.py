@@ -132,7 +132,7 @@ async def _run(
     announce: Callable[[str], None],
 ) -> int:
     from libs.events.bus import is_in_process
-    from services.projector.service import ProjectorService, schema_at_head
+    from services.projector.service import ProjectorService
     from services.projector.settings import ProjectorSettings
     from services.trainer.settings import TrainerSettings
 
@@ -146,11 +146,7 @@ async def _run(
     trainer: TrainerService | None = None
     server: uvicorn.Server | None = None
     try:
-        if not await schema_at_head(stack.engine):
-            raise StartupError(
-                "the database schema is not at the latest migration: run "
-                "`ktrdr db upgrade` first (or `ktrdr up --migrate`)"
-            )
+        await _check_schema(stack)
         try:
             await stack.bus.start()
         except Exception as error:
@@ -191,6 +187,19 @@ async def _run(
         if trainer is not None:
             await trainer.stop(grace_s=0)
         await projector.stop(grace_s=0)
+
+
+async def _check_schema(stack: Stack) -> None:
+    """StartupError unless the schema is at the code's head (the in-memory store has none)."""
+    try:
+        schema = await stack.schema_status()
+    except Exception as error:
+        raise StartupError(f"cannot read the database schema: {error}") from error
+    if schema is not None and not schema.at_head:
+        raise StartupError(
+            f"the database schema is not at the latest migration ({schema}; "
+            "or start with `ktrdr up --migrate`)"
+        )
 
 
 async def _start_trainer(settings: TrainerSettings, bus: EventBus) -> TrainerService:

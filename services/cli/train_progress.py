@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from libs.pipeline.progress import BatchInfo, EpochInfo
+from libs.pipeline.progress import BatchInfo, EpochInfo, Reporter
 
 
 def _duration(seconds: float | None) -> str:
@@ -28,7 +28,7 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-class ConsoleReporter:
+class ConsoleReporter(Reporter):
     """A Reporter for the local CLI. Use as a context manager around train_strategy()."""
 
     def __init__(

@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger("ktrdr.projector")
 
-Probe = Callable[[], Awaitable[None]]
+Probe = Callable[[], Awaitable[object]]  # raises unless the database answers; result unused
 PROBE_TIMEOUT_S = 3.0
 
 

@@ -5,7 +5,7 @@
     ...
     await service.stop()       # stop consuming; in-flight batches commit or go back unacked
 
-`ktrdr projector` wraps it with the composition root's engine, store and bus and with signal
+`ktrdr projector` wraps it with the composition root's store and bus and with signal
 handling (`serve`); `ktrdr up` runs one beside the API and a trainer. The service starts the bus
 (idempotent) but never closes it, nor the store: whoever built them owns them.
 
@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.bus import is_in_process
 from libs.events.bus.port import EventBus, Subscription
@@ -122,7 +120,7 @@ def run_projector(settings: ProjectorSettings) -> int:
 
 async def serve(settings: ProjectorSettings, stop: asyncio.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop` is set). `ktrdr projector`'s process: the
-    composition root's engine, store and bus, no notifier -- on Postgres the store NOTIFYs inside
+    composition root's store and bus, no notifier -- on Postgres the store NOTIFYs inside
     its transaction, which reaches every API process at commit; nobody here waits for commits."""
     from services.bootstrap import open_stack
 
@@ -138,10 +136,12 @@ async def serve(settings: ProjectorSettings, stop: asyncio.Event | None = None) 
     async with open_stack(database=settings, broker=settings, notifier=False) as stack:
         if not await _until_ready(stack.ping_database, stack.bus, stop):
             return 0
-        if not await schema_at_head(stack.engine):
+        schema = await stack.schema_status()
+        if schema is not None and not schema.at_head:
             log.error(
-                "the database schema is not at the latest migration: run "
-                "`ktrdr db upgrade` (with the same KTRDR_DATABASE_URL) first"
+                "the database schema is not at the latest migration (%s; with the same "
+                "KTRDR_DATABASE_URL)",
+                schema,
             )
             return 2
         service = ProjectorService(settings, stack.store, stack.bus, probe=stack.ping_database)
@@ -168,17 +168,3 @@ async def _until_ready(probe: Probe, bus: EventBus, stop: asyncio.Event) -> bool
                     async with asyncio.timeout(delay):
                         await stop.wait()
     return not stop.is_set()
-
-
-async def schema_at_head(engine: AsyncEngine) -> bool:
-    from alembic.script import ScriptDirectory
-
-    from libs.events.migrate import alembic_config, current_revision
-
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    try:
-        current = await current_revision(engine)
-    except Exception as error:  # noqa: BLE001 - e.g. no alembic_version table yet
-        log.debug("reading the schema revision failed: %r", error)
-        return False
-    return current in heads

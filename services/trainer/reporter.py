@@ -28,9 +28,9 @@ from libs.events.catalog import (
     PhaseStarted,
     Started,
 )
-from libs.pipeline.progress import BatchInfo, EpochInfo
+from libs.pipeline.progress import BatchInfo, EpochInfo, Reporter
 from libs.pipeline.request import TrainingResult
-from services.trainer.jsonable import jsonable
+from libs.pipeline.jsonable import jsonable
 
 E = TypeVar("E", bound=Event)
 
@@ -46,8 +46,8 @@ class RunEnvelope:
     correlation_id: str | None  # the request's event_id
 
 
-class EventReporter:
-    """A `libs.pipeline.progress.Reporter` that turns callbacks into events for one attempt."""
+class EventReporter(Reporter):
+    """A Reporter that turns callbacks into events for one attempt."""
 
     def __init__(
         self,

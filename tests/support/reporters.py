@@ -1,11 +1,11 @@
-"""Test doubles for the pipeline's Reporter protocol (also used by bench/pipeline.py)."""
+"""Test doubles for the pipeline's Reporter (also used by bench/pipeline.py)."""
 
 from __future__ import annotations
 
-from libs.pipeline.progress import BatchInfo, EpochInfo
+from libs.pipeline.progress import BatchInfo, EpochInfo, Reporter
 
 
-class RecordingReporter:
+class RecordingReporter(Reporter):
     """Keeps every callback, in order."""
 
     def __init__(self) -> None:

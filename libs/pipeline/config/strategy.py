@@ -11,7 +11,6 @@ location in the document.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from libs.pipeline.config.layout import RawStrategy, check_names, check_referenc
 from libs.pipeline.config.overrides import overridden_snapshot
 from libs.pipeline.config.sections import FuzzyInputConfig, IndicatorConfig, Section
 from libs.pipeline.config.training import ModelConfig, TrainingSection
+from libs.pipeline.jsonable import jsonable
 
 # Top-level KTRDR sections that belong to other subsystems (live decisions, risk, backtests,
 # deployment, research notes). Training accepts them, keeps them in the snapshot, and reports
@@ -96,19 +96,6 @@ class StrategyConfig(Section):
         return out
 
 
-def _jsonable(value: Any) -> Any:
-    """YAML extras (dates, tuples) made JSON-able, so other sections survive the snapshot."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.date | dt.datetime | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
-
-
 def _read(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -140,7 +127,8 @@ def load_strategy(source: Path | Mapping[str, Any]) -> StrategyConfig:
         message = "the strategy must be a YAML mapping of sections"
         raise StrategyConfigError([ConfigIssue((), message, "unreadable")])
     body = {k: v for k, v in document.items() if k not in OTHER_SUBSYSTEM_SECTIONS}
-    others = {str(k): _jsonable(v) for k, v in document.items() if k in OTHER_SUBSYSTEM_SECTIONS}
+    # YAML extras (dates, tuples) made JSON-able, so other sections survive the snapshot.
+    others = {str(k): jsonable(v) for k, v in document.items() if k in OTHER_SUBSYSTEM_SECTIONS}
     try:
         raw = RawStrategy.model_validate(body)
     except ValidationError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,23 @@ FIRST_USABLE = "first_usable"
 MIN_USABLE_ROWS = 10
 
 
+DataErrorKind = Literal[
+    "no_file",  # no file serves a symbol at a timeframe (not even a finer one to resample)
+    "bad_file",  # a file that cannot be read or fails the checks (columns, numbers, timestamps)
+    "bad_date",  # a date bound that is not a date, or a start after the end
+    "too_few_bars",  # the requested date range holds too few bars to train on
+    "unusable",  # bars that leave no rows to train on or predict with (warm-up, splits)
+    "features",  # features that differ from what the model or another symbol has
+]
+
+
 class DataError(ValueError):
-    """Market data that cannot be used, with what is wrong and where."""
+    """Market data that cannot be used, with what is wrong and where. `kind` says which
+    problem it is, as data, so callers (the API) can place it without reading the message."""
+
+    def __init__(self, message: str, kind: DataErrorKind) -> None:
+        self.kind: DataErrorKind = kind
+        super().__init__(message)
 
 
 def _first(index: pd.Index, mask: np.ndarray, limit: int = 3) -> str:
@@ -45,7 +61,8 @@ def _numeric(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
             row = int(np.argmax(bad.to_numpy()))
             raise DataError(
                 f"{path}: column {column} holds a non-number {raw[column].iloc[row]!r} "
-                f"at line {row + 2}"
+                f"at line {row + 2}",
+                "bad_file",
             )
         out[column] = values.astype("float64")
     return pd.DataFrame(out)
@@ -60,7 +77,8 @@ def read_ohlcv(path: Path) -> pd.DataFrame:
         if missing:
             raise DataError(
                 f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(names)} "
-                "(expected timestamp, open, high, low, close, volume)"
+                "(expected timestamp, open, high, low, close, volume)",
+                "bad_file",
             )
         dtypes = {k: ("float64" if v in COLUMNS else str) for k, v in names.items()}
         try:
@@ -69,7 +87,7 @@ def read_ohlcv(path: Path) -> pd.DataFrame:
             raw = pd.read_csv(path, dtype=str).rename(columns=names)
             raw = pd.concat([raw[["timestamp"]], _numeric(raw, path)], axis=1)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({exc})") from exc
+        raise DataError(f"{path}: cannot be read as CSV ({exc})", "bad_file") from exc
     try:
         index = pd.DatetimeIndex(pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601"))
     except (ValueError, TypeError):
@@ -77,7 +95,8 @@ def read_ohlcv(path: Path) -> pd.DataFrame:
         row = int(np.argmax(parsed.isna().to_numpy()))
         raise DataError(
             f"{path}: line {row + 2}: {raw['timestamp'].iloc[row]!r} is not an ISO 8601 "
-            "timestamp (e.g. 2017-01-02T00:00:00Z)"
+            "timestamp (e.g. 2017-01-02T00:00:00Z)",
+            "bad_file",
         ) from None
     frame = raw[list(COLUMNS)].set_axis(index.rename("timestamp"))
     _check(frame, path)
@@ -87,13 +106,15 @@ def read_ohlcv(path: Path) -> pd.DataFrame:
 def _check(frame: pd.DataFrame, path: Path) -> None:
     index = frame.index
     if index.hasnans:
-        raise DataError(f"{path}: empty timestamp at line {int(np.argmax(index.isna())) + 2}")
+        line = int(np.argmax(index.isna())) + 2
+        raise DataError(f"{path}: empty timestamp at line {line}", "bad_file")
     for column in COLUMNS:
         nan = frame[column].isna().to_numpy()
         if nan.any():
             raise DataError(
                 f"{path}: column {column} has {int(nan.sum())} NaN/empty value(s), first at "
-                f"{_first(index, nan)}"
+                f"{_first(index, nan)}",
+                "bad_file",
             )
     steps = np.diff(pd.DatetimeIndex(index).asi8)
     if (steps <= 0).any():
@@ -101,7 +122,8 @@ def _check(frame: pd.DataFrame, path: Path) -> None:
         kind = "duplicate" if steps[row] == 0 else "out-of-order"
         raise DataError(
             f"{path}: {kind} timestamp at line {row + 3}: {index[row + 1].isoformat()} "
-            f"follows {index[row].isoformat()} (rows must be unique and ascending)"
+            f"follows {index[row].isoformat()} (rows must be unique and ascending)",
+            "bad_file",
         )
 
 
@@ -123,7 +145,8 @@ def parse_bound(text: str | None, *, end: bool, label: str) -> pd.Timestamp | No
         stamp = dates.parse_bound(text, end=end)
     except ValueError as exc:
         raise DataError(
-            f"{label}: {text!r} is not a date; use ISO 8601 like 2017-03-01 or 2017-03-01T12:00"
+            f"{label}: {text!r} is not a date; use ISO 8601 like 2017-03-01 or 2017-03-01T12:00",
+            "bad_date",
         ) from exc
     return None if stamp is None else pd.Timestamp(stamp)
 
@@ -137,7 +160,8 @@ def _source(data_dir: Path, symbol: str, timeframe: str) -> tuple[Path, str | No
     present = ", ".join(files_for(data_dir, symbol)) or "none"
     raise DataError(
         f"no {timeframe} data for {symbol}: looked for {exact} (and for a finer file to "
-        f"resample from); files for {symbol} in {Path(data_dir).resolve()}: {present}"
+        f"resample from); files for {symbol} in {Path(data_dir).resolve()}: {present}",
+        "no_file",
     )
 
 
@@ -168,7 +192,8 @@ def load_symbol(
             raise DataError(
                 f"{symbol} {timeframe}: {len(frame)} bars ({origin}) in the requested range, "
                 f"need at least {needed} (history_required {history_required} + "
-                f"{MIN_USABLE_ROWS} usable rows); the file covers {_span(whole[path])}"
+                f"{MIN_USABLE_ROWS} usable rows); the file covers {_span(whole[path])}",
+                "too_few_bars",
             )
         frames[timeframe] = frame.copy()
     first_usable = frames[base_timeframe].index[history_required]

@@ -4,13 +4,14 @@ timeframe key and version (a number or "latest")."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from libs.pipeline.storage.layout import (
+    LATEST,
     existing_versions,
+    parse_version_dir,
     read_latest_pointer,
     validate_name,
     version_dir_name,
@@ -18,7 +19,12 @@ from libs.pipeline.storage.layout import (
 
 
 class ModelNotFoundError(LookupError):
-    pass
+    """No saved model answers the reference; `field` says which part of it found nothing
+    (the strategy, its timeframe key, or the version)."""
+
+    def __init__(self, field: Literal["strategy", "timeframe", "version"], message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
 
 
 @dataclass(frozen=True)
@@ -33,24 +39,25 @@ class ModelInfo:
 
 
 def resolve_model_path(
-    models_dir: Path, strategy: str, timeframe: str | None = None, version: int | str = "latest"
+    models_dir: Path, strategy: str, timeframe: str | None = None, version: int | str = LATEST
 ) -> Path:
     """The folder of one saved model. `timeframe` may be left out when the strategy has models
     for one timeframe key only; `version` is a number or "latest"."""
     strategy_dir = Path(models_dir) / validate_name("strategy", strategy)
     keys = sorted({m.timeframe for m in list_models(models_dir, strategy=strategy)})
     if not keys:
-        raise ModelNotFoundError(f"strategy: no saved models for {strategy!r} in {models_dir}")
+        raise ModelNotFoundError("strategy", f"no saved models for {strategy!r} in {models_dir}")
     if timeframe is None:
         if len(keys) > 1:
             raise ModelNotFoundError(
-                f"timeframe: {strategy!r} has models for several timeframes; pick one of "
+                "timeframe",
+                f"{strategy!r} has models for several timeframes; pick one of "
                 f"{', '.join(keys)}"
             )
         timeframe = keys[0]
     validate_name("timeframe", timeframe)
     versions = existing_versions(strategy_dir, timeframe)
-    if version == "latest":
+    if version == LATEST:
         number = read_latest_pointer(strategy_dir, timeframe)
         if number not in versions:  # pointer missing or stale: the highest version wins
             number = versions[-1] if versions else None
@@ -58,7 +65,8 @@ def resolve_model_path(
         number = int(version)
     if number is None or number not in versions:
         raise ModelNotFoundError(
-            f"version: {strategy}/{timeframe} v{version} not found; available: "
+            "version",
+            f"{strategy}/{timeframe} v{version} not found; available: "
             f"{', '.join(str(v) for v in versions) or 'none'} (timeframes: {', '.join(keys)})"
         )
     return strategy_dir / version_dir_name(timeframe, number)
@@ -76,10 +84,10 @@ def list_models(models_dir: Path, strategy: str | None = None) -> list[ModelInfo
         if strategy is not None and strategy_dir.name != strategy:
             continue
         for entry in sorted(strategy_dir.iterdir()):
-            m = re.fullmatch(r"(.+)_v(\d+)", entry.name)
-            if not m or not (entry / "metadata.json").is_file() or entry.is_symlink():
+            ref = parse_version_dir(entry.name)
+            if ref is None or not (entry / "metadata.json").is_file() or entry.is_symlink():
                 continue
-            timeframe, version = m.group(1), int(m.group(2))
+            timeframe, version = ref
             meta = _read_json_or_empty(entry / "metadata.json")
             metrics = _read_json_or_empty(entry / "metrics.json")
             found.append(

@@ -16,32 +16,86 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal
 
 from libs.pipeline import names
 
 _MAX_VERSION_ATTEMPTS = 10_000
 
 
-def validate_name(field: str, value: str) -> str:
-    """A strategy or timeframe used as a folder name: it must not escape models_dir."""
-    if not names.MODEL_FOLDER.matches(value):
-        raise ValueError(
+LATEST: Final = "latest"
+
+# The names a model version goes by: its folder `{timeframe}_v{N}`, the pointer
+# `{timeframe}_latest`, and without the timeframe `v{N}`, `{N}` or `latest`.
+_FOLDER = re.compile(r"^(?P<tf>.+)_v(?P<n>\d+)$")
+_TF_LATEST = re.compile(rf"^(?P<tf>.+)_{LATEST}$")
+_NUMBER = re.compile(r"^v?(?P<n>\d+)$")
+
+NameField = Literal["strategy", "timeframe"]
+
+
+class ModelNameError(ValueError):
+    """A strategy or timeframe that is not a safe folder name; `field` says which."""
+
+    def __init__(self, field: NameField, value: str) -> None:
+        self.field: NameField = field
+        self.value = value
+        super().__init__(
             f"{field}: {value!r} is not a valid model name; use {names.MODEL_FOLDER.rule()}"
         )
+
+
+def validate_name(field: NameField, value: str) -> str:
+    """A strategy or timeframe used as a folder name: it must not escape models_dir."""
+    if not names.MODEL_FOLDER.matches(value):
+        raise ModelNameError(field, value)
     return value
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A reference to one saved model of a strategy: `timeframe` None = the strategy's only
+    timeframe key; `version` a number or "latest"."""
+
+    timeframe: str | None
+    version: int | Literal["latest"]
+
+
+def parse_version_ref(text: str) -> VersionRef | None:
+    """`1h_v3` -> (1h, 3), `1h_latest` -> (1h, latest), `v3` / `3` -> (None, 3),
+    `latest` -> (None, latest); None for anything else."""
+    if text == LATEST:
+        return VersionRef(None, LATEST)
+    if match := _TF_LATEST.match(text):
+        return VersionRef(match["tf"], LATEST)
+    if match := _FOLDER.match(text):
+        return VersionRef(match["tf"], int(match["n"]))
+    if match := _NUMBER.match(text):
+        return VersionRef(None, int(match["n"]))
+    return None
+
+
+def parse_version_dir(name: str) -> tuple[str, int] | None:
+    """(timeframe, version) of a model folder name `{timeframe}_v{N}`; None for other names."""
+    match = _FOLDER.match(name)
+    return (match["tf"], int(match["n"])) if match else None
 
 
 def version_dir_name(timeframe: str, version: int) -> str:
     return f"{timeframe}_v{version}"
 
 
+def latest_pointer_name(timeframe: str) -> str:
+    return f"{timeframe}_{LATEST}"
+
+
 def existing_versions(strategy_dir: Path, timeframe: str) -> list[int]:
-    pattern = re.compile(rf"^{re.escape(timeframe)}_v(\d+)$")
     if not strategy_dir.is_dir():
         return []
-    found = (pattern.match(entry.name) for entry in os.scandir(strategy_dir))
-    return sorted(int(m.group(1)) for m in found if m)
+    found = (parse_version_dir(entry.name) for entry in os.scandir(strategy_dir))
+    return sorted(ref[1] for ref in found if ref is not None and ref[0] == timeframe)
 
 
 def rename_into_next_version(tmp: Path, strategy_dir: Path, timeframe: str) -> tuple[Path, int]:
@@ -65,8 +119,8 @@ def update_latest_pointer(strategy_dir: Path, timeframe: str) -> None:
         if not versions:
             return
         newest = version_dir_name(timeframe, versions[-1])
-        link = strategy_dir / f"{timeframe}_latest"
-        tmp = strategy_dir / f".{timeframe}_latest.{uuid.uuid4().hex}"
+        link = strategy_dir / latest_pointer_name(timeframe)
+        tmp = strategy_dir / f".{link.name}.{uuid.uuid4().hex}"
         try:
             os.symlink(newest, tmp, target_is_directory=True)
         except (OSError, NotImplementedError):  # no symlinks here: a one-line file instead
@@ -75,15 +129,15 @@ def update_latest_pointer(strategy_dir: Path, timeframe: str) -> None:
 
 
 def read_latest_pointer(strategy_dir: Path, timeframe: str) -> int | None:
-    link = strategy_dir / f"{timeframe}_latest"
+    link = strategy_dir / latest_pointer_name(timeframe)
     if link.is_symlink():
         name = os.readlink(link)
     elif link.is_file():
         name = link.read_text().strip()
     else:
         return None
-    m = re.fullmatch(rf"{re.escape(timeframe)}_v(\d+)", os.path.basename(name))
-    return int(m.group(1)) if m else None
+    ref = parse_version_dir(os.path.basename(name))
+    return ref[1] if ref is not None and ref[0] == timeframe else None
 
 
 @contextlib.contextmanager

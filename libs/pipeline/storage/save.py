@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from libs.pipeline.jsonable import jsonable
 from libs.pipeline.request import SavedModel
 from libs.pipeline.storage.layout import (
     fsync_dir,
@@ -80,18 +81,8 @@ def save_model(
 
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=False, default=_json_default)
+        json.dump(jsonable(payload), f, indent=2, sort_keys=False, allow_nan=False)
         _flush(f)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy / torch scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (Path, datetime)):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _flush(f: Any) -> None:

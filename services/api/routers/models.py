@@ -7,14 +7,12 @@ Everything torch-related is imported lazily and runs in a worker thread.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import APIRouter
 
-from libs.pipeline import names
 from services.api.deps import PartsDep, PrincipalDep, SettingsDep
 from services.api.errors import Problem, invalid
 from services.api.model_cache import ModelCache
@@ -23,21 +21,17 @@ from services.api.schemas import Prediction, PredictRequest, PredictResponse
 
 router = APIRouter(prefix="/models", tags=["models"])
 
-_FOLDER = re.compile(r"^(?P<tf>.+)_v(?P<n>\d+)$")
-_TF_LATEST = re.compile(r"^(?P<tf>.+)_latest$")
-_NUMBER = re.compile(r"^v?(?P<n>\d+)$")
-
-
 @router.get("")
 async def list_models(
     settings: SettingsDep, _: PrincipalDep, strategy: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     from libs.pipeline.storage.catalog import list_models as list_saved
+    from libs.pipeline.storage.layout import ModelNameError
 
     try:
         found = await anyio.to_thread.run_sync(lambda: list_saved(settings.models_dir, strategy))
-    except ValueError as exc:
-        raise invalid("strategy", str(exc)) from None
+    except ModelNameError as exc:
+        raise invalid(exc.field, str(exc)) from None
     return {"items": [_summary(info, settings.models_dir) for info in found]}
 
 
@@ -79,28 +73,20 @@ async def predict(
 def resolve(models_dir: Path, strategy: str, version: str) -> Path:
     """The model folder for a `{strategy}/{version}` path, or a 404/422 problem."""
     from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
+    from libs.pipeline.storage.layout import ModelNameError, parse_version_ref
 
-    timeframe: str | None
-    number: int | str
-    if version == "latest":
-        timeframe, number = None, "latest"
-    elif match := _TF_LATEST.match(version):
-        timeframe, number = match["tf"], "latest"
-    elif match := _FOLDER.match(version):
-        timeframe, number = match["tf"], int(match["n"])
-    elif match := _NUMBER.match(version):
-        timeframe, number = None, int(match["n"])
-    else:
+    ref = parse_version_ref(version)
+    if ref is None:
         raise invalid(
             "version", "use a model folder name like '1h_v3', '1h_latest', 'v3' or 'latest'"
         )
     try:
-        path = resolve_model_path(models_dir, strategy, timeframe, number)
+        path = resolve_model_path(models_dir, strategy, ref.timeframe, ref.version)
     except ModelNotFoundError as exc:
         raise Problem(404, str(exc), kind="not-found", title="Model not found") from None
-    except ValueError as exc:  # a name that could escape models_dir
-        field = "version" if names.MODEL_FOLDER.matches(strategy) else "strategy"
-        raise invalid(field, str(exc)) from None
+    except ModelNameError as exc:  # a name that could escape models_dir
+        # The timeframe key comes from the `version` path segment.
+        raise invalid("strategy" if exc.field == "strategy" else "version", str(exc)) from None
     return path.resolve()
 
 
@@ -109,6 +95,7 @@ def _predict(
 ) -> list[Prediction]:
     from libs.pipeline.config.errors import StrategyConfigError
     from libs.pipeline.config.strategy import load_strategy
+    from libs.pipeline.data.ohlcv import DataError
     from libs.pipeline.dataset import prediction_features
     from libs.pipeline.split import Scaler
 
@@ -128,7 +115,7 @@ def _predict(
         X, index = prediction_features(
             cfg, data_dir, body.symbol, loaded.feature_names, scaler, last_n=body.bars
         )
-    except ValueError as exc:  # DataError: missing file, too few rows, NaNs
+    except DataError as exc:  # missing file, too few rows, NaNs: all about this symbol's data
         raise invalid("symbol", str(exc)) from None
     if len(X) == 0:
         raise invalid("symbol", f"no bars with complete features for {body.symbol}")

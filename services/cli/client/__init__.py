@@ -1,2 +1,3 @@
-"""HTTP client side of the `ktrdr` command: talks to the API (submit, status, list, watch,
-cancel). Nothing here imports the services; the API is reached over HTTP only."""
+"""The client side of the `ktrdr` command: talks to the API (submit, status, list, watch,
+cancel) over HTTP only. It shares the API's paths (services/api/paths.py) and the event catalog,
+never its code."""

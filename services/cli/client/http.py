@@ -1,7 +1,7 @@
 """A small synchronous client for the REST API, with problem+json turned into readable errors.
 
 Base URL and key come from --api-url / --api-key or KTRDR_API_URL (default
-http://127.0.0.1:8000) / KTRDR_API_KEY; the key is sent as a bearer token .
+http://127.0.0.1:8000) / KTRDR_API_KEY; the key is sent as a bearer token.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from libs.settings import KtrdrSettings
-from services.api.paths import API_PREFIX, training_path
+from services.api.paths import TRAININGS, training_path
 
 
 class ClientSettings(KtrdrSettings):
@@ -72,25 +72,26 @@ class ApiClient:
     # --- resources ---------------------------------------------------------------------------
     def submit(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self.request("POST", "/trainings", json=body, headers=headers)
+        return self.request("POST", TRAININGS, json=body, headers=headers)
 
     def training(self, training_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/trainings/{training_id}")
+        return self.request("GET", training_path(training_id))
 
     def trainings(self, **params: Any) -> dict[str, Any]:
         params = {k: v for k, v in params.items() if v is not None}
-        return self.request("GET", "/trainings", params=params)
+        return self.request("GET", TRAININGS, params=params)
 
     def cancel(self, training_id: str, reason: str | None = None) -> dict[str, Any]:
         body = {"reason": reason} if reason else None
-        return self.request("POST", f"/trainings/{training_id}/cancel", json=body)
+        return self.request("POST", f"{training_path(training_id)}/cancel", json=body)
 
     def events_url(self, training_id: str) -> str:
         return f"{training_path(training_id)}/events"
 
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """`path` is the API path, prefix included (services/api/paths.py)."""
         try:
-            response = self.http.request(method, API_PREFIX + path, **kwargs)
+            response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise unreachable(self.base_url, exc) from None
         body: dict[str, Any] = checked(response)

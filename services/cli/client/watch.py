@@ -10,12 +10,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from libs.events.catalog import Cancelled, Completed, Failed
 from libs.events.codec import from_view
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
-EXIT_CODES = {"Completed": EXIT_COMPLETED, "Failed": EXIT_FAILED, "Cancelled": EXIT_CANCELLED}
+EXIT_CODES = {
+    Completed.TYPE: EXIT_COMPLETED,
+    Failed.TYPE: EXIT_FAILED,
+    Cancelled.TYPE: EXIT_CANCELLED,
+}
 
 
 class WatchDisplay:
@@ -50,19 +55,21 @@ class WatchDisplay:
         self.log(f"[yellow]connection lost ({reason}); resuming after event {last}[/]")
 
     def show(self, kind: str, data: dict[str, Any]) -> None:
+        """Update the bars for `kind` and print its summary line; an event type with no method
+        of its own below (a new one, say) is printed as its catalog summary."""
+        line = _summary(kind, data)
         handler = getattr(self, f"_on_{kind}", None)
         if handler is not None:
-            handler(data, _summary(kind, data))
+            handler(data, line)
+        else:
+            self.log(line)
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.outcome or "", EXIT_FAILED)
 
-    # --- one method per event type ------------------------------------------------------------
+    # --- events with a view of their own ----------------------------------------------------
     # Each gets the event's JSON and its one-line summary from the catalog.
-    def _on_TrainingRequested(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
-        self.log(line)
-
     def _on_CancelRequested(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.log(f"[yellow]{line}[/]")
 
@@ -102,18 +109,18 @@ class WatchDisplay:
         self.log(line)
 
     def _on_Completed(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
-        self.outcome = "Completed"
+        self.outcome = Completed.TYPE
         self.progress.update(
             self.phase, completed=self.progress.tasks[self.phase].total or 0, info="done"
         )
         self.log(f"[green]{line}[/]")
 
     def _on_Failed(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
-        self.outcome = "Failed"
+        self.outcome = Failed.TYPE
         self.log(f"[red]{line}[/]")
 
     def _on_Cancelled(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
-        self.outcome = "Cancelled"
+        self.outcome = Cancelled.TYPE
         self.log(f"[yellow]{line}[/]")
 
 

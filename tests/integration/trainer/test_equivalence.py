@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from services.trainer.jsonable import jsonable
+from libs.pipeline.jsonable import jsonable
 from tests.integration.trainer.harness import KTRDR, REPO, STRATEGY, nmr_request
 
 pytestmark = pytest.mark.integration

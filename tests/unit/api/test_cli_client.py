@@ -13,6 +13,7 @@ from rich.console import Console
 from services.cli.client.http import ApiClient, ApiError
 from services.cli.client.sse import follow, parse_sse
 from services.cli.client.watch import WatchDisplay
+from tests.support import events as make
 from tests.unit.api.conftest import tiny_run
 
 
@@ -115,3 +116,12 @@ def test_watch_display_exit_codes_and_milestones(outcome: str, code: int) -> Non
     text = out.getvalue()
     assert "phase 9/11: training" in text and "epoch 2/2" in text
     assert outcome in text
+
+
+def test_watch_prints_the_catalog_summary_of_an_event_it_has_no_view_for() -> None:
+    out = io.StringIO()
+    event = make.heartbeat()  # no _on_TrainerHeartbeat: stands in for an event type added later
+    with WatchDisplay(Console(file=out, width=200), "t") as display:
+        display.show(event.type, event.model_dump(mode="json"))
+    assert event.summary() in out.getvalue()
+    assert display.outcome is None

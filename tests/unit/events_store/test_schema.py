@@ -4,12 +4,14 @@ or the stores, and every event the log does not keep has a read model that recor
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 
 import pytest
 import sqlalchemy as sa
 
 from libs.events import catalog as ev
-from libs.events import tables
+from libs.events import readmodels, tables
 from libs.events.columns import metadata
 from libs.events.readmodels.registry import READ_MODELS, REBUILT, RECORDING
 from libs.events.readmodels.unit import ReadModel
@@ -27,6 +29,19 @@ def test_every_table_is_a_registered_read_model_or_explicitly_excluded() -> None
     assert tables.metadata is metadata  # importing tables declares the whole schema
     everything = {t.name for t in (*tables.LOG_TABLES, *tables.READ_MODEL_TABLES)}
     assert everything == declared
+
+
+def test_every_read_model_module_is_registered() -> None:
+    """A read model's module that nobody imports declares no table the test above could see:
+    every ReadModel defined in the readmodels package must be in the registry."""
+    registered = {id(model) for model in READ_MODELS}
+    defined = []
+    for info in pkgutil.iter_modules(readmodels.__path__, f"{readmodels.__name__}."):
+        module = importlib.import_module(info.name)
+        defined += [v for v in vars(module).values() if isinstance(v, ReadModel)]
+    assert defined, "the scan found no read model at all"
+    unregistered = [model.name for model in defined if id(model) not in registered]
+    assert unregistered == [], "defined but not in registry.READ_MODELS"
 
 
 def test_registered_read_models_are_distinct_and_ephemeral_ones_say_why() -> None:

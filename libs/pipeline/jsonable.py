@@ -1,0 +1,44 @@
+"""Values the pipeline produces (numpy scalars and arrays, tensors, dates, paths, tuples, YAML
+extras) as plain JSON: the one conversion behind strategy snapshots, saved model files and the
+metrics trainers publish."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+
+def jsonable(value: Any) -> Any:
+    """A deep copy of `value` made of dict/list/str/int/float/bool/None only.
+
+    - floats are kept bit-for-bit (JSON round-trips a Python float exactly); NaN and infinities
+      become None, since JSON has no spelling for them;
+    - mapping keys become strings; tuples, sets and lists become lists;
+    - dates, datetimes and times become ISO 8601 text; paths their text; bytes UTF-8 text;
+    - numpy scalars and arrays and torch tensors become their Python values (`tolist`/`item`);
+    - anything else becomes its `str()`.
+    """
+    if value is None or isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays, torch tensors
+    if callable(tolist):
+        return jsonable(tolist())
+    item = getattr(value, "item", None)
+    if callable(item):
+        return jsonable(item())
+    return str(value)
