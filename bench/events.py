@@ -127,7 +127,7 @@ async def postgres_part(events: list[ev.Event]) -> dict[str, float]:
         await clear(engine)
         out["fold_batch"] = await bench_append(store, events, fold=True, size=BATCH)
         cpu = time.process_time()
-        report = await rebuild(engine)
+        report = await rebuild(store)
         out["rebuild_cpu_us"] = (time.process_time() - cpu) / max(report.events, 1) * 1e6
         out["rebuild"] = report.events_per_s
         out["rebuild_equal"] = report.equal
@@ -147,7 +147,7 @@ async def sqlite_part(events: list[ev.Event]) -> dict[str, float]:
             await upgrade_engine(engine)
             store = SqlEventStore(engine)
             out = {"fold_batch": await bench_append(store, events, fold=True, size=BATCH)}
-            report = await rebuild(engine)
+            report = await rebuild(store)
             out["rebuild"] = report.events_per_s
             out["rebuild_equal"] = report.equal
             return out

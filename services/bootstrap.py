@@ -142,7 +142,7 @@ async def connect_with_retry(bus: EventBus, ready: asyncio.Event) -> None:
 @dataclass
 class Stack:
     """The parts `open_stack` built. Asking for a part it was opened without raises
-    MissingPart; `has_*` tell whether a part is there."""
+    MissingPart; `has_bus` tells whether the bus is there."""
 
     relay_name: str = RELAY_NAME
     # Set once the bus is connected (by the stack with connect="now"/"background", or the relay).
@@ -194,20 +194,8 @@ class Stack:
         return await schema_status(self._engine)
 
     @property
-    def has_engine(self) -> bool:
-        return self._engine is not None
-
-    @property
-    def has_notifier(self) -> bool:
-        return self._notifier is not None
-
-    @property
     def has_bus(self) -> bool:
         return self._bus is not None
-
-    @property
-    def has_relay(self) -> bool:
-        return self._relay is not None
 
 
 def _present(part: T | None, name: str) -> T:

@@ -31,7 +31,7 @@ class SubmitTraining(_Request):
     """POST /trainings. Exactly one of `strategy` (a name in the strategies folder) and
     `strategy_yaml` (the YAML text) -- checked in the route so the error names both fields."""
 
-    strategy: str | None = Field(default=None, max_length=100)
+    strategy: str | None = Field(default=None, max_length=names.STRATEGY.max_length)
     strategy_yaml: str | None = None
     symbols: list[Name] | None = Field(default=None, min_length=1, max_length=64)
     timeframes: list[Name] | None = Field(default=None, min_length=1, max_length=16)

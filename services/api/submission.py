@@ -20,6 +20,7 @@ from libs.pipeline import dates
 from libs.pipeline.config.errors import ConfigIssue, StrategyConfigError, format_path
 from libs.pipeline.config.overrides import override_path
 from libs.pipeline.data.files import resolve_data_file
+from libs.pipeline.data.ohlcv import DataError
 from services.api.data_files import DataBounds, data_bounds
 from services.api.errors import FieldError, invalid, invalid_many
 from services.api.schemas import SubmitTraining
@@ -183,7 +184,13 @@ def _load_frames(cfg: Any, data_dir: Path, body: SubmitTraining) -> None:
 
     try:
         load_frames(cfg, data_dir, body.start_date, body.end_date)
-    except ValueError as exc:  # DataError is a ValueError
-        dated = body.start_date or body.end_date
-        fields = ["start_date", "end_date"] if dated and "rows" in str(exc) else ["data"]
-        raise invalid_many(FieldError(f, str(exc)) for f in fields) from None
+    except DataError as exc:
+        raise invalid_many(data_error(exc, body)) from None
+
+
+def data_error(exc: DataError, body: SubmitTraining) -> list[FieldError]:
+    """The request fields a data problem concerns, chosen by its kind: too few bars in a
+    requested date range is the dates' doing; anything else is the data's."""
+    if exc.kind == "too_few_bars" and (body.start_date or body.end_date):
+        return [FieldError("start_date", str(exc)), FieldError("end_date", str(exc))]
+    return [FieldError("data", str(exc))]

@@ -8,7 +8,8 @@ The composition root (services/bootstrap.py) opens the stack; this wires the ser
 With no configuration: SQLite (./var/ktrdr.db, migrated here) and the in-process bus. With
 KTRDR_DATABASE_URL=postgresql+asyncpg://... and KTRDR_BROKER_URL=amqp://... the very same parts
 run on Postgres (LISTEN/NOTIFY notifier) and RabbitMQ; the schema must then be migrated first
-(`ktrdr db upgrade`), since other processes may share the database.
+(`ktrdr db upgrade`), since other processes may share the database. KTRDR_DATABASE_URL=memory://
+runs on the in-memory store: nothing to migrate, and nothing kept when the process ends.
 
 The in-process bus forgets its queues when the process ends, so on start (in-process bus only)
 `recover_orphans` settles what the last run left behind: requests still queued are published
@@ -69,8 +70,7 @@ def run_up(options: UpOptions, announce: Callable[[str], None] = print) -> int:
         k: v for k, v in (("host", options.host), ("port", options.port)) if v
     }
     api_settings = ApiSettings(**overrides)
-    sqlite = _backend(api_settings.database_url) == "sqlite"
-    if options.migrate if options.migrate is not None else sqlite:
+    if _should_migrate(api_settings.database_url, options.migrate):
         from libs.events.migrate import upgrade
 
         upgrade(api_settings.database_url)  # sync: Alembic runs its own event loop
@@ -333,13 +333,19 @@ async def recover_orphans(store: EventStore, bus: EventBus, *, relay_name: str) 
 # --- small helpers --------------------------------------------------------------------------------
 
 
-def _backend(url: str) -> str:
+def _should_migrate(url: str, migrate: bool | None) -> bool:
+    """--migrate / --no-migrate; by default SQLite only (its file is this process's own). The
+    in-memory store ("memory://": everything is lost when `ktrdr up` stops) has no schema."""
     from libs.events.db import parse_url
+    from libs.events.settings import IN_MEMORY_DATABASE_URL
 
+    if url == IN_MEMORY_DATABASE_URL:
+        return False
     try:
-        return parse_url(url).get_backend_name()
+        sqlite = parse_url(url).get_backend_name() == "sqlite"
     except ValueError as error:
         raise StartupError(f"KTRDR_DATABASE_URL: {error}") from None
+    return migrate if migrate is not None else sqlite
 
 
 def _url_host(host: str) -> str:

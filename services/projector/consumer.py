@@ -101,6 +101,12 @@ class GroupCommitter:
         async with asyncio.timeout(timeout):
             await holds()
 
+    @property
+    def pending(self) -> int:
+        """Events handed in and not yet committed: waiting for a batch, or in the batch being
+        committed (or retried while the database is down)."""
+        return len(self._waiting) + len(self._in_flight)
+
     async def _stats_moved(self) -> None:
         async with self._stats_changed:
             self._stats_changed.notify_all()

@@ -28,9 +28,9 @@ from libs.events.catalog import (
     PhaseStarted,
     Started,
 )
+from libs.pipeline.jsonable import jsonable
 from libs.pipeline.progress import BatchInfo, EpochInfo, Reporter
 from libs.pipeline.request import TrainingResult
-from libs.pipeline.jsonable import jsonable
 
 E = TypeVar("E", bound=Event)
 

@@ -22,7 +22,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from libs.events.bus.port import Delivery, EventBus, Subscription
-from libs.events.catalog import DeviceInfo
+from libs.events.catalog import DeviceInfo, TrainerHeartbeat
 from services.trainer.cancellation import ControlState, StopReason
 from services.trainer.heartbeat import Heartbeat
 from services.trainer.publisher import OrderedPublisher
@@ -57,7 +57,7 @@ class TrainerService:
         self.bus = bus
         self._train_fn = train_fn
         self._device = device
-        self.control = ControlState(settings.control_memory)
+        self._control = ControlState(settings.control_memory)
         self.publisher = OrderedPublisher(bus, retry_s=settings.publish_retry_s)
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -80,7 +80,7 @@ class TrainerService:
         self._control_sub = await self.bus.consume_control(self._on_control, from_start=True)
         async with asyncio.timeout(settings.control_sync_timeout_s):
             await self._control_sub.caught_up.wait()
-        log.info("control stream caught up (%d events)", self.control.applied)
+        log.info("control stream caught up (%d events)", self._control.applied)
 
         self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="training")
         self.worker = TrainingWorker(
@@ -92,7 +92,7 @@ class TrainerService:
                 batch_progress_interval_s=settings.batch_progress_interval_s,
             ),
             publisher=self.publisher,
-            control=self.control,
+            control=self._control,
             sync_control=self._sync_control,
             slots=asyncio.Semaphore(settings.concurrency),
             stopping=self._stopping,
@@ -103,7 +103,7 @@ class TrainerService:
             self.bus,
             self.identity,
             concurrency=settings.concurrency,
-            running=self.control.running_ids,
+            running=self._control.running_ids,
             interval_s=settings.heartbeat_interval_s,
         )
         for queue in self.bus.topology.queues_for_trainer(device.type):
@@ -134,12 +134,12 @@ class TrainerService:
             return
         self._stopping.set()
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
-        log.info("stopping: %d running, grace %.0fs", len(self.control.running_ids()), grace)
+        log.info("stopping: %d running, grace %.0fs", len(self._control.running_ids()), grace)
         try:
             # Handlers still running after the grace are cancelled by stop(); the worker then
             # stops its run within one batch and the bus requeues the request.
             await asyncio.gather(*(s.stop(grace_s=grace) for s in self._request_subs))
-            self.control.cancel_all(StopReason.SHUTDOWN, "trainer stopping")
+            self._control.cancel_all(StopReason.SHUTDOWN, "trainer stopping")
             if self._heartbeat is not None:
                 await self._heartbeat.stop()
             if self._control_sub is not None:
@@ -154,11 +154,27 @@ class TrainerService:
     def stop_now(self, why: str) -> None:
         """Give every running training back at once, without waiting for the grace (a second
         SIGTERM): each run stops within one batch and its request goes back to the queue."""
-        self.control.cancel_all(StopReason.SHUTDOWN, why)
+        self._control.cancel_all(StopReason.SHUTDOWN, why)
+
+    # --- read-only views ----------------------------------------------------------------------
+    def running_ids(self) -> list[str]:
+        """The trainings running on this trainer now."""
+        return self._control.running_ids()
+
+    def cancel_reason(self, training_id: str) -> str | None:
+        """Why a cancel of `training_id` was requested, as far as the control stream has been
+        read (None: no cancel seen)."""
+        return self._control.cancel_reason(training_id)
+
+    def heartbeat(self) -> TrainerHeartbeat:
+        """The heartbeat this trainer would publish now (once started)."""
+        if self._heartbeat is None:
+            raise RuntimeError("the trainer is not started")
+        return self._heartbeat.beat()
 
     # --- control stream ------------------------------------------------------------------------
     async def _on_control(self, delivery: Delivery) -> None:
-        stopped = self.control.apply(delivery.event)
+        stopped = self._control.apply(delivery.event)
         if stopped is not None:
             # Ops (and the integration tests) read the batch count to check "within one batch".
             log.info(

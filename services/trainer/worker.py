@@ -71,7 +71,9 @@ class TrainingWorker:
         self.config = config
         self._publisher = publisher
         self._control = control
-        self._sync_control = sync_control
+        # Run before deciding on each request: returns once every control event published
+        # before the call has been applied. A public hook, so a test can observe or fail it.
+        self.sync_control = sync_control
         self._slots = slots
         self._stopping = stopping
         self._runner = AttemptRunner(
@@ -163,7 +165,7 @@ class TrainingWorker:
         training_id, attempt = request.training_id, active.attempt
         assert training_id is not None
         try:
-            await self._sync_control()
+            await self.sync_control()
         except Exception as error:
             raise GiveBack(f"control stream not readable ({error}); not deciding blind") from error
 

@@ -11,34 +11,22 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events.db import make_engine
-from libs.events.migrate import upgrade_engine
 from libs.events.notify.inprocess import InProcessNotifier
 from libs.events.store.sql import SqlEventStore
-from tests.support.postgres import drop_schema, postgres_schema_engine
+from tests.support.postgres import migrated_postgres, migrated_sqlite
 
 
 @pytest.fixture
 async def pg_engine(postgres_available) -> AsyncIterator[AsyncEngine]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
     # Room for the contract tests that run several appends at once.
-    engine = await postgres_schema_engine(schema, pool_size=12)
-    try:
-        await upgrade_engine(engine)
+    async with migrated_postgres(pool_size=12) as engine:
         yield engine
-    finally:
-        await engine.dispose()
-        await drop_schema(schema)
 
 
 @pytest.fixture
 async def sqlite_engine(tmp_path) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'ktrdr.db'}")
-    try:
-        await upgrade_engine(engine)
+    async with migrated_sqlite(tmp_path / "ktrdr.db") as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])

@@ -3,9 +3,9 @@
 - `TrainingScript` plays one training's events the way the API and a trainer emit them
   (envelope, seq per source, occurred_at one millisecond apart, the pipeline's real PHASES), so
   a test says what happens, not how an envelope is filled in.
-- The module-level builders (`requested`, `cancel`, `progress`, `completed`, `heartbeat`) make
-  one standalone event each, with a fresh training id unless given: for bus and relay tests
-  that only need "some event of this type".
+- The module-level builders (`requested`, `cancel`, `progress`, `completed`, `failed`,
+  `heartbeat`) make one standalone event each, with a fresh training id unless given: for bus,
+  relay and trainer tests that only need "some event of this type".
 """
 
 from __future__ import annotations
@@ -216,20 +216,23 @@ def training_id() -> str:
     return f"tr-{uuid.uuid4().hex[:12]}"
 
 
-def requested(device: ev.DeviceClass = "any", tid: str | None = None) -> ev.TrainingRequested:
-    return ev.TrainingRequested(
-        training_id=tid or training_id(),
-        source="api",
-        strategy_name="neuro_mean_reversion",
-        strategy={"name": "neuro_mean_reversion"},
-        symbols=["EURUSD"],
-        timeframes=["1h"],
-        device=device,
-    )
+def requested(
+    device: ev.DeviceClass = "any", tid: str | None = None, **kw: Any
+) -> ev.TrainingRequested:
+    """`kw` overrides any field (e.g. start_date, seed)."""
+    fields = {
+        "strategy_name": "neuro_mean_reversion",
+        "strategy": {"name": "neuro_mean_reversion"},
+        "symbols": ["EURUSD"],
+        "timeframes": ["1h"],
+        "device": device,
+    }
+    return ev.TrainingRequested(training_id=tid or training_id(), source="api", **(fields | kw))
 
 
-def cancel(tid: str | None = None) -> ev.CancelRequested:
-    return ev.CancelRequested(training_id=tid or training_id(), source="api")
+def cancel(tid: str | None = None, reason: str | None = None) -> ev.CancelRequested:
+    extra = {} if reason is None else {"reason": reason}
+    return ev.CancelRequested(training_id=tid or training_id(), source="api", **extra)
 
 
 def progress(tid: str | None = None, batch: int = 1) -> ev.BatchProgress:
@@ -248,11 +251,11 @@ def progress(tid: str | None = None, batch: int = 1) -> ev.BatchProgress:
     )
 
 
-def completed(tid: str | None = None) -> ev.Completed:
+def completed(tid: str | None = None, source: str = "trainer:t1", attempt: int = 1) -> ev.Completed:
     return ev.Completed(
         training_id=tid or training_id(),
-        source="trainer:t1",
-        attempt=1,
+        source=source,
+        attempt=attempt,
         model=ev.ModelRef(
             strategy="s",
             timeframe="1h",
@@ -263,6 +266,13 @@ def completed(tid: str | None = None) -> ev.Completed:
         ),
         duration_s=1.0,
     )
+
+
+def failed(tid: str | None = None, source: str = "projector", **kw: Any) -> ev.Failed:
+    """A Failed the projector records (a dead-lettered request), unless `source` says otherwise;
+    `kw` overrides any field."""
+    fields = {"error_type": "DeadLettered", "message": "x"}
+    return ev.Failed(training_id=tid or training_id(), source=source, **(fields | kw))
 
 
 def heartbeat() -> ev.TrainerHeartbeat:

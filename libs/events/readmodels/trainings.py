@@ -138,7 +138,8 @@ class TrainingState:
 
     def evolve(self, changes: dict[str, Any]) -> TrainingState:
         """A copy with `changes` applied: dataclasses.replace without re-running __init__
-        (folds call this once per event, and replace() would cost as much as the rest of a rebuild)."""
+        (folds call this once per event; replace() would cost as much as the rest of a
+        rebuild)."""
         if not changes.keys() <= _TRAINING_FIELD_SET:
             raise AttributeError(
                 f"not TrainingState fields: {sorted(changes.keys() - _TRAINING_FIELD_SET)}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events import tables as t
 from libs.events.readmodels.projection import Projection
@@ -75,25 +75,22 @@ class RebuildReport:
 
 
 async def rebuild(
-    engine: AsyncEngine,
+    store: SqlEventStore,
     *,
     swap: bool = False,
     batch_size: int = BATCH,
     max_differences: int = 100,
 ) -> RebuildReport:
-    """Refold the whole log and report whether it equals the live read models."""
+    """Refold the whole log of `store` and report whether it equals the live read models."""
     started = time.perf_counter()
     if swap:
-        async with SqlEventStore(engine).write_transaction() as conn:
+        async with store.write_transaction() as conn:
             report = await _rebuild_on(conn, batch_size, max_differences)
             await _replace_live_tables(conn, report.projection)
             report.report.swapped = True
     else:
-        async with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                await conn.execution_options(isolation_level="REPEATABLE READ")
-            async with conn.begin():
-                report = await _rebuild_on(conn, batch_size, max_differences)
+        async with store.read_snapshot() as conn:
+            report = await _rebuild_on(conn, batch_size, max_differences)
     report.report.seconds = time.perf_counter() - started
     return report.report
 

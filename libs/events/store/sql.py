@@ -118,6 +118,17 @@ class SqlEventStore:
                     )
                 yield conn
 
+    @asynccontextmanager
+    async def read_snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a read transaction that sees one snapshot throughout (REPEATABLE READ
+        on Postgres; one read transaction in SQLite's WAL). For `rebuild` comparing log and
+        tables on a busy system."""
+        async with self.engine.connect() as conn:
+            if self._postgres:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
+
     async def _fold(
         self, conn: AsyncConnection, stored: list[StoredEvent]
     ) -> dict[str, TrainingState]:

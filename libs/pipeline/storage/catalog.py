@@ -51,8 +51,7 @@ def resolve_model_path(
         if len(keys) > 1:
             raise ModelNotFoundError(
                 "timeframe",
-                f"{strategy!r} has models for several timeframes; pick one of "
-                f"{', '.join(keys)}"
+                f"{strategy!r} has models for several timeframes; pick one of {', '.join(keys)}",
             )
         timeframe = keys[0]
     validate_name("timeframe", timeframe)
@@ -67,7 +66,7 @@ def resolve_model_path(
         raise ModelNotFoundError(
             "version",
             f"{strategy}/{timeframe} v{version} not found; available: "
-            f"{', '.join(str(v) for v in versions) or 'none'} (timeframes: {', '.join(keys)})"
+            f"{', '.join(str(v) for v in versions) or 'none'} (timeframes: {', '.join(keys)})",
         )
     return strategy_dir / version_dir_name(timeframe, number)
 

@@ -81,7 +81,7 @@ def save_model(
 
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(jsonable(payload), f, indent=2, sort_keys=False, allow_nan=False)
+        json.dump(jsonable(payload, strict=True), f, indent=2, sort_keys=False, allow_nan=False)
         _flush(f)
 
 

@@ -21,6 +21,7 @@ from services.api.schemas import Prediction, PredictRequest, PredictResponse
 
 router = APIRouter(prefix="/models", tags=["models"])
 
+
 @router.get("")
 async def list_models(
     settings: SettingsDep, _: PrincipalDep, strategy: str | None = None

@@ -13,7 +13,8 @@ import anyio
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from libs.events.catalog import CancelRequested, TrainingRequested
-from libs.events.readmodels.trainings import Status
+from libs.events.readmodels.trainings import CANCELLING, MAX_PAGE, QUEUED, Status
+from libs.pipeline import names
 from services.api import idempotency
 from services.api.deps import PrincipalDep, SettingsDep, StoreDep, SubmitterDep
 from services.api.errors import Problem, invalid, not_found
@@ -74,7 +75,7 @@ async def submit_training(
         )
         if replay is not None:
             state = await store.get_training(replay)
-            return _accepted(response, replay, status=state.status if state else "queued")
+            return _accepted(response, replay, status=state.status if state else QUEUED)
     resolved = await anyio.to_thread.run_sync(resolve_submission, body, settings)
     event = TrainingRequested(
         training_id=str(uuid.uuid4()),
@@ -96,7 +97,7 @@ async def submit_training(
         store, event, principal.tenant, idempotency_key, hashed
     )
     warnings = resolved.warnings + await trainer_warnings(store, body.device)
-    return _accepted(response, training_id, status="queued", warnings=warnings)
+    return _accepted(response, training_id, status=QUEUED, warnings=warnings)
 
 
 @router.get("", response_model=TrainingPage)
@@ -104,9 +105,9 @@ async def list_trainings(
     store: StoreDep,
     principal: PrincipalDep,
     status: Status | None = None,
-    strategy: Annotated[str | None, Query(max_length=100)] = None,
+    strategy: Annotated[str | None, Query(max_length=names.STRATEGY.max_length)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> TrainingPage:
     tenant = None if principal.sees_all_tenants else principal.tenant
     try:
@@ -174,7 +175,7 @@ async def cancel_training(
                 )
             ]
         )
-    return CancelAccepted(training_id=training_id, status="cancelling")
+    return CancelAccepted(training_id=training_id, status=CANCELLING)
 
 
 def _accepted(

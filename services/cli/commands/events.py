@@ -106,10 +106,14 @@ async def _replay(
 async def _rebuild(url: str, swap: bool) -> RebuildReport:
     from libs.events.settings import DatabaseSettings
     from libs.events.store.rebuild import rebuild as rebuild_read_models
+    from libs.events.store.sql import SqlEventStore
     from services.bootstrap import open_stack
 
     async with open_stack(database=DatabaseSettings(database_url=url), notifier=False) as stack:
-        return await rebuild_read_models(stack.engine, swap=swap)
+        store = stack.store
+        if not isinstance(store, SqlEventStore):  # memory://: no log kept, nothing to rebuild
+            raise typer.BadParameter("rebuilding needs a SQL database", param_hint="--database-url")
+        return await rebuild_read_models(store, swap=swap)
 
 
 def _line(stored: Any) -> str:

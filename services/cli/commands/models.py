@@ -66,6 +66,7 @@ def predict_command(
     from libs.pipeline.data.ohlcv import DataError
     from libs.pipeline.split import Scaler
     from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
+    from libs.pipeline.storage.layout import parse_version_dir
     from libs.pipeline.storage.load import load_model
     from services.cli.consoles import make_console
     from services.cli.local_settings import LocalSettings
@@ -92,7 +93,8 @@ def predict_command(
     except (ModelNotFoundError, StrategyConfigError, DataError, ValueError) as e:
         _fail(str(e))
     prediction = loaded.predict(X)
-    table = Table(title=f"{strategy} v{path.name.rsplit('_v', 1)[-1]} on {symbol}", show_edge=False)
+    _, shown = parse_version_dir(path.name) or ("", version)
+    table = Table(title=f"{strategy} v{shown} on {symbol}", show_edge=False)
     for column in ("timestamp", "signal", "P(BUY)", "P(HOLD)", "P(SELL)"):
         table.add_column(column, justify="left" if column in ("timestamp", "signal") else "right")
     colour = {"BUY": "green", "HOLD": "white", "SELL": "red"}

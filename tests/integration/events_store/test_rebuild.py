@@ -44,7 +44,7 @@ async def test_rebuild_of_a_varied_log_equals_the_live_tables(store, engine):
     for start in range(0, len(events), 7):  # several appends, like a projector's batches
         await store.append(events[start : start + 7])
     await store.append(events[:10])  # redelivered duplicates change nothing
-    report = await rebuild(engine, batch_size=16)  # several batches
+    report = await rebuild(store, batch_size=16)  # several batches
     assert report.equal, [str(d) for d in report.differences]
     stream_events = [e for e in events if e.training_id is not None]
     assert report.events == len(stream_events) and report.position == await store.max_position()
@@ -67,7 +67,7 @@ async def test_rebuild_finds_drift_and_swap_repairs_it(store, engine):
         )
         await conn.execute(sa.delete(training_epochs).where(training_epochs.c.training_id == "t-1"))
         await conn.execute(sa.delete(models))
-    report = await rebuild(engine)
+    report = await rebuild(store)
     assert not report.equal
     found = {(d.table, d.key[0], d.column) for d in report.differences}
     assert ("trainings", "t-0", "status") in found
@@ -78,9 +78,9 @@ async def test_rebuild_finds_drift_and_swap_repairs_it(store, engine):
     assert (status.live, status.rebuilt) == (FAILED, "completed")
     assert "t-0" in str(status)
 
-    repaired = await rebuild(engine, swap=True)
+    repaired = await rebuild(store, swap=True)
     assert repaired.swapped and not repaired.equal  # it reports what it replaced
-    after = await rebuild(engine)
+    after = await rebuild(store)
     assert after.equal, [str(d) for d in after.differences]
     assert (await store.get_training("t-0")).status == "completed"
     assert len(await store.list_models()) == 2
@@ -92,21 +92,21 @@ async def test_compare_covers_every_registered_read_model_and_only_ephemeral_one
     """A row lost from any rebuilt read model's table is reported under that table's name."""
     assert {m.name for m in READ_MODELS} - {m.name for m in REBUILT} == {"trainers"}
     await store.append(varied_log())
-    assert (await rebuild(engine)).equal
+    assert (await rebuild(store)).equal
     for model in REBUILT:
         async with engine.begin() as conn:
             first = (await conn.execute(sa.select(model.table).limit(1))).first()
             assert first is not None, f"varied_log() leaves {model.name} empty"
             key = [c == first._mapping[c.name] for c in model.table.primary_key.columns]
             await conn.execute(sa.delete(model.table).where(*key))
-        report = await rebuild(engine)
+        report = await rebuild(store)
         assert model.name in {d.table for d in report.differences}, model.name
-        await rebuild(engine, swap=True)
-        assert (await rebuild(engine)).equal
+        await rebuild(store, swap=True)
+        assert (await rebuild(store)).equal
 
 
-async def test_rebuild_of_an_empty_log(engine):
-    report = await rebuild(engine)
+async def test_rebuild_of_an_empty_log(store):
+    report = await rebuild(store)
     assert report.equal and report.events == 0 and report.position == 0
 
 
@@ -137,10 +137,10 @@ async def test_rebuild_reads_old_schema_versions_and_empty_payloads(store, engin
                 )
             )
     # Fold the raw rows into the live tables the way the store would have: refold the stream.
-    rebuilt = await rebuild(engine)
+    rebuilt = await rebuild(store)
     assert not rebuilt.equal  # the raw inserts bypassed the live fold...
-    await rebuild(engine, swap=True)
+    await rebuild(store, swap=True)
     state = await store.get_training("t-old")
     assert state.status == "cancelled" and state.progress == 0.25  # ...the swap applied them
     assert state == await store.state_as_of("t-old", rebuilt.position)
-    assert (await rebuild(engine)).equal
+    assert (await rebuild(store)).equal

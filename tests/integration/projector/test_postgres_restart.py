@@ -75,7 +75,7 @@ async def test_the_projector_survives_a_postgres_restart(cluster, rabbitmq_avail
                 retries = committer.stats.retries
                 await committer.wait_until(lambda stats: stats.retries >= retries + 3, 30)
                 assert committer.stats.events == half  # nothing committed, so nothing acked
-                assert len(committer._in_flight) + len(committer._waiting) > 0
+                assert committer.pending > 0
 
                 await asyncio.to_thread(cluster.start)
                 await committer.wait_until(lambda stats: stats.events >= len(events), 60)

@@ -104,4 +104,4 @@ async def _ready_or_unacked(rig: Rig) -> int:
         ready = declared.declaration_result.message_count
     finally:
         await connection.close()
-    return ready + len(rig.service.committer._waiting) + len(rig.service.committer._in_flight)
+    return ready + rig.service.committer.pending

@@ -8,15 +8,11 @@ import pytest
 
 from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.topology import Topology
-from libs.events.catalog import Event, Failed
+from libs.events.catalog import Event
 from libs.events.relay import OutboxRelay
 from libs.events.store.sql import SqlEventStore
 from tests.integration.relay.helpers import WAIT_S, Seen, WrappedBus
 from tests.support import events as make
-
-
-def failed_by_projector(tid: str) -> Failed:
-    return Failed(training_id=tid, source="projector", error_type="DeadLettered", message="x")
 
 
 def ids(events: list[Event]) -> list[str]:
@@ -47,7 +43,7 @@ async def test_relays_api_and_projector_events_in_order_and_never_trainer_events
         make.requested("any", tid),
         make.progress(tid),
         make.cancel(tid),
-        failed_by_projector(tid),
+        make.failed(tid),
     )
     await store.append([request, step, cancel, failed], fold=False)
 
@@ -185,7 +181,7 @@ async def test_commits_of_trainer_progress_do_not_wake_the_relay(
     passes = CountingStore.passes
     for batch in range(20):  # twenty commits of trainer progress, each notified
         await store.append([make.progress(tid, batch=batch)], fold=False)
-    failed = failed_by_projector(tid)  # a relayed type after them
+    failed = make.failed(tid)  # a relayed type after them
     await store.append([failed], fold=False)
     await seen.wait_for(ids([failed]))
     assert CountingStore.passes == passes + 1

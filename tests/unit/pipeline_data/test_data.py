@@ -73,6 +73,7 @@ def test_missing_file_names_where_it_looked_and_what_exists(strategy, bars_dir):
         load_frames(load_strategy(strategy()), folder, None, None)
     message = str(info.value)
     assert str(folder / "SYN_1h.csv") in message and "SYN_1d.csv" in message
+    assert info.value.kind == "no_file"
 
 
 def test_start_and_end_are_inclusive_and_warm_up_is_kept_before_start(strategy, bars_dir):
@@ -93,17 +94,22 @@ def test_without_start_the_first_history_required_bars_are_warm_up(strategy, bar
 
 def test_too_few_rows_says_how_many_and_how_many_needed(strategy, bars_dir):
     folder = bars_dir(bars=35)
-    with pytest.raises(DataError, match=r"35 bars .* need at least 40 \(history_required 30"):
+    with pytest.raises(
+        DataError, match=r"35 bars .* need at least 40 \(history_required 30"
+    ) as info:
         load_frames(load_strategy(strategy()), folder, None, None)
+    assert info.value.kind == "too_few_bars"
 
 
 def test_bad_dates(strategy, bars_dir):
     folder = bars_dir(bars=200)
     cfg = load_strategy(strategy())
-    with pytest.raises(DataError, match="start: 'soon' is not a date"):
+    with pytest.raises(DataError, match="start: 'soon' is not a date") as info:
         load_frames(cfg, folder, "soon", None)
-    with pytest.raises(DataError, match="is after end"):
+    assert info.value.kind == "bad_date"
+    with pytest.raises(DataError, match="is after end") as info:
         load_frames(cfg, folder, "2021-02-01", "2021-01-01")
+    assert info.value.kind == "bad_date"
 
 
 @pytest.mark.parametrize(
@@ -128,15 +134,17 @@ def test_bad_dates(strategy, bars_dir):
 def test_bad_files_are_refused_with_the_place(tmp_path, rows, match):
     path = tmp_path / "X_1h.csv"
     path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
-    with pytest.raises(DataError, match=match):
+    with pytest.raises(DataError, match=match) as info:
         read_ohlcv(path)
+    assert info.value.kind == "bad_file"
 
 
 def test_missing_column_lists_what_was_found(tmp_path):
     path = tmp_path / "X_1h.csv"
     path.write_text("timestamp,open,high,low,close\n2021-01-01T00:00:00Z,1,2,0.5,1.5\n")
-    with pytest.raises(DataError, match="missing column.*volume; found timestamp, open"):
+    with pytest.raises(DataError, match="missing column.*volume; found timestamp, open") as info:
         read_ohlcv(path)
+    assert info.value.kind == "bad_file"
 
 
 def test_written_bars_read_back(tmp_path):

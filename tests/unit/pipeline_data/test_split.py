@@ -124,10 +124,11 @@ def test_prediction_features_match_training_features(strategy, bars_dir):
 
 def test_prediction_refuses_features_the_strategy_does_not_make(strategy, bars_dir):
     folder = bars_dir(bars=300)
-    with pytest.raises(DataError, match="does not produce: volume_spike"):
+    with pytest.raises(DataError, match="does not produce: volume_spike") as info:
         dataset.prediction_features(
             load_strategy(strategy()), folder, "SYN", ["volume_spike"], None
         )
+    assert info.value.kind == "features"
 
 
 def test_no_usable_rows_names_the_all_nan_features(strategy, bars_dir):
@@ -135,8 +136,9 @@ def test_no_usable_rows_names_the_all_nan_features(strategy, bars_dir):
     doc["training_data"]["timeframes"] = {"mode": "multi_timeframe", "list": ["1h", "1d"]}
     doc["training_data"]["history_required"] = 0
     folder = bars_dir(bars=24 * 10)  # 10 daily bars: too few for a 14-day RSI
-    with pytest.raises(DataError, match="no usable rows.*1d_rsi_14_low"):
+    with pytest.raises(DataError, match="no usable rows.*1d_rsi_14_low") as info:
         run_phases(load_strategy(doc), folder)
+    assert info.value.kind == "unusable"
 
 
 def test_date_range_limits_the_rows(strategy, bars_dir):

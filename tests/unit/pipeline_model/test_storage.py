@@ -1,3 +1,4 @@
+import datetime as dt
 import hashlib
 import json
 import multiprocessing
@@ -5,6 +6,7 @@ import os
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -150,10 +152,12 @@ def test_pointer_file_when_symlinks_are_unavailable(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["../evil", "a/b", "", ".hidden", "x..y", "/abs"])
 def test_names_cannot_escape_the_models_dir(tmp_path, name):
     models_dir = tmp_path / "models"
-    with pytest.raises(ValueError, match="strategy"):
+    with pytest.raises(layout.ModelNameError, match="strategy") as info:
         save(models_dir, strategy=name)
-    with pytest.raises(ValueError, match="timeframe"):
+    assert info.value.field == "strategy"
+    with pytest.raises(layout.ModelNameError, match="timeframe") as info:
         save(models_dir, timeframe=name)
+    assert info.value.field == "timeframe"
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["models"])
     assert list_models(models_dir) == []
 
@@ -190,12 +194,70 @@ def test_list_models_skips_incomplete_folders_and_reads_accuracy(tmp_path):
 def test_resolve_errors_say_what_exists(tmp_path):
     save(tmp_path)
     save(tmp_path, timeframe="4h")
-    with pytest.raises(ModelNotFoundError, match="several timeframes; pick one of 1h, 4h"):
+    with pytest.raises(ModelNotFoundError, match="several timeframes; pick one of 1h, 4h") as info:
         resolve_model_path(tmp_path, "strat")
-    with pytest.raises(ModelNotFoundError, match="available: 1"):
+    assert info.value.field == "timeframe"
+    with pytest.raises(ModelNotFoundError, match="available: 1") as info:
         resolve_model_path(tmp_path, "strat", "1h", 7)
-    with pytest.raises(ModelNotFoundError, match="no saved models"):
+    assert info.value.field == "version"
+    with pytest.raises(ModelNotFoundError, match="no saved models") as info:
         resolve_model_path(tmp_path, "nope")
+    assert info.value.field == "strategy"
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ("1h_v3", layout.VersionRef("1h", 3)),
+        ("1h_latest", layout.VersionRef("1h", "latest")),
+        ("v3", layout.VersionRef(None, 3)),
+        ("3", layout.VersionRef(None, 3)),
+        ("latest", layout.VersionRef(None, "latest")),
+        ("4h_v2_v10", layout.VersionRef("4h_v2", 10)),
+        ("1h", None),
+        ("1h_v", None),
+        ("vx", None),
+    ],
+)
+def test_version_references(text, ref):
+    assert layout.parse_version_ref(text) == ref
+
+
+def test_folder_names_are_the_ones_saving_makes(tmp_path):
+    saved = save(tmp_path, timeframe="4h")
+    assert layout.parse_version_dir(saved.path.name) == ("4h", 1)
+    assert layout.parse_version_dir(layout.latest_pointer_name("4h")) is None
+    assert layout.parse_version_ref(layout.latest_pointer_name("4h")) == layout.VersionRef(
+        "4h", "latest"
+    )
+
+
+def test_metadata_of_numpy_dates_and_nan_is_written_as_json_and_loads(tmp_path):
+    stamp = pd.Timestamp("2021-01-04 05:00", tz="UTC")
+    saved = save_model(
+        tmp_path,
+        strategy="strat",
+        timeframe="1h",
+        model=new_model(),
+        config={"name": "strat", "when": dt.date(2021, 1, 4)},
+        metrics={"test": {"accuracy": np.float32(0.5), "loss": float("nan")}},
+        features={"feature_names": [f"f{i}" for i in range(6)], "lookback_periods": 0},
+        metadata={
+            "input_size": np.int64(6),
+            "architecture": {"hidden_layers": [8, 4], "activation": "relu", "dropout": 0.1},
+            "data_start": stamp,
+            "source": tmp_path / "data",
+        },
+    )
+    for name in ("config.json", "metrics.json", "features.json", "metadata.json"):
+        # NaN/Infinity are not JSON; other readers of these files would refuse them.
+        assert "NaN" not in (saved.path / name).read_text(), name
+    loaded = load_model(saved.path)
+    assert loaded.metadata["input_size"] == 6
+    assert loaded.metadata["data_start"] == "2021-01-04T05:00:00+00:00"
+    assert loaded.metadata["source"] == str(tmp_path / "data")
+    assert loaded.metrics["test"] == {"accuracy": 0.5, "loss": None}
+    assert loaded.config["when"] == "2021-01-04"
 
 
 def test_load_rejects_a_folder_that_is_not_a_model(tmp_path):

@@ -127,6 +127,20 @@ async def test_submit_many_commits_in_order():
     assert [e.event_id for b in db.committed for e in b] == [e.event_id for e in batch]
 
 
+async def test_pending_counts_the_batch_in_flight_and_the_events_waiting(db_and_committer):
+    db, committer = db_and_committer
+    db.down = True
+    first, *rest = events(13)
+    handlers = [asyncio.create_task(committer.submit(first))]
+    await committer.wait_until(lambda stats: stats.retries >= 1, timeout=5)  # `first` in flight
+    handlers += [asyncio.create_task(committer.submit(e)) for e in rest]
+    await asyncio.sleep(0)  # the handlers hand their events in
+    assert committer.pending == 13
+    db.down = False
+    await asyncio.wait_for(asyncio.gather(*handlers), 5)
+    assert committer.pending == 0 and committer.stats.events == 13
+
+
 async def test_stop_cancels_waiting_handlers_so_their_messages_are_requeued():
     db = FakeDatabase()
     db.down = True

@@ -11,7 +11,7 @@ from typing import Any
 
 from libs.events.bus.memory.adapter import InMemoryBus
 from libs.events.bus.topology import Topology
-from libs.events.catalog import CancelRequested, DeviceInfo, TrainingRequested
+from libs.events.catalog import DeviceInfo
 from libs.events.settings import BrokerSettings
 from libs.pipeline.progress import PHASES, BatchInfo, EpochInfo, TrainingCancelled
 from libs.pipeline.request import SavedModel, TrainingRequest, TrainingResult
@@ -81,25 +81,6 @@ class FakePipeline:
             reporter.epoch_completed(
                 EpochInfo(epoch, self.epochs, 1.0, 0.5, 1.0, 0.5, 0.001, 0.01, epoch)
             )
-
-
-def request(
-    training_id: str | None = None, device: str = "any", **fields: Any
-) -> TrainingRequested:
-    fields.setdefault("strategy", {"name": "s"})
-    return TrainingRequested(
-        training_id=training_id or uuid.uuid4().hex,
-        source="api",
-        strategy_name="s",
-        symbols=["EURUSD"],
-        timeframes=["1h"],
-        device=device,
-        **fields,
-    )
-
-
-def cancel(training_id: str) -> CancelRequested:
-    return CancelRequested(training_id=training_id, source="api", reason="test cancel")
 
 
 class Harness(TappedEvents):

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from libs.events.catalog import CancelRequested, Completed, Failed, ModelRef
 from services.trainer.cancellation import BoundedMap, ControlState, RunToken, StopReason
+from tests.support.events import cancel, completed, failed
 
-
-def cancel(training_id: str, reason: str = "stop it") -> CancelRequested:
-    return CancelRequested(training_id=training_id, source="api", reason=reason)
-
-
-def completed(training_id: str, source: str, attempt: int) -> Completed:
-    model = ModelRef(strategy="s", timeframe="1h", version=1, path="p", sha256="0", bytes=1)
-    return Completed(
-        training_id=training_id, source=source, attempt=attempt, model=model, duration_s=1
-    )
+REASON = "stop it"
 
 
 def test_cancel_of_a_running_training_sets_its_token_with_the_reason():
@@ -29,8 +20,8 @@ def test_cancel_of_a_running_training_sets_its_token_with_the_reason():
 
 def test_cancel_before_the_run_is_remembered():
     state = ControlState()
-    state.apply(cancel("later"))
-    assert state.cancel_reason("later") == "stop it"
+    state.apply(cancel("later", REASON))
+    assert state.cancel_reason("later") == REASON
     assert state.cancel_reason("unknown") is None
 
 
@@ -42,15 +33,15 @@ def test_terminal_events_are_remembered_and_supersede_a_run_of_another_attempt()
     state.apply(completed("a", "trainer:y", 1))  # another attempt finished it
     assert mine.is_cancelled() and mine.reason is StopReason.SUPERSEDED
     assert state.terminal_type("a") == "Completed"
-    state.apply(Failed(training_id="b", source="projector", error_type="X", message="m"))
+    state.apply(failed("b"))
     assert state.terminal_type("b") == "Failed"
 
 
 def test_memory_is_bounded_and_forgets_the_oldest_first():
     state = ControlState(memory=100)
     for n in range(150):
-        state.apply(cancel(f"t{n}"))
-    assert state.cancel_reason("t49") is None and state.cancel_reason("t50") == "stop it"
+        state.apply(cancel(f"t{n}", REASON))
+    assert state.cancel_reason("t49") is None and state.cancel_reason("t50") == REASON
     bounded: BoundedMap[str, int] = BoundedMap(2)
     bounded.put("a", 1)
     bounded.put("b", 2)

@@ -7,7 +7,8 @@ import asyncio
 from libs.events.bus.memory.broker import StoredMessage
 from libs.events.catalog import Completed
 from libs.pipeline.progress import PHASES
-from tests.unit.trainer.fakes import FakePipeline, Harness, cancel, request
+from tests.support.events import cancel, requested
+from tests.unit.trainer.fakes import FakePipeline, Harness
 
 
 def kinds(events):
@@ -18,7 +19,7 @@ async def test_one_training_publishes_the_full_sequence_in_order(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(epochs=2, batches=3)
         await h.trainer(pipeline)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         terminal = await h.wait_terminal(req.training_id)
 
@@ -50,11 +51,11 @@ async def test_cancel_mid_training_stops_within_one_batch(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(hold=True)
         await h.trainer(pipeline)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
         batches_at_cancel = pipeline.batches_run
-        await h.bus.publish(cancel(req.training_id))
+        await h.bus.publish(cancel(req.training_id, "test cancel"))
         terminal = await h.wait_terminal(req.training_id)
 
         assert terminal.type == "Cancelled"
@@ -67,9 +68,9 @@ async def test_cancel_mid_training_stops_within_one_batch(tmp_path):
 
 async def test_cancelled_while_queued_is_never_run(tmp_path):
     async with Harness(tmp_path) as h:
-        req = request()
+        req = requested()
         await h.bus.publish(req)  # no trainer yet: it waits in the queue
-        await h.bus.publish(cancel(req.training_id))
+        await h.bus.publish(cancel(req.training_id, "test cancel"))
         pipeline = FakePipeline()
         await h.trainer(pipeline)
         terminal = await h.wait_terminal(req.training_id)
@@ -81,7 +82,7 @@ async def test_cancelled_while_queued_is_never_run(tmp_path):
 
 async def test_redelivered_request_of_a_finished_training_is_acked_without_running(tmp_path):
     async with Harness(tmp_path) as h:
-        req = request()
+        req = requested()
         first = FakePipeline()
         await h.trainer(first)
         await h.bus.publish(req)
@@ -92,7 +93,7 @@ async def test_redelivered_request_of_a_finished_training_is_acked_without_runni
         await h.bus.publish(req)  # the same request again, as after a lost ack
         # Wait until both trainers' queues are empty and nothing is in flight.
         queue = h.bus.broker.queue(h.topology.trainer_queue("any"))
-        await h.wait_for(lambda _: not queue.ready and not other.control.running_ids())
+        await h.wait_for(lambda _: not queue.ready and not other.running_ids())
         await h.services[0].stop()
         await other.stop()
 
@@ -104,7 +105,7 @@ async def test_bad_dates_fail_clearly_and_are_not_retried(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline()
         await h.trainer(pipeline)
-        req = request(start_date="2017-13-45")
+        req = requested(start_date="2017-13-45")
         await h.bus.publish(req)
         terminal = await h.wait_terminal(req.training_id)
 
@@ -119,7 +120,7 @@ async def test_pipeline_input_error_is_failed_with_phase_and_acked(tmp_path):
         pipeline = FakePipeline()
         pipeline.error = ValueError("data_dir: no file EURUSD_1h.csv")
         await h.trainer(pipeline)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         terminal = await h.wait_terminal(req.training_id)
 
@@ -138,7 +139,7 @@ async def test_runtime_error_is_failed_retryable(tmp_path):
         pipeline = FakePipeline()
         pipeline.error = RuntimeError("CUDA out of memory")
         await h.trainer(pipeline)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         terminal = await h.wait_terminal(req.training_id)
         assert terminal.type == "Failed" and terminal.retryable is True
@@ -151,7 +152,7 @@ async def test_poison_bodies_are_dead_lettered_and_the_trainer_keeps_serving(tmp
         exchange = h.topology.events_exchange
         for body in (b"not json", b'{"type": "TrainingRequested", "source": "api"}'):
             h.bus.broker.publish(StoredMessage(exchange, "training.requested.any", body))
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         terminal = await h.wait_terminal(req.training_id)
 
@@ -166,7 +167,7 @@ async def test_run_past_max_run_s_fails_instead_of_being_redelivered(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(hold=True)
         await h.trainer(pipeline, max_run_s=0.3, broker_consumer_timeout_s=1)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         terminal = await h.wait_terminal(req.training_id)
 
@@ -179,7 +180,7 @@ async def test_concurrency_one_runs_requests_of_both_queues_one_at_a_time(tmp_pa
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(batches=2)
         await h.trainer(pipeline, concurrency=1)
-        reqs = [request(device="any"), request(device="cpu"), request(device="any")]
+        reqs = [requested(device="any"), requested(device="cpu"), requested(device="any")]
         for req in reqs:
             await h.bus.publish(req)
         for req in reqs:
@@ -191,7 +192,7 @@ async def test_a_cuda_request_is_not_taken_by_a_cpu_trainer(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline()
         await h.trainer(pipeline)
-        cuda_req, any_req = request(device="cuda"), request()
+        cuda_req, any_req = requested(device="cuda"), requested()
         await h.bus.publish(cuda_req)
         await h.bus.publish(any_req)
         await h.wait_terminal(any_req.training_id)
@@ -203,7 +204,7 @@ async def test_shutdown_within_grace_finishes_the_running_training(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(hold=True)
         service = await h.trainer(pipeline)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
         stopping = service.stop(grace_s=30)
@@ -217,7 +218,7 @@ async def test_shutdown_past_grace_gives_the_request_back_for_attempt_two(tmp_pa
     async with Harness(tmp_path) as h:
         first = FakePipeline(hold=True)
         service = await h.trainer(first)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
         await service.stop(grace_s=0)  # the run is stopped and its request requeued
@@ -238,10 +239,10 @@ async def test_heartbeat_reports_device_and_running_trainings(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(hold=True)
         service = await h.trainer(pipeline, concurrency=2)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
-        beat = service._heartbeat.beat()
+        beat = service.heartbeat()
         assert beat.running == [req.training_id] and beat.concurrency == 2
         assert beat.device.type == "cpu" and beat.training_id is None
         first = [e for e in h.events if e.type == "TrainerHeartbeat"]
@@ -267,15 +268,17 @@ async def test_a_request_waits_until_the_control_reader_has_caught_up(tmp_path, 
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline()
         service = await h.trainer(pipeline)
-        req = request()
-        synced, seen_at_sync = service.worker._sync_control, []
+        req = requested()
+        synced, seen_at_sync = service.worker.sync_control, []
 
         async def observed_sync() -> None:
             await synced()
-            seen_at_sync.append(service.control.cancel_reason(req.training_id))
+            seen_at_sync.append(service.cancel_reason(req.training_id))
 
-        service.worker._sync_control = observed_sync
-        await h.bus.publish(cancel(req.training_id))  # the reader now lags on this one
+        service.worker.sync_control = observed_sync
+        await h.bus.publish(
+            cancel(req.training_id, "test cancel")
+        )  # the reader now lags on this one
         await h.bus.publish(req)
         await h.wait_for(lambda _: req.training_id in service.worker.active)
         gate.set()
@@ -293,7 +296,7 @@ async def test_a_redelivery_while_the_old_delivery_still_runs_here_stops_the_old
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(hold=True)
         service = await h.trainer(pipeline, concurrency=2)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
         redelivery = Delivery(
@@ -307,7 +310,7 @@ async def test_a_redelivery_while_the_old_delivery_still_runs_here_stops_the_old
         await h.wait_for(lambda _: any(e.attempt == 2 for e in h.of(req.training_id, "Started")))
         pipeline.release.set()
         await second
-        await h.wait_for(lambda _: not service.control.running_ids())
+        await h.wait_for(lambda _: not service.running_ids())
 
         assert len(pipeline.calls) == 2
         assert [(e.attempt, e.type) for e in h.of(req.training_id) if e.is_terminal] == [
@@ -322,7 +325,7 @@ async def test_a_duplicate_request_waits_for_the_running_one_and_is_not_run_agai
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(hold=True)
         service = await h.trainer(pipeline, concurrency=2)
-        req = request()
+        req = requested()
         await h.bus.publish(req)
         await h.bus.publish(req)  # the relay publishes at least once
         await h.wait_for(lambda _: h.of(req.training_id, "BatchProgress"))
@@ -340,8 +343,8 @@ async def test_a_request_whose_handler_keeps_failing_is_dead_lettered_and_servin
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline()
         service = await h.trainer(pipeline)
-        poison = request()
-        real_sync = service._sync_control
+        poison = requested()
+        real_sync = service.worker.sync_control
         tries = []
 
         async def sync_failing_for_poison() -> None:
@@ -351,9 +354,9 @@ async def test_a_request_whose_handler_keeps_failing_is_dead_lettered_and_servin
                 raise ConnectionError("control stream unreadable")
             await real_sync()
 
-        service.worker._sync_control = sync_failing_for_poison
+        service.worker.sync_control = sync_failing_for_poison
         await h.bus.publish(poison)
-        good = request()
+        good = requested()
         await h.bus.publish(good)
         assert (await h.wait_terminal(good.training_id)).type == "Completed"
         dead = h.bus.broker.queue(h.topology.dead_queue).ready
