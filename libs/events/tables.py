@@ -2,8 +2,10 @@
 must match it exactly (tests/integration/events_store/test_migrations.py runs autogenerate's
 compare on both backends).
 
-This module declares the log's own tables: `events` (the append-only log), `relay_cursor` (the
-outbox positions) and `idempotency_keys` (a tenant's Idempotency-Key -> its training). Every
+This module declares the tables that are not read models: `events` (the append-only log),
+`relay_cursor` (the outbox positions), `idempotency_keys` (a tenant's Idempotency-Key -> its
+training) and `api_keys` (hashed API keys; libs/events/store/apikeys.py says why they are not
+events). Every
 read model declares its table in its own module (libs/events/readmodels/); importing this module
 imports the registry too, so `metadata` here always holds the whole schema.
 """
@@ -17,6 +19,7 @@ from libs.events.readmodels.registry import READ_MODELS
 
 __all__ = [
     "LOG_TABLES",
+    "api_keys",
     "READ_MODEL_TABLES",
     "events",
     "idempotency_keys",
@@ -61,7 +64,21 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
 
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("tenant", TENANT, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("secret_hash", sa.String(256), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
+)
+
 # The tables that are not read models (tests/unit/events_store/test_schema.py fails on a table
 # that is neither one of these nor a registered read model's).
-LOG_TABLES = (events, relay_cursor, idempotency_keys)
+LOG_TABLES = (events, relay_cursor, idempotency_keys, api_keys)
 READ_MODEL_TABLES = tuple(model.table for model in READ_MODELS)

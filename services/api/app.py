@@ -6,6 +6,11 @@ Two ways to run it:
   background, and the outbox relay when `settings.run_relay`; it closes them on shutdown;
 - embedded (`ktrdr up`, tests): `create_app(settings, stack=stack)`; the caller opened the stack
   and owns it (the app never starts or closes its parts, the relay included).
+
+Every request but the probes (and the docs, when `public_docs`) needs an API key: the
+`RequireApiKey` middleware (services/api/auth.py) wraps the whole app, and every router also
+depends on `current_principal`. On start, KTRDR_BOOTSTRAP_API_KEY is stored as an admin key if it
+is not yet.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from services.api.deps import Components
+from services.api.apikeys import ensure_bootstrap_key
+from services.api.auth import RequireApiKey
+from services.api.deps import Components, current_principal
 from services.api.errors import install_error_handlers
 from services.api.paths import API_PREFIX
-from services.api.routers import events, health, models, strategies, trainings
+from services.api.routers import events, health, keys, models, strategies, trainings
 from services.api.settings import ApiSettings
 from services.bootstrap import Stack, open_stack
 
@@ -34,6 +41,7 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if given is not None:
             app.state.components = Components.from_stack(settings, given)
+            await _bootstrap_key(app.state.components)
             try:
                 yield
             finally:
@@ -46,6 +54,7 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
             relay="on" if settings.run_relay else "off",
         ) as opened:
             app.state.components = Components.from_stack(settings, opened)
+            await _bootstrap_key(app.state.components)
             try:
                 yield
             finally:
@@ -60,13 +69,33 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
     )
     app.state.components = None
     install_error_handlers(app)
-    app.include_router(health.router)  # /healthz, /readyz at the root for probes...
+    app.add_middleware(RequireApiKey, settings=settings)
+    # The probes answer without a key, at the root and under the prefix.
+    app.include_router(health.router)
+    app.include_router(health.router, prefix=API_PREFIX)
     for router in (
-        health.router,
         trainings.router,
         events.router,
         strategies.router,
         models.router,
+        keys.router,
     ):
-        app.include_router(router, prefix=API_PREFIX)  # ...and under the prefix like the rest
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
     return app
+
+
+async def _bootstrap_key(parts: Components) -> None:
+    given = parts.settings.bootstrap_api_key
+    try:
+        if given is not None:
+            await ensure_bootstrap_key(parts.store, given.get_secret_value(), generate=False)
+            return
+        stored = await parts.store.api_keys()
+    except Exception as error:  # schema behind, database down: /readyz says which
+        log.warning("cannot check the stored API keys on start: %s", error)
+        return
+    if not stored:
+        log.warning(
+            "no API key is stored: create an admin key with `ktrdr keys create --local "
+            "--role admin` (or set KTRDR_BOOTSTRAP_API_KEY)"
+        )

@@ -1,9 +1,9 @@
 """FastAPI dependencies: the app's parts, and who is calling.
 
-Every caller is the anonymous principal of tenant "default" with the trainer-user role (there
-is no authentication yet). Routes depend on `current_principal` (and `require_role`) only, so
-bearer API keys (hashed keys with a tenant and a role) slot in by replacing
-`current_principal`'s body without touching a route.
+The caller was authenticated by `services/api/auth.RequireApiKey` (the middleware every request
+but the probes passes) from its bearer API key; `current_principal` hands that `Principal` to
+the routes. It is also a dependency of every router (app.py), which documents the bearer scheme
+in the OpenAPI document and refuses a request that somehow reached a route unauthenticated.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from libs.events.bus.port import EventBus
 from libs.events.migrate import SchemaStatus
@@ -21,28 +22,14 @@ from libs.events.notify.port import Notifier
 from libs.events.store.port import EventStore
 from services.api.errors import Problem
 from services.api.model_cache import ModelCache
+from services.api.principal import Principal
 from services.api.settings import ApiSettings
 from services.bootstrap import Stack
 
-ROLES = ("reader", "trainer-user", "admin")
-DEFAULT_TENANT = "default"
+__all__ = ["Principal", "current_principal", "require_role"]
 
-
-@dataclass(frozen=True)
-class Principal:
-    tenant: str
-    role: str  # reader | trainer-user | admin
-    name: str | None = None  # who asked (recorded as requested_by)
-
-    @property
-    def sees_all_tenants(self) -> bool:
-        return self.role == "admin"
-
-    def can(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
-
-    def owns(self, tenant: str) -> bool:
-        return self.sees_all_tenants or tenant == self.tenant
+# Documents `Authorization: Bearer <key>` in the OpenAPI document; the middleware checks it.
+_bearer = HTTPBearer(auto_error=False, description="an API key: `ktrdr keys create`")
 
 
 @dataclass
@@ -91,9 +78,15 @@ def store(parts: Annotated[Components, Depends(components)]) -> EventStore:
 
 
 async def current_principal(
-    requested_by: Annotated[str | None, Header(alias="X-Requested-By", max_length=200)] = None,
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
 ) -> Principal:
-    return Principal(tenant=DEFAULT_TENANT, role="trainer-user", name=requested_by)
+    principal: Principal | None = request.scope.get("state", {}).get("principal")
+    if principal is None:
+        from services.api.auth import unauthorized
+
+        raise unauthorized("this needs an API key: send `Authorization: Bearer <key>`")
+    return principal
 
 
 def require_role(role: str) -> Callable[[Principal], Awaitable[Principal]]:
@@ -112,3 +105,4 @@ StoreDep = Annotated[EventStore, Depends(store)]
 SettingsDep = Annotated[ApiSettings, Depends(settings)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 SubmitterDep = Annotated[Principal, Depends(require_role("trainer-user"))]
+AdminDep = Annotated[Principal, Depends(require_role("admin"))]

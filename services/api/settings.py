@@ -7,7 +7,7 @@ strategies_dir, data_dir, models_dir) come from the mixins in libs/.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from libs.events.settings import BrokerSettings, DatabaseSettings
 from libs.pipeline.settings import DataDirs, StrategyDirs
@@ -27,3 +27,12 @@ class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs):
     max_predict_bars: int = Field(default=5_000, ge=1)
     # Run the outbox relay inside the API process (standalone `ktrdr api`).
     run_relay: bool = True
+
+    # Serve /docs and /openapi.json without a key (every other route but the probes needs one).
+    public_docs: bool = True
+    # An admin key (`ktrdr_<key id>_<secret>`) created on start if it is not stored yet, for
+    # scripted setups (KTRDR_BOOTSTRAP_API_KEY).
+    bootstrap_api_key: SecretStr | None = None
+    # Failed authentications allowed per client address: a burst, then this many a minute.
+    auth_failure_burst: int = Field(default=10, ge=1)
+    auth_failures_per_minute: float = Field(default=10.0, gt=0)

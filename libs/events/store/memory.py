@@ -9,6 +9,7 @@ first and committed at the end, so a failing fold stores nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from libs.events.readmodels.trainings import (
 )
 from libs.events.readmodels.unit import ReadModel, RowT
 from libs.events.store import rules
+from libs.events.store.apikeys import ApiKeyRecord, DuplicateApiKey
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord, claimed_training
 from libs.events.store.port import AppendResult, Idempotency, RelayLease, StoredEvent
 
@@ -44,6 +46,7 @@ class InMemoryEventStore:
         self._tables: dict[str, dict[Hashable, Any]] = {model.name: {} for model in READ_MODELS}
         self._relay_cursors: dict[str, int] = {}
         self._claims: dict[tuple[str, str], IdempotencyRecord] = {}
+        self._api_keys: dict[str, ApiKeyRecord] = {}
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -252,6 +255,35 @@ class InMemoryEventStore:
     async def idempotent_training_id(self, tenant: str, key: str) -> str | None:
         record = self._claims.get((tenant, key))
         return None if record is None else record.training_id
+
+    # --- API keys --------------------------------------------------------------------------
+
+    async def add_api_key(self, record: ApiKeyRecord) -> None:
+        if record.key_id in self._api_keys:
+            raise DuplicateApiKey(record.key_id)
+        _aware(record.created_at)
+        self._api_keys[record.key_id] = record
+
+    async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        return self._api_keys.get(key_id)
+
+    async def api_keys(self, *, tenant: str | None = None) -> list[ApiKeyRecord]:
+        found = [k for k in self._api_keys.values() if tenant is None or k.tenant == tenant]
+        return sorted(found, key=lambda k: (k.created_at, k.key_id))
+
+    async def revoke_api_key(self, key_id: str, at: datetime) -> ApiKeyRecord | None:
+        found = self._api_keys.get(key_id)
+        if found is None:
+            return None
+        if found.revoked_at is None:
+            found = dataclasses.replace(found, revoked_at=_aware(at))
+            self._api_keys[key_id] = found
+        return found
+
+    async def touch_api_key(self, key_id: str, at: datetime) -> None:
+        found = self._api_keys.get(key_id)
+        if found is not None:
+            self._api_keys[key_id] = dataclasses.replace(found, last_used_at=_aware(at))
 
 
 def _sort_key(name: str) -> Callable[[Any], tuple[bool, Any]]:

@@ -15,6 +15,9 @@ Semantics every adapter keeps:
 - After the commit, one notification per training touched (its highest new position and that
   event's type) reaches the notifier: a wake-up hint for tailing readers.
 - `read_all(sources=...)`: exact source names, or a prefix ending in "*" (e.g. "trainer:*").
+- API keys (apikeys.py): `add_api_key` refuses a second key with the same id
+  (DuplicateApiKey); `api_key` reads the row as stored now, on every call (no cache: a revoke
+  is seen by every process at once); `revoke_api_key` keeps the first revocation time.
 - An idempotency claim (tenant, key, request hash) makes the append create at most one
   training per tenant + key; a retry gets that training back (`replayed_training_id`), a
   different request under the same key raises IdempotencyConflict.
@@ -34,6 +37,7 @@ from libs.events.readmodels.trainers import TrainerRow
 from libs.events.readmodels.training_epochs import EpochRow
 from libs.events.readmodels.trainings import TrainingState
 from libs.events.readmodels.unit import ReadModel, RowT
+from libs.events.store.apikeys import ApiKeyRecord
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord
 
 
@@ -162,4 +166,24 @@ class EventStore(EventLog, Protocol):
 
     async def idempotent_training_id(self, tenant: str, key: str) -> str | None:
         """The training an earlier request with this tenant + Idempotency-Key created."""
+        ...
+
+    async def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key (DuplicateApiKey if its id is taken)."""
+        ...
+
+    async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key's row as stored now (revoked and expired keys included)."""
+        ...
+
+    async def api_keys(self, *, tenant: str | None = None) -> list[ApiKeyRecord]:
+        """Every key (of one tenant), oldest first."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, at: datetime) -> ApiKeyRecord | None:
+        """Revoke the key (a revoked key keeps its first revocation time); None if unknown."""
+        ...
+
+    async def touch_api_key(self, key_id: str, at: datetime) -> None:
+        """Record that the key was used at `at`."""
         ...

@@ -38,6 +38,7 @@ from libs.events.readmodels.projection import Projection
 from libs.events.readmodels.trainings import TrainingState, fold_stream
 from libs.events.readmodels.unit import ReadModel, RowT
 from libs.events.store import rules
+from libs.events.store.apikeys import ApiKeyRecord, DuplicateApiKey
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord, claimed_training
 from libs.events.store.lease import AdvisoryLease
 from libs.events.store.port import AppendResult, Idempotency, RelayLease, StoredEvent
@@ -263,6 +264,45 @@ class SqlEventStore:
     async def idempotent_training_id(self, tenant: str, key: str) -> str | None:
         record = await self.idempotency_record(tenant, key)
         return None if record is None else record.training_id
+
+    # --- API keys --------------------------------------------------------------------------
+
+    async def add_api_key(self, record: ApiKeyRecord) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.insert(t.api_keys).values(**record.to_row()))
+        except sa.exc.IntegrityError:
+            raise DuplicateApiKey(record.key_id) from None
+
+    async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        query = sa.select(t.api_keys).where(t.api_keys.c.key_id == key_id)
+        async with self.read_engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else ApiKeyRecord(**row._mapping)
+
+    async def api_keys(self, *, tenant: str | None = None) -> list[ApiKeyRecord]:
+        c = t.api_keys.c
+        query = sa.select(t.api_keys).order_by(c.created_at, c.key_id)
+        if tenant is not None:
+            query = query.where(c.tenant == tenant)
+        async with self.read_engine.connect() as conn:
+            return [ApiKeyRecord(**row._mapping) for row in await conn.execute(query)]
+
+    async def revoke_api_key(self, key_id: str, at: datetime) -> ApiKeyRecord | None:
+        c = t.api_keys.c
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.api_keys)
+                .where(c.key_id == key_id, c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+        return await self.api_key(key_id)
+
+    async def touch_api_key(self, key_id: str, at: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(t.api_keys).where(t.api_keys.c.key_id == key_id).values(last_used_at=at)
+            )
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -3,6 +3,12 @@
 `{version}` in the path names one saved model of the strategy: `1h_v3` (the folder name),
 `1h_latest`, `v3` / `3` or `latest` (when the strategy has models for one timeframe only).
 Everything torch-related is imported lazily and runs in a worker thread.
+
+Tenancy: a model belongs to the tenant of the training that made it (the `models` read model).
+A caller sees, reads and predicts with its own tenant's models only (another tenant's answer
+404, like a model that does not exist); admins see every model in the folder, including ones
+trained outside the service. The folders themselves are shared, so `latest` means the newest
+version on disk, which may be another tenant's (then 404: name the version).
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from typing import Any
 import anyio
 from fastapi import APIRouter
 
-from services.api.deps import PartsDep, PrincipalDep, SettingsDep
+from libs.events.readmodels import models as models_rm
+from libs.events.store.port import EventStore
+from services.api.deps import PartsDep, PrincipalDep, SettingsDep, StoreDep
+from services.api.principal import Principal
 from services.api.errors import Problem, invalid
 from services.api.model_cache import ModelCache
 from services.api.paths import model_path
@@ -24,7 +33,7 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 @router.get("")
 async def list_models(
-    settings: SettingsDep, _: PrincipalDep, strategy: str | None = None
+    settings: SettingsDep, store: StoreDep, principal: PrincipalDep, strategy: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     from libs.pipeline.storage.catalog import list_models as list_saved
     from libs.pipeline.storage.layout import ModelNameError
@@ -33,15 +42,22 @@ async def list_models(
         found = await anyio.to_thread.run_sync(lambda: list_saved(settings.models_dir, strategy))
     except ModelNameError as exc:
         raise invalid(exc.field, str(exc)) from None
+    if not principal.sees_all_tenants:
+        owned = {
+            row.key
+            for row in await store.find(models_rm.READ_MODEL, where={"tenant": principal.tenant})
+        }
+        found = [i for i in found if (i.strategy, i.timeframe, i.version) in owned]
     return {"items": [_summary(info, settings.models_dir) for info in found]}
 
 
 @router.get("/{strategy}/{version}")
 async def get_model(
-    strategy: str, version: str, parts: PartsDep, _: PrincipalDep
+    strategy: str, version: str, parts: PartsDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     settings = parts.settings
     path = await anyio.to_thread.run_sync(resolve, settings.models_dir, strategy, version)
+    await _check_owner(parts.store, principal, strategy, path)
     loaded = await anyio.to_thread.run_sync(parts.model_cache.get, path)
     return {
         "strategy": strategy,
@@ -57,12 +73,13 @@ async def get_model(
 
 @router.post("/{strategy}/{version}/predict", response_model=PredictResponse)
 async def predict(
-    strategy: str, version: str, body: PredictRequest, parts: PartsDep, _: PrincipalDep
+    strategy: str, version: str, body: PredictRequest, parts: PartsDep, principal: PrincipalDep
 ) -> PredictResponse:
     settings = parts.settings
     if body.bars > settings.max_predict_bars:
         raise invalid("bars", f"at most {settings.max_predict_bars}")
     path = await anyio.to_thread.run_sync(resolve, settings.models_dir, strategy, version)
+    await _check_owner(parts.store, principal, strategy, path)
     rows = await anyio.to_thread.run_sync(
         _predict, parts.model_cache, path, settings.data_dir, body
     )
@@ -89,6 +106,24 @@ def resolve(models_dir: Path, strategy: str, version: str) -> Path:
         # The timeframe key comes from the `version` path segment.
         raise invalid("strategy" if exc.field == "strategy" else "version", str(exc)) from None
     return path.resolve()
+
+
+async def _check_owner(store: EventStore, principal: Principal, strategy: str, path: Path) -> None:
+    """404 unless the model at `path` is the caller's tenant's (admins: any model)."""
+    if principal.sees_all_tenants:
+        return
+    from libs.pipeline.storage.layout import parse_version_dir
+
+    parsed = parse_version_dir(path.name)
+    rows = []
+    if parsed is not None:
+        timeframe, number = parsed
+        where = {"strategy": strategy, "timeframe": timeframe, "version": number}
+        rows = await store.find(models_rm.READ_MODEL, where=where)
+    if not rows or rows[0].tenant != principal.tenant:
+        raise Problem(
+            404, f"model {strategy}/{path.name} not found", kind="not-found", title="Model not found"
+        )
 
 
 def _predict(

@@ -35,9 +35,9 @@ async def table_names(url: str) -> set[str]:
 
 
 async def cli_round_trip(url: str, cwd: Path) -> None:
-    assert "0001" in ktrdr(url, "db", "upgrade", cwd=cwd)
+    assert "0002" in ktrdr(url, "db", "upgrade", cwd=cwd)
     assert await table_names(url) == TABLES | {"alembic_version"}
-    assert "0001 (head)" in ktrdr(url, "db", "current", cwd=cwd)
+    assert "0002 (head)" in ktrdr(url, "db", "current", cwd=cwd)
     ktrdr(url, "db", "downgrade", "base", cwd=cwd)
     assert await table_names(url) == {"alembic_version"}
     ktrdr(url, "db", "upgrade", cwd=cwd)
@@ -73,7 +73,7 @@ async def test_migrated_schema_matches_the_metadata(engine):
             )
         )
     assert diff == []
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == "0002"
 
 
 async def test_downgrade_to_base_and_back_through_an_engine(engine):
@@ -83,4 +83,4 @@ async def test_downgrade_to_base_and_back_through_an_engine(engine):
         left = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
     assert left & TABLES == set()
     await upgrade_engine(engine)
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == "0002"

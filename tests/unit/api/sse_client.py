@@ -1,6 +1,8 @@
 """A streaming ASGI client for SSE tests: httpx's ASGITransport buffers the whole response,
 which never ends for a live stream. This calls the app directly and yields the messages as they
-are sent (parsed by the CLI's SseParser), and can disconnect like a browser closing the tab."""
+are sent (parsed by the CLI's SseParser), and can disconnect like a browser closing the tab.
+It sends the `api` fixture's default key (a trainer-user of tenant "default") unless `headers`
+carry an Authorization of their own."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ class SseStream:
         self, app: Any, path: str, headers: dict[str, str] | None = None, query: str = ""
     ) -> None:
         self.app, self.path, self.query = app, path, query
-        self.headers = {"accept": "text/event-stream", **(headers or {})}
+        from tests.unit.api.conftest import bearer, test_key
+
+        self.headers = {"accept": "text/event-stream", **bearer(test_key()[0]), **(headers or {})}
         self.status: int | None = None
         self.response_headers: dict[str, str] = {}
         self._messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()

@@ -11,7 +11,7 @@ import yaml
 
 from libs.pipeline.pipeline import train_strategy
 from libs.pipeline.request import TrainingRequest
-from tests.unit.api.conftest import FIXTURES, REPO, Api
+from tests.unit.api.conftest import FIXTURES, REPO, Api, bearer
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,10 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def with_models(api: Api, trained_models: Path) -> Api:
+async def with_models(api: Api, trained_models: Path) -> Api:
+    """Models trained outside the service (no read-model row): only admins see them."""
     shutil.copytree(trained_models, api.settings.models_dir, symlinks=True)
+    api.client.headers.update(bearer(await api.key("admin")))
     return api
 
 

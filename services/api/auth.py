@@ -1,0 +1,181 @@
+"""Authentication: every request but the probes (and the docs, by a setting) needs an API key.
+
+`RequireApiKey` is an ASGI middleware around the whole app, so auth is by default and by path:
+a route added to any router is closed unless its path is in `open_paths()`; nothing a handler
+declares (or forgets) opens it, and no body or query is even parsed for a caller without a key.
+It answers `401` with `WWW-Authenticate: Bearer` for a missing, malformed, unknown, wrong,
+revoked or expired key, and puts the caller's `Principal` in the request's state, where
+`deps.current_principal` (a dependency of every router, for the OpenAPI document and as a
+second lock) reads it.
+
+Each request reads the key's row from the store (no per-process cache of keys: a revoke is seen
+by every API process on its next request); `apikeys.Verifier` only spares the scrypt work.
+Failed attempts are logged with the client address and the key id if any (never the secret),
+and wrong keys are rate-limited per client address by a token bucket (`429` + `Retry-After`).
+A request without any key costs no bucket token: it guesses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from libs.events.store.port import EventStore
+from services.api.apikeys import InvalidKeyFormat, Verifier, parse_key
+from services.api.errors import Problem, problem_response
+from services.api.paths import API_PREFIX
+from services.api.principal import Principal
+from services.api.settings import ApiSettings
+
+log = logging.getLogger("ktrdr.api.auth")
+
+HEALTH_PATHS = ("/healthz", "/readyz")
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+# Writing last_used_at on every request would turn reads into writes; once a minute is enough.
+TOUCH_EVERY = timedelta(seconds=60)
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ktrdr"'}
+
+
+def open_paths(settings: ApiSettings) -> frozenset[str]:
+    paths = {*HEALTH_PATHS, *(API_PREFIX + p for p in HEALTH_PATHS)}
+    if settings.public_docs:
+        paths.update(DOCS_PATHS)
+    return frozenset(paths)
+
+
+class FailureLimiter:
+    """A token bucket per client address, spent by failed authentications."""
+
+    def __init__(
+        self, burst: int, per_minute: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.burst, self.rate = burst, per_minute / 60.0
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+
+    def _tokens(self, address: str) -> float:
+        tokens, at = self._buckets.get(address, (float(self.burst), self.clock()))
+        return min(float(self.burst), tokens + (self.clock() - at) * self.rate)
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until the address may try again; None if it may now."""
+        tokens = self._tokens(address)
+        if tokens >= 1.0:
+            return None
+        return max(1, math.ceil((1.0 - tokens) / self.rate)) if self.rate > 0 else 3600
+
+    def spend(self, address: str) -> None:
+        if len(self._buckets) > 10_000:  # forget addresses whose buckets have refilled
+            now = self.clock()
+            self._buckets = {
+                a: (t, at)
+                for a, (t, at) in self._buckets.items()
+                if t + (now - at) * self.rate < self.burst
+            }
+        self._buckets[address] = (self._tokens(address) - 1.0, self.clock())
+
+
+@dataclass
+class Authenticator:
+    limiter: FailureLimiter
+    verifier: Verifier
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings) -> Authenticator:
+        limiter = FailureLimiter(settings.auth_failure_burst, settings.auth_failures_per_minute)
+        return cls(limiter, Verifier())
+
+    async def principal(
+        self, store: EventStore, authorization: str | None, address: str
+    ) -> Principal:
+        """The caller, or a 401/429 problem."""
+        if not authorization:
+            log.info("authentication failed from %s: no API key", address)
+            raise unauthorized("this needs an API key: send `Authorization: Bearer <key>`")
+        wait = self.limiter.retry_after(address)
+        if wait is not None:
+            log.warning("authentication refused from %s: too many failed attempts", address)
+            raise Problem(
+                429,
+                f"too many failed authentications from this address; retry in {wait} s",
+                kind="too-many-failures",
+                headers={"Retry-After": str(wait)},
+            )
+        scheme, _, key = authorization.partition(" ")
+        key_id = "-"
+        try:
+            if scheme.lower() != "bearer":
+                raise InvalidKeyFormat("not a bearer token")
+            parsed = parse_key(key)
+            key_id = parsed.key_id
+            record = await store.api_key(parsed.key_id)
+            now = datetime.now(UTC)
+            if record is None or not self.verifier.matches(
+                key.strip(), parsed.secret, record.secret_hash
+            ):
+                reason = "unknown or wrong key"
+            elif not record.usable_at(now):
+                reason = "revoked key" if record.revoked_at else "expired key"
+            else:
+                if record.last_used_at is None or now - record.last_used_at >= TOUCH_EVERY:
+                    await store.touch_api_key(record.key_id, now)
+                return Principal(
+                    tenant=record.tenant, role=record.role, name=record.name, key_id=record.key_id
+                )
+        except InvalidKeyFormat:
+            reason = "malformed key"
+        self.limiter.spend(address)
+        log.warning("authentication failed from %s: %s (key id %s)", address, reason, key_id)
+        raise unauthorized("the API key is not valid (unknown, wrong, revoked or expired)")
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, kind="unauthorized", headers=CHALLENGE)
+
+
+class RequireApiKey:
+    """The ASGI middleware (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, settings: ApiSettings) -> None:
+        self.app = app
+        self.open = open_paths(settings)
+        self.auth = Authenticator.from_settings(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open:
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self._authenticate(scope)
+        except Problem as problem:
+            await problem_response(problem)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope) -> Principal:
+        parts = getattr(scope["app"].state, "components", None)
+        if parts is None:
+            raise Problem(503, "the service is starting or stopping", kind="unavailable")
+        authorization = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        try:
+            return await self.auth.principal(parts.store, authorization, address)
+        except Problem:
+            raise
+        except Exception:  # the database did not answer: not the caller's fault, not a 500
+            log.exception("cannot check an API key")
+            raise Problem(
+                503, "cannot check the API key now; try again", kind="unavailable"
+            ) from None
