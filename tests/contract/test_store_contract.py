@@ -280,3 +280,63 @@ async def test_find_reads_any_registered_read_model(store):
     assert await store.find(trainings.READ_MODEL, where={"tenant": "nobody"}) == []
     with pytest.raises(KeyError):
         await store.find(trainings.READ_MODEL, where={"no_such_column": 1})
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+def _key(key_id: str, tenant: str = "default", **kw):
+    from datetime import UTC, timedelta
+
+    from libs.events.store.apikeys import ApiKeyRecord
+
+    created = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=int(key_id, 16) % 1000)
+    return ApiKeyRecord(
+        key_id=key_id,
+        tenant=tenant,
+        role=kw.pop("role", "reader"),
+        name=kw.pop("name", f"key {key_id}"),
+        secret_hash="scrypt$x",
+        created_at=created,
+        **kw,
+    )
+
+
+async def test_api_keys_are_stored_found_listed_and_never_duplicated(store):
+    from libs.events.store.apikeys import DuplicateApiKey
+
+    a, b, c = _key("000000000000000a"), _key("000000000000000b", "acme"), _key("000000000000000c")
+    for record in (c, a, b):
+        await store.add_api_key(record)
+    assert await store.api_key(a.key_id) == a  # every field round-trips, timestamps aware
+    assert await store.api_key("ffffffffffffffff") is None
+    assert [k.key_id for k in await store.api_keys()] == [a.key_id, b.key_id, c.key_id]
+    assert [k.key_id for k in await store.api_keys(tenant="acme")] == [b.key_id]
+    with pytest.raises(DuplicateApiKey):
+        await store.add_api_key(_key(a.key_id, "other"))
+    assert (await store.api_key(a.key_id)).tenant == "default"
+
+
+async def test_revoking_a_key_is_seen_at_once_and_keeps_the_first_time(store):
+    from datetime import UTC, timedelta
+
+    record = _key("00000000000000aa")
+    await store.add_api_key(record)
+    first = datetime(2026, 2, 1, tzinfo=UTC)
+    revoked = await store.revoke_api_key(record.key_id, first)
+    assert revoked.revoked_at == first and not revoked.usable_at(first)
+    again = await store.revoke_api_key(record.key_id, first + timedelta(days=1))
+    assert again.revoked_at == first
+    assert (await store.api_key(record.key_id)).revoked_at == first
+    assert await store.revoke_api_key("ffffffffffffffff", first) is None
+
+
+async def test_touching_a_key_records_its_last_use(store):
+    from datetime import UTC
+
+    record = _key("00000000000000bb")
+    await store.add_api_key(record)
+    used = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    await store.touch_api_key(record.key_id, used)
+    assert (await store.api_key(record.key_id)).last_used_at == used
+    assert (await store.api_key(record.key_id)).revoked_at is None

@@ -1,0 +1,245 @@
+"""Access control: API keys (401s, roles, revocation, expiry, rate limiting), the keys routes,
+every route closed by default, and tenancy (another tenant's trainings and models are 404)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from services.api.apikeys import generate_key, new_record
+from services.api.auth import open_paths
+from tests.support.events import TrainingScript
+from tests.unit.api.conftest import FIXTURES, Api, bearer, requested, tiny_run
+
+TRAININGS = "/api/v1/trainings"
+SUBMIT = {"strategy": "tiny_rsi", "overrides": {"epochs": 1}}
+
+
+def anonymous(api: Api, **headers: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api.app), base_url="http://api", headers=headers
+    )
+
+
+def assert_challenge(r: httpx.Response) -> None:
+    assert r.status_code == 401, r.text
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_no_key_is_401_with_a_bearer_challenge_and_probes_stay_open(api: Api) -> None:
+    async with anonymous(api) as client:
+        assert_challenge(await client.get(TRAININGS))
+        assert_challenge(await client.post(TRAININGS, content=b"{not json"))  # nothing parsed
+        assert_challenge(await client.get("/api/v1/nowhere"))  # unknown paths leak nothing
+        for probe in ("/healthz", "/api/v1/healthz"):
+            assert (await client.get(probe)).status_code == 200
+        assert (await client.get("/readyz")).status_code in (200, 503)
+        assert (await client.get("/openapi.json")).status_code == 200  # public_docs default
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer ktrdr_0123456789abcdef_" + "x" * 43,  # well formed, unknown id
+        "Bearer not-a-key",
+        "Basic dXNlcjpwYXNz",
+        "Bearer ",
+    ],
+)
+async def test_a_wrong_key_is_401(api: Api, authorization: str) -> None:
+    async with anonymous(api, Authorization=authorization) as client:
+        assert_challenge(await client.get(TRAININGS))
+
+
+async def test_a_known_key_id_with_a_wrong_secret_is_401_and_the_secret_is_not_logged(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = await api.key()
+    key_id = good.split("_")[1]
+    forged = f"ktrdr_{key_id}_{'A' * 43}"
+    with caplog.at_level(logging.INFO, logger="ktrdr.api.auth"):
+        async with anonymous(api, **bearer(forged)) as client:
+            assert_challenge(await client.get(TRAININGS))
+    logged = caplog.text
+    assert "authentication failed" in logged and key_id in logged
+    assert "A" * 43 not in logged and good.split("_", 2)[2] not in logged
+
+
+async def test_failed_authentications_are_rate_limited_per_address(api: Api) -> None:
+    burst = api.settings.auth_failure_burst
+    async with anonymous(api, Authorization="Bearer wrong") as client:
+        answers = [(await client.get(TRAININGS)).status_code for _ in range(burst)]
+        assert answers == [401] * burst
+        limited = await client.get(TRAININGS)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    # Another address is not affected, and a request without a key guesses nothing.
+    other = httpx.ASGITransport(app=api.app, client=("10.0.0.2", 1234))
+    async with httpx.AsyncClient(transport=other, base_url="http://api") as client:
+        assert (await client.get(TRAININGS, headers=bearer(await api.key()))).status_code == 200
+
+
+def test_open_paths_follow_the_docs_setting(api: Api) -> None:
+    closed = open_paths(api.settings.model_copy(update={"public_docs": False}))
+    assert "/openapi.json" not in closed and "/healthz" in closed
+    assert "/openapi.json" in open_paths(api.settings)
+
+
+def _example_path(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "0123456789abcdef", path)
+
+
+async def test_every_route_but_the_probes_and_docs_requires_a_key(api: Api) -> None:
+    """Enumerates the app's routes (those of included routers too): a route added without
+    thinking about auth is closed."""
+    open_ = open_paths(api.settings)
+    checked = []
+    async with anonymous(api) as client:
+        for context in iter_route_contexts(api.app.routes):
+            if context.path in open_:
+                continue
+            for accept in ("application/json", "text/event-stream"):  # both /events variants
+                for method in sorted(context.original_route.methods):
+                    r = await client.request(
+                        method, _example_path(context.path), headers={"accept": accept}
+                    )
+                    assert_challenge(r)
+                    checked.append((method, context.path))
+    assert len(checked) >= 12  # trainings, events (JSON + SSE), strategies, models, keys
+    assert ("POST", "/api/v1/keys") in checked and ("POST", "/api/v1/trainings") in checked
+
+
+async def test_a_reader_cannot_submit_or_cancel(api: Api) -> None:
+    tid = await requested(api.store)
+    reader = await api.client_as("reader")
+    r = await reader.post(TRAININGS, json=SUBMIT)
+    assert r.status_code == 403 and "trainer-user" in r.json()["detail"]
+    assert (await reader.post(f"{TRAININGS}/{tid}/cancel")).status_code == 403
+    assert (await reader.get(f"{TRAININGS}/{tid}")).status_code == 200  # reading is fine
+    assert (await api.client.post(f"{TRAININGS}/{tid}/cancel")).status_code == 202
+
+
+async def test_a_tenant_sees_streams_audits_and_cancels_only_its_own_trainings(api: Api) -> None:
+    mine = await requested(api.store, tenant="default")
+    theirs = await requested(api.store, tenant="acme")
+    await api.store.append(tiny_run(theirs, epochs=1, batches=1)[:2])
+    position = (await api.store.read_stream(theirs))[-1].position
+    for path in (
+        f"{TRAININGS}/{theirs}",
+        f"{TRAININGS}/{theirs}?as_of={position}",
+        f"{TRAININGS}/{theirs}/events",
+    ):
+        r = await api.client.get(path)
+        assert r.status_code == 404 and theirs in r.json()["detail"], path
+    sse = await api.client.get(
+        f"{TRAININGS}/{theirs}/events", headers={"accept": "text/event-stream"}
+    )
+    assert sse.status_code == 404
+    assert (await api.client.post(f"{TRAININGS}/{theirs}/cancel")).status_code == 404
+    listed = (await api.client.get(TRAININGS)).json()["items"]
+    assert [i["training_id"] for i in listed] == [mine]
+    # acme sees its own, and an admin sees both.
+    acme = await api.client_as("trainer-user", "acme")
+    assert (await acme.get(f"{TRAININGS}/{theirs}/events")).status_code == 200
+    assert (await acme.get(f"{TRAININGS}/{mine}")).status_code == 404
+    admin = await api.client_as("admin")
+    every = {i["training_id"] for i in (await admin.get(TRAININGS)).json()["items"]}
+    assert every == {mine, theirs}
+
+
+async def test_idempotency_keys_are_per_tenant(api: Api) -> None:
+    acme = await api.client_as("trainer-user", "acme")
+    headers = {"Idempotency-Key": "same-key"}
+    first = await api.client.post(TRAININGS, json=SUBMIT, headers=headers)
+    second = await acme.post(TRAININGS, json=SUBMIT, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["training_id"] != second.json()["training_id"]
+    state = await api.store.get_training(second.json()["training_id"])
+    assert state.tenant == "acme"
+
+
+@pytest.fixture(scope="module")
+def one_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder as the trainer saves it (tiny_rsi/1h_v1), trained once per module."""
+    import yaml
+
+    from libs.pipeline.pipeline import train_strategy
+    from libs.pipeline.request import TrainingRequest
+    from tests.unit.api.conftest import REPO
+
+    models = tmp_path_factory.mktemp("models")
+    train_strategy(
+        TrainingRequest(
+            strategy=yaml.safe_load((FIXTURES / "tiny_rsi.yaml").read_text()),
+            data_dir=REPO / "data",
+            models_dir=models,
+            start_date="2017-09-01",
+            overrides={"epochs": 1},
+            seed=3,
+            device="cpu",
+        )
+    )
+    return models
+
+
+async def test_a_tenant_lists_reads_and_predicts_only_with_its_own_models(
+    api: Api, one_model: Path
+) -> None:
+    shutil.copytree(one_model, api.settings.models_dir, symlinks=True)
+    script = TrainingScript(str(uuid.uuid4()), tenant="acme", strategy="tiny_rsi", timeframe="1h")
+    await api.store.append([script.requested(), script.started(), script.completed(version=1)])
+    acme = await api.client_as("trainer-user", "acme")
+    model = "/api/v1/models/tiny_rsi/1h_v1"
+    body = {"symbol": "EURUSD", "bars": 3}
+    listed = (await acme.get("/api/v1/models")).json()["items"]
+    assert [m["name"] for m in listed] == ["1h_v1"]
+    assert (await acme.get(model)).status_code == 200
+    assert (await acme.post(f"{model}/predict", json=body)).status_code == 200
+    # The default tenant's trainer-user: not its model.
+    assert (await api.client.get("/api/v1/models")).json()["items"] == []
+    assert (await api.client.get(model)).status_code == 404
+    assert (await api.client.post(f"{model}/predict", json=body)).status_code == 404
+
+
+async def test_admins_create_list_and_revoke_keys_and_a_revoked_key_fails_at_once(
+    api: Api,
+) -> None:
+    admin = await api.client_as("admin")
+    r = await admin.post("/api/v1/keys", json={"name": "ci", "role": "reader", "tenant": "acme"})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["key"].startswith(f"ktrdr_{made['key_id']}_")
+    assert (made["tenant"], made["role"], made["active"]) == ("acme", "reader", True)
+    record = await api.store.api_key(made["key_id"])
+    assert made["key"].split("_", 2)[2] not in record.secret_hash  # only the hash is stored
+    async with anonymous(api, **bearer(made["key"])) as client:
+        assert (await client.get(TRAININGS)).status_code == 200
+        assert (await api.store.api_key(made["key_id"])).last_used_at is not None
+        listed = (await admin.get("/api/v1/keys", params={"tenant": "acme"})).json()["items"]
+        assert [k["key_id"] for k in listed] == [made["key_id"]]
+        assert all("key" not in k and "secret_hash" not in k for k in listed)
+        revoked = await admin.post(f"/api/v1/keys/{made['key_id']}/revoke")
+        assert revoked.status_code == 200 and revoked.json()["active"] is False
+        assert_challenge(await client.get(TRAININGS))
+    assert (await admin.post("/api/v1/keys/ffffffffffffffff/revoke")).status_code == 404
+    # Only admins manage keys.
+    assert (await api.client.get("/api/v1/keys")).status_code == 403
+    assert (await api.client.post("/api/v1/keys", json={"name": "x"})).status_code == 403
+
+
+async def test_an_expired_key_fails(api: Api) -> None:
+    key = generate_key()
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await api.store.add_api_key(
+        new_record(key, tenant="default", role="admin", name="old", expires_at=past)
+    )
+    async with anonymous(api, **bearer(key)) as client:
+        assert_challenge(await client.get(TRAININGS))
