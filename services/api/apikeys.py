@@ -119,9 +119,7 @@ BOOTSTRAP_NAME = "bootstrap"
 BOOTSTRAP_TENANT = "default"
 
 
-async def ensure_bootstrap_key(
-    store: EventStore, key: str | None, *, generate: bool
-) -> str | None:
+async def ensure_bootstrap_key(store: EventStore, key: str | None, *, generate: bool) -> str | None:
     """Make sure an admin can get in: store `key` (KTRDR_BOOTSTRAP_API_KEY) as an admin key of
     tenant "default" if it is not stored yet; with no `key`, and `generate`, make a new admin
     key when the store holds no key at all. Returns a key made here (to show once), else None."""

@@ -12,3 +12,6 @@ def training_path(training_id: str) -> str:
 
 def model_path(strategy: str, version: str) -> str:
     return f"{API_PREFIX}/models/{strategy}/{version}"
+
+
+KEYS = f"{API_PREFIX}/keys"

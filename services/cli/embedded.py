@@ -14,6 +14,9 @@ runs on the in-memory store: nothing to migrate, and nothing kept when the proce
 The in-process bus forgets its queues when the process ends, so on start (in-process bus only)
 `recover_orphans` settles what the last run left behind: requests still queued are published
 again, trainings that were running end as Failed(retryable) -- nobody will finish them.
+
+On the first start (no API key stored), it makes an admin key and prints it once, with how to
+use it; KTRDR_BOOTSTRAP_API_KEY gives that key instead (stored if new, never printed).
 """
 
 from __future__ import annotations
@@ -147,6 +150,7 @@ async def _run(
     server: uvicorn.Server | None = None
     try:
         await _check_schema(stack)
+        first_key = await _bootstrap_key(stack, api_settings)
         try:
             await stack.bus.start()
         except Exception as error:
@@ -167,6 +171,9 @@ async def _run(
             f"database {redacted(api_settings.database_url)}, "
             f"bus {redacted(api_settings.broker_url)}; Ctrl-C stops)"
         )
+        if first_key is not None:
+            for line in first_key_lines(first_key):
+                announce(line)
         signals.install()
         await asyncio.wait(
             {serving, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
@@ -200,6 +207,28 @@ async def _check_schema(stack: Stack) -> None:
             f"the database schema is not at the latest migration ({schema}; "
             "or start with `ktrdr up --migrate`)"
         )
+
+
+async def _bootstrap_key(stack: Stack, api_settings: ApiSettings) -> str | None:
+    """The admin key made on the first start (None when keys exist or one was given)."""
+    from services.api.apikeys import InvalidKeyFormat, ensure_bootstrap_key
+
+    given = api_settings.bootstrap_api_key
+    try:
+        return await ensure_bootstrap_key(
+            stack.store, given.get_secret_value() if given else None, generate=True
+        )
+    except InvalidKeyFormat as error:
+        raise StartupError(f"KTRDR_BOOTSTRAP_API_KEY: {error}") from None
+
+
+def first_key_lines(key: str) -> list[str]:
+    return [
+        "first start: created an admin API key (tenant default). It is shown only this once:",
+        f"    {key}",
+        "use it: export KTRDR_API_KEY=<the key>   (or `ktrdr keys save <the key>`: a mode-0600",
+        "config file), and send `Authorization: Bearer <the key>` from other HTTP clients.",
+    ]
 
 
 async def _start_trainer(settings: TrainerSettings, bus: EventBus) -> TrainerService:

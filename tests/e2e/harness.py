@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from services.cli.client.sse import SseParser
+from tests.support.auth import KEY_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -36,13 +37,15 @@ def free_port() -> int:
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    """PATH and HOME only (nothing leaks in from the test's environment), plus `extra`."""
+    """PATH and HOME only (nothing leaks in from the test's environment), the test session's
+    API key (as the bootstrap key and the CLI's key), plus `extra`."""
     import os
 
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/"),
         "LANG": "C.UTF-8",
+        **KEY_ENV,
         **extra,
     }
 

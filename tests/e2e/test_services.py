@@ -9,6 +9,7 @@ import pytest
 from libs.pipeline.progress import PHASES
 from tests.e2e.conftest import TRAINERS, Cluster
 from tests.e2e.harness import Sse, SseReader, history, submit
+from tests.support.auth import AUTH
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -17,7 +18,7 @@ RUN_S = 180.0  # deadline for one small training on a busy machine
 
 @pytest.fixture
 async def client(cluster: Cluster):
-    async with httpx.AsyncClient(base_url=cluster.api_url, timeout=30) as client:
+    async with httpx.AsyncClient(headers=AUTH, base_url=cluster.api_url, timeout=30) as client:
         yield client
 
 

@@ -28,6 +28,7 @@ from tests.e2e.harness import (
     submit,
     wait_ready,
 )
+from tests.support.auth import AUTH
 
 pytestmark = pytest.mark.e2e
 RUN_S = 180.0
@@ -68,7 +69,7 @@ async def test_up_with_no_configuration_trains_and_stops_cleanly(workdir: Path):
         url = await announced_url(up)
         assert url == f"http://127.0.0.1:{port}"
         await wait_ready(url, [up])
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=30) as client:
             training_id = await submit(client, epochs=2)
             async with SseReader(client, f"/api/v1/trainings/{training_id}/events") as sse:
                 events = await sse.to_end(RUN_S)
@@ -89,7 +90,7 @@ async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):
     try:
         url = await announced_url(up)
         await wait_ready(url, [up])
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=30) as client:
             running = await submit(client, epochs=500)
             queued = await submit(client, epochs=2)  # waits: the one trainer is busy
             async with SseReader(client, f"/api/v1/trainings/{running}/events") as sse:
@@ -104,7 +105,7 @@ async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):
     try:
         url = await announced_url(again)
         await wait_ready(url, [again])
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=30) as client:
             view = (await client.get(f"/api/v1/trainings/{running}")).json()
             assert view["status"] == "failed"
             assert view["error"]["error_type"] == "Interrupted"
@@ -181,7 +182,7 @@ async def test_up_on_postgres_and_rabbitmq_needs_the_schema_then_trains(
         try:
             url = await announced_url(up)
             await wait_ready(url, [up])
-            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=30) as client:
                 training_id = await submit(client, epochs=2)
                 async with SseReader(client, f"/api/v1/trainings/{training_id}/events") as sse:
                     events = await sse.to_end(RUN_S)

@@ -18,7 +18,7 @@ from services.api.apikeys import NAME_PATTERN, TENANT_PATTERN, generate_key, new
 from services.api.deps import AdminDep, StoreDep
 from services.api.errors import not_found
 
-router = APIRouter(prefix="/keys", tags=["keys"])
+router = APIRouter(prefix="/keys", tags=["keys"])  # paths.KEYS
 
 Role = Literal["reader", "trainer-user", "admin"]
 KEY_ID_PATTERN = r"^[0-9a-f]{16}$"

@@ -22,10 +22,10 @@ from fastapi import APIRouter
 from libs.events.readmodels import models as models_rm
 from libs.events.store.port import EventStore
 from services.api.deps import PartsDep, PrincipalDep, SettingsDep, StoreDep
-from services.api.principal import Principal
 from services.api.errors import Problem, invalid
 from services.api.model_cache import ModelCache
 from services.api.paths import model_path
+from services.api.principal import Principal
 from services.api.schemas import Prediction, PredictRequest, PredictResponse
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -121,9 +121,8 @@ async def _check_owner(store: EventStore, principal: Principal, strategy: str, p
         where = {"strategy": strategy, "timeframe": timeframe, "version": number}
         rows = await store.find(models_rm.READ_MODEL, where=where)
     if not rows or rows[0].tenant != principal.tenant:
-        raise Problem(
-            404, f"model {strategy}/{path.name} not found", kind="not-found", title="Model not found"
-        )
+        detail = f"model {strategy}/{path.name} not found"
+        raise Problem(404, detail, kind="not-found", title="Model not found")
 
 
 def _predict(

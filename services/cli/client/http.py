@@ -1,7 +1,8 @@
 """A small synchronous client for the REST API, with problem+json turned into readable errors.
 
-Base URL and key come from --api-url / --api-key or KTRDR_API_URL (default
-http://127.0.0.1:8000) / KTRDR_API_KEY; the key is sent as a bearer token.
+Base URL and key come from --api-url / --api-key, else KTRDR_API_URL / KTRDR_API_KEY, else the
+user's config file (services/cli/client/config.py), else http://127.0.0.1:8000 and no key; the
+key is sent as a bearer token.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import httpx
 from libs.settings import KtrdrSettings
 from services.api.paths import TRAININGS, training_path
 
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
 
 class ClientSettings(KtrdrSettings):
     """KTRDR_API_URL and KTRDR_API_KEY: which API the CLI talks to, and as whom."""
 
-    api_url: str = "http://127.0.0.1:8000"
+    api_url: str | None = None
     api_key: str | None = None
 
 
@@ -57,8 +60,15 @@ class ApiClient:
 
     @classmethod
     def from_options(cls, api_url: str | None, api_key: str | None) -> ApiClient:
+        from services.cli.client.config import ConfigError, read_config
+
         settings = ClientSettings()
-        return cls(api_url or settings.api_url, api_key or settings.api_key)
+        try:
+            saved = read_config()
+        except ConfigError as error:
+            raise ApiError(None, str(error)) from None
+        url = api_url or settings.api_url or saved.get("api_url") or DEFAULT_API_URL
+        return cls(url, api_key or settings.api_key or saved.get("api_key"))
 
     def close(self) -> None:
         self.http.close()

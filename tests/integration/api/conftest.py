@@ -21,6 +21,7 @@ from libs.events.store.sql import SqlEventStore
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 from services.bootstrap import open_stack
+from tests.support.auth import AUTH, TEST_KEY
 from tests.support.postgres import PG_URL, drop_schema, in_schema, postgres_schema_engine
 from tests.unit.api.conftest import FIXTURES, REPO
 
@@ -56,6 +57,7 @@ async def pg_api(postgres_available, tmp_path, strategies_dir) -> AsyncIterator[
         models_dir=tmp_path / "models",
         sse_keepalive_s=30,
         sse_poll_s=30,
+        bootstrap_api_key=TEST_KEY,
     )
     other = await postgres_schema_engine(schema)  # creates the schema
     try:
@@ -72,7 +74,7 @@ async def pg_api(postgres_available, tmp_path, strategies_dir) -> AsyncIterator[
             async with (
                 app.router.lifespan_context(app),
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://api"
+                    transport=httpx.ASGITransport(app=app), base_url="http://api", headers=AUTH
                 ) as client,
             ):
                 yield PgApi(app, client, stack.store, projector, settings)

@@ -20,6 +20,7 @@ import pytest
 
 from libs.events.db import make_engine
 from libs.events.store.sql import SqlEventStore
+from tests.support.auth import KEY_ENV
 from tests.unit.api.conftest import FIXTURES, REPO, tiny_run
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +48,8 @@ class ApiProcess:
             "KTRDR_SSE_KEEPALIVE_S": "1",
             "KTRDR_API_URL": self.url,
             "PYTHONPATH": str(REPO),
+            "KTRDR_CONFIG": str(workdir / "no-config.toml"),
+            **KEY_ENV,
         }
         self.proc: subprocess.Popen | None = None
 
@@ -163,3 +166,40 @@ def test_client_commands_against_a_real_api(api_process: ApiProcess) -> None:
     assert json.loads(status.stdout)["status"] == "completed"
     again = api.cli("cancel", tid)
     assert again.returncode == 2 and "already completed" in again.stderr
+
+
+def test_keys_commands_and_a_revoke_seen_at_once_by_a_second_api_process(tmp_path: Path) -> None:
+    """Two real `ktrdr api` processes on one database: a key made through the first and revoked
+    through `ktrdr keys revoke --local` fails on the very next request to the second."""
+    (tmp_path / "strategies").mkdir()
+    first = ApiProcess(tmp_path, _free_port())
+    first.start()
+    second = ApiProcess(tmp_path, _free_port())
+    try:
+        second.start()
+        made = first.cli("keys", "create", "ci-bot", "--role", "reader", "--tenant", "acme")
+        assert made.returncode == 0, made.stderr
+        key = next(line for line in made.stdout.splitlines() if line.startswith("ktrdr_"))
+        key_id = key.split("_")[1]
+        listed = first.cli("keys", "list", "--tenant", "acme")
+        assert key_id in listed.stdout and "reader" in listed.stdout and "active" in listed.stdout
+        assert key not in listed.stdout  # a key is shown once, never listed
+
+        def status(server: ApiProcess) -> int:
+            headers = {"Authorization": f"Bearer {key}"}
+            return httpx.get(f"{server.url}/api/v1/trainings", headers=headers).status_code
+
+        assert status(first) == status(second) == 200
+        # A reader key cannot manage keys; without any key nothing but the probes answers.
+        refused = first.cli("keys", "list", "--api-key", key)
+        assert refused.returncode == 2 and "admin" in refused.stderr
+        assert httpx.get(f"{second.url}/api/v1/trainings").status_code == 401
+
+        revoked = first.cli("keys", "revoke", key_id, "--local", "--database-url", first.db_url)
+        assert revoked.returncode == 0, revoked.stderr
+        assert status(second) == 401 and status(first) == 401
+        state = first.cli("keys", "list", "--local", "--database-url", first.db_url)
+        assert any(key_id in line and "revoked" in line for line in state.stdout.splitlines())
+    finally:
+        second.stop()
+        first.stop()

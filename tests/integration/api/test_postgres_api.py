@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from tests.integration.api.conftest import PgApi
+from tests.support.auth import AUTH
 from tests.unit.api.conftest import tiny_run
 from tests.unit.api.sse_client import SseStream
 
@@ -31,14 +32,14 @@ async def test_live_stream_via_notify_with_resume(pg_api: PgApi) -> None:
     events = tiny_run(tid, epochs=2, batches=3)
     half = len(events) // 2
     url = f"/api/v1/trainings/{tid}/events"
-    async with SseStream(pg_api.app, url) as first:
+    async with SseStream(pg_api.app, url, headers=AUTH) as first:
         seen = await _read(first, 1)
         assert seen[0].event == "TrainingRequested"
         for event in events[:half]:  # the projector commits, one event per transaction
             await pg_api.projector.append([event])
             seen += await _read(first, 1)  # arrives via NOTIFY: the poll is 30 s away
     await pg_api.projector.append(events[half:-1])
-    async with SseStream(pg_api.app, url, headers={"Last-Event-ID": seen[-1].id}) as second:
+    async with SseStream(pg_api.app, url, headers={**AUTH, "Last-Event-ID": seen[-1].id}) as second:
         rest = await _read(second, len(events) - 1 - half)
         await pg_api.projector.append(events[-1:])
         rest += await _read(second, 1)

@@ -17,6 +17,7 @@ from libs.events.migrate import upgrade_engine
 from services.api.app import create_app
 from services.api.settings import ApiSettings
 from tests.conftest import POSTGRES_HOST, POSTGRES_PORT, RABBIT_HOST, RABBIT_PORT
+from tests.support.auth import AUTH, TEST_KEY
 from tests.unit.api.conftest import FIXTURES, REPO
 
 pytestmark = pytest.mark.integration
@@ -53,6 +54,7 @@ async def test_standalone_app_on_postgres_and_rabbitmq(
         strategies_dir=tmp_path / "strategies",
         data_dir=REPO / "data",
         models_dir=tmp_path / "models",
+        bootstrap_api_key=TEST_KEY,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -66,7 +68,7 @@ async def test_standalone_app_on_postgres_and_rabbitmq(
         sub = await parts.bus.consume(parts.bus.topology.trainer_queue("any"), handler)
         try:
             async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://api"
+                transport=httpx.ASGITransport(app=app), base_url="http://api", headers=AUTH
             ) as client:
                 ready = await client.get("/readyz")
                 assert ready.status_code == 200, ready.text

@@ -13,6 +13,7 @@ from libs.events.db import make_engine
 from libs.events.migrate import upgrade_engine
 from services.api.app import create_app
 from services.api.settings import ApiSettings
+from tests.support.auth import AUTH, TEST_KEY
 from tests.unit.api.conftest import REPO
 
 
@@ -30,6 +31,7 @@ async def test_standalone_app_relays_submissions_to_the_bus(
         strategies_dir=strategies_dir,
         data_dir=REPO / "data",
         models_dir=tmp_path / "models",
+        bootstrap_api_key=TEST_KEY,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -42,7 +44,7 @@ async def test_standalone_app_relays_submissions_to_the_bus(
         await asyncio.wait_for(parts.bus_ready.wait(), 5)
         sub = await parts.bus.consume(parts.bus.topology.trainer_queue("any"), handler)
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api"
+            transport=httpx.ASGITransport(app=app), base_url="http://api", headers=AUTH
         ) as client:
             assert (await client.get("/readyz")).status_code == 200
             r = await client.post("/api/v1/trainings", json={"strategy": "tiny_rsi"})

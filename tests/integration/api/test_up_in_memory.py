@@ -14,6 +14,7 @@ import pytest
 from libs.events.settings import IN_MEMORY_DATABASE_URL
 from services.api.settings import ApiSettings
 from services.cli.embedded import StartupError, UpOptions, _should_migrate, bind, serve
+from tests.support.auth import AUTH, TEST_KEY
 
 
 def test_the_in_memory_store_is_never_migrated() -> None:
@@ -33,6 +34,7 @@ async def test_up_serves_on_the_in_memory_store_and_stops_on_sigint(
         "KTRDR_DATABASE_URL": IN_MEMORY_DATABASE_URL,
         "KTRDR_BROKER_URL": "memory://",
         "KTRDR_DEVICE": "cpu",
+        "KTRDR_BOOTSTRAP_API_KEY": TEST_KEY,
     }.items():
         monkeypatch.setenv(name, value)
     settings = ApiSettings(host="127.0.0.1")
@@ -51,7 +53,7 @@ async def test_up_serves_on_the_in_memory_store_and_stops_on_sigint(
             up.result()  # raises what stopped it
         assert announced.is_set(), "ktrdr up did not announce within 60 s"
 
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH) as client:
             ready = (await client.get("/readyz")).json()
             listed = await client.get("/api/v1/trainings")
         assert ready["failed"] == [], ready

@@ -67,7 +67,9 @@ async def test_unexpected_error_is_a_bare_500_problem(api: Api) -> None:
     api.app.state.components.store = Broken()
     transport = httpx.ASGITransport(app=api.app, raise_app_exceptions=False)
     headers = dict(api.client.headers)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api", headers=headers
+    ) as client:
         r = await client.get("/api/v1/trainings")
     assert r.status_code == 500
     assert r.headers["content-type"].startswith(PROBLEM)
