@@ -45,6 +45,7 @@ def base_env(**extra: str) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/"),
         "LANG": "C.UTF-8",
+        "PYTHONPATH": str(REPO),  # this checkout's code, whatever the venv's install points at
         **KEY_ENV,
         **extra,
     }

@@ -195,3 +195,45 @@ async def test_up_on_postgres_and_rabbitmq_needs_the_schema_then_trains(
     finally:
         await delete_topology(prefix)
         await drop_database(database)
+
+
+def no_key_env() -> dict[str, str]:
+    """A first-time user's environment: no bootstrap key, no CLI key, no config file."""
+    env = base_env()
+    for name in ("KTRDR_BOOTSTRAP_API_KEY", "KTRDR_API_KEY"):
+        env.pop(name)
+    return env
+
+
+async def test_up_prints_an_admin_key_on_the_first_start_only_and_it_works(workdir: Path):
+    port = free_port()
+    up = Process(
+        "up-first", ["up", "--port", str(port)], env=no_key_env(), cwd=workdir, logs=workdir
+    )
+    try:
+        url = await announced_url(up)
+        await wait_ready(url, [up])
+        printed = re.findall(r"ktrdr_[0-9a-f]{16}_[A-Za-z0-9_-]{32,}", up.log())
+        assert len(printed) == 1, up.log()
+        assert "KTRDR_API_KEY" in up.log()
+        key = printed[0]
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            assert (await client.get("/api/v1/trainings")).status_code == 401
+            headers = {"Authorization": f"Bearer {key}"}
+            assert (await client.get("/api/v1/keys", headers=headers)).json()["items"][0][
+                "role"
+            ] == "admin"
+    finally:
+        assert up.stop() == 0
+    again = Process(
+        "up-second", ["up", "--port", str(port)], env=no_key_env(), cwd=workdir, logs=workdir
+    )
+    try:
+        url = await announced_url(again)
+        await wait_ready(url, [again])
+        assert re.search(r"ktrdr_[0-9a-f]{16}_", again.log()) is None, again.log()
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers = {"Authorization": f"Bearer {key}"}
+            assert (await client.get("/api/v1/trainings", headers=headers)).status_code == 200
+    finally:
+        again.stop()
