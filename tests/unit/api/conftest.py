@@ -38,7 +38,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 _KEYS: dict[tuple[str, str], tuple[str, ApiKeyRecord]] = {}
 
 
-def test_key(role: str = "trainer-user", tenant: str = "default") -> tuple[str, ApiKeyRecord]:
+def session_key(role: str = "trainer-user", tenant: str = "default") -> tuple[str, ApiKeyRecord]:
     """One key per (role, tenant) for the whole session: (the key, its row)."""
     if (role, tenant) not in _KEYS:
         key = generate_key()
@@ -61,7 +61,7 @@ class Api:
 
     async def key(self, role: str = "trainer-user", tenant: str = "default") -> str:
         """A key of this role and tenant, stored in this test's store."""
-        key, record = test_key(role, tenant)
+        key, record = session_key(role, tenant)
         if await self.store.api_key(record.key_id) is None:
             await self.store.add_api_key(record)
         return key
@@ -101,7 +101,7 @@ async def api(tmp_path: Path, strategies_dir: Path) -> AsyncIterator[Api]:
         sse_poll_s=5.0,
     )
     async with open_stack(database=settings, broker=settings, connect="now") as stack:
-        key, record = test_key()
+        key, record = session_key()
         await stack.store.add_api_key(record)
         app = create_app(settings, stack=stack)
         async with app.router.lifespan_context(app):

@@ -19,9 +19,13 @@ class SseStream:
         self, app: Any, path: str, headers: dict[str, str] | None = None, query: str = ""
     ) -> None:
         self.app, self.path, self.query = app, path, query
-        from tests.unit.api.conftest import bearer, test_key
+        from tests.unit.api.conftest import bearer, session_key
 
-        self.headers = {"accept": "text/event-stream", **bearer(test_key()[0]), **(headers or {})}
+        self.headers = {
+            "accept": "text/event-stream",
+            **bearer(session_key()[0]),
+            **(headers or {}),
+        }
         self.status: int | None = None
         self.response_headers: dict[str, str] = {}
         self._messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
