@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from services.api.apikeys import ensure_bootstrap_key
+from services.api.apikeys import ensure_bootstrap_key, parse_key
 from services.api.auth import RequireApiKey
 from services.api.deps import Components, current_principal
 from services.api.errors import install_error_handlers
@@ -86,6 +86,8 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
 
 async def _bootstrap_key(parts: Components) -> None:
     given = parts.settings.bootstrap_api_key
+    if given is not None:
+        parse_key(given.get_secret_value())  # a malformed key stops the start (InvalidKeyFormat)
     try:
         if given is not None:
             await ensure_bootstrap_key(parts.store, given.get_secret_value(), generate=False)

@@ -7,7 +7,7 @@ strategies_dir, data_dir, models_dir) come from the mixins in libs/.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from libs.events.settings import BrokerSettings, DatabaseSettings
 from libs.pipeline.settings import DataDirs, StrategyDirs
@@ -36,3 +36,8 @@ class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs):
     # Failed authentications allowed per client address: a burst, then this many a minute.
     auth_failure_burst: int = Field(default=10, ge=1)
     auth_failures_per_minute: float = Field(default=10.0, gt=0)
+
+    @field_validator("bootstrap_api_key", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes an unset variable as ""
