@@ -7,8 +7,9 @@ Everything torch-related is imported lazily and runs in a worker thread.
 Tenancy: a model belongs to the tenant of the training that made it (the `models` read model).
 A caller sees, reads and predicts with its own tenant's models only (another tenant's answer
 404, like a model that does not exist); admins see every model in the folder, including ones
-trained outside the service. The folders themselves are shared, so `latest` means the newest
-version on disk, which may be another tenant's (then 404: name the version).
+trained outside the service. The folders are shared between tenants, so for a caller who is not
+an admin `latest` (and a version without its timeframe) is resolved among the caller's own
+models, from the read model: the newest version the tenant trained, never another tenant's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import APIRouter
 
 from libs.events.readmodels import models as models_rm
 from libs.events.store.port import EventStore
+from libs.pipeline.storage.layout import LATEST, VersionRef, parse_version_ref
 from services.api.deps import PartsDep, PrincipalDep, SettingsDep, StoreDep
 from services.api.errors import Problem, invalid
 from services.api.model_cache import ModelCache
@@ -56,8 +58,7 @@ async def get_model(
     strategy: str, version: str, parts: PartsDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     settings = parts.settings
-    path = await anyio.to_thread.run_sync(resolve, settings.models_dir, strategy, version)
-    await _check_owner(parts.store, principal, strategy, path)
+    path = await _resolve_for(parts.store, principal, settings.models_dir, strategy, version)
     loaded = await anyio.to_thread.run_sync(parts.model_cache.get, path)
     return {
         "strategy": strategy,
@@ -78,8 +79,7 @@ async def predict(
     settings = parts.settings
     if body.bars > settings.max_predict_bars:
         raise invalid("bars", f"at most {settings.max_predict_bars}")
-    path = await anyio.to_thread.run_sync(resolve, settings.models_dir, strategy, version)
-    await _check_owner(parts.store, principal, strategy, path)
+    path = await _resolve_for(parts.store, principal, settings.models_dir, strategy, version)
     rows = await anyio.to_thread.run_sync(
         _predict, parts.model_cache, path, settings.data_dir, body
     )
@@ -88,16 +88,52 @@ async def predict(
     )
 
 
-def resolve(models_dir: Path, strategy: str, version: str) -> Path:
-    """The model folder for a `{strategy}/{version}` path, or a 404/422 problem."""
-    from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
-    from libs.pipeline.storage.layout import ModelNameError, parse_version_ref
-
+async def _resolve_for(
+    store: EventStore, principal: Principal, models_dir: Path, strategy: str, version: str
+) -> Path:
+    """The folder of the caller's model `{strategy}/{version}`, or a 404/422 problem."""
     ref = parse_version_ref(version)
     if ref is None:
         raise invalid(
             "version", "use a model folder name like '1h_v3', '1h_latest', 'v3' or 'latest'"
         )
+    if not principal.sees_all_tenants and (ref.version == LATEST or ref.timeframe is None):
+        ref = await _own_ref(store, principal, strategy, ref)
+    path = await anyio.to_thread.run_sync(resolve, models_dir, strategy, ref)
+    await _check_owner(store, principal, strategy, path)
+    return path
+
+
+async def _own_ref(
+    store: EventStore, principal: Principal, strategy: str, ref: VersionRef
+) -> VersionRef:
+    """`ref` made explicit among the tenant's own models: its timeframe (when the tenant has
+    models for one timeframe only) and, for `latest`, the tenant's newest version."""
+    where: dict[str, Any] = {"strategy": strategy, "tenant": principal.tenant}
+    if ref.timeframe is not None:
+        where["timeframe"] = ref.timeframe
+    rows = await store.find(models_rm.READ_MODEL, where=where)
+    if ref.version != LATEST:
+        rows = [row for row in rows if row.version == ref.version]
+    timeframes = sorted({row.timeframe for row in rows})
+    if not rows:
+        named = f"{ref.timeframe}_{ref.version}" if ref.timeframe else str(ref.version)
+        detail = f"model {strategy}/{named} not found"
+        raise Problem(404, detail, kind="not-found", title="Model not found")
+    if len(timeframes) > 1:
+        raise invalid(
+            "version",
+            f"{strategy!r} has models for several timeframes; pick one of {', '.join(timeframes)}",
+        )
+    newest = max(rows, key=lambda row: row.version)
+    return VersionRef(newest.timeframe, newest.version)
+
+
+def resolve(models_dir: Path, strategy: str, ref: VersionRef) -> Path:
+    """The model folder `ref` names, or a 404/422 problem."""
+    from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
+    from libs.pipeline.storage.layout import ModelNameError
+
     try:
         path = resolve_model_path(models_dir, strategy, ref.timeframe, ref.version)
     except ModelNotFoundError as exc:

@@ -209,6 +209,34 @@ async def test_a_tenant_lists_reads_and_predicts_only_with_its_own_models(
     assert (await api.client.post(f"{model}/predict", json=body)).status_code == 404
 
 
+async def test_latest_is_the_callers_newest_model_even_when_another_tenant_trained_later(
+    api: Api, one_model: Path
+) -> None:
+    from libs.pipeline.storage.layout import update_latest_pointer
+
+    shutil.copytree(one_model, api.settings.models_dir, symlinks=True)
+    folder = api.settings.models_dir / "tiny_rsi"
+    shutil.copytree(folder / "1h_v1", folder / "1h_v2")
+    update_latest_pointer(folder, "1h")  # on disk, latest is now v2: the other tenant's
+    for tenant, version in (("acme", 1), ("globex", 2)):
+        script = TrainingScript(
+            str(uuid.uuid4()), tenant=tenant, strategy="tiny_rsi", timeframe="1h"
+        )
+        await api.store.append([script.requested(), script.completed(version=version)])
+    acme = await api.client_as("trainer-user", "acme")
+    body = {"symbol": "EURUSD", "bars": 3}
+    for latest in ("latest", "1h_latest", "v1"):
+        answer = await acme.get(f"/api/v1/models/tiny_rsi/{latest}")
+        assert answer.status_code == 200 and answer.json()["version"] == "1h_v1", latest
+    predicted = await acme.post("/api/v1/models/tiny_rsi/latest/predict", json=body)
+    assert predicted.status_code == 200 and predicted.json()["version"] == "1h_v1"
+    assert (await acme.get("/api/v1/models/tiny_rsi/v2")).status_code == 404
+    globex = await api.client_as("trainer-user", "globex")
+    assert (await globex.get("/api/v1/models/tiny_rsi/latest")).json()["version"] == "1h_v2"
+    admin = await api.client_as("admin")
+    assert (await admin.get("/api/v1/models/tiny_rsi/latest")).json()["version"] == "1h_v2"
+
+
 async def test_admins_create_list_and_revoke_keys_and_a_revoked_key_fails_at_once(
     api: Api,
 ) -> None:
