@@ -92,16 +92,21 @@ async def _resolve_for(
     store: EventStore, principal: Principal, models_dir: Path, strategy: str, version: str
 ) -> Path:
     """The folder of the caller's model `{strategy}/{version}`, or a 404/422 problem."""
+    ref = parse_ref(version)
+    if not principal.sees_all_tenants and (ref.version == LATEST or ref.timeframe is None):
+        ref = await _own_ref(store, principal, strategy, ref)
+    path = await anyio.to_thread.run_sync(resolve_ref, models_dir, strategy, ref)
+    await _check_owner(store, principal, strategy, path)
+    return path
+
+
+def parse_ref(version: str) -> VersionRef:
     ref = parse_version_ref(version)
     if ref is None:
         raise invalid(
             "version", "use a model folder name like '1h_v3', '1h_latest', 'v3' or 'latest'"
         )
-    if not principal.sees_all_tenants and (ref.version == LATEST or ref.timeframe is None):
-        ref = await _own_ref(store, principal, strategy, ref)
-    path = await anyio.to_thread.run_sync(resolve, models_dir, strategy, ref)
-    await _check_owner(store, principal, strategy, path)
-    return path
+    return ref
 
 
 async def _own_ref(
@@ -129,7 +134,12 @@ async def _own_ref(
     return VersionRef(newest.timeframe, newest.version)
 
 
-def resolve(models_dir: Path, strategy: str, ref: VersionRef) -> Path:
+def resolve(models_dir: Path, strategy: str, version: str) -> Path:
+    """The model folder a `{strategy}/{version}` path names on disk, or a 404/422 problem."""
+    return resolve_ref(models_dir, strategy, parse_ref(version))
+
+
+def resolve_ref(models_dir: Path, strategy: str, ref: VersionRef) -> Path:
     """The model folder `ref` names, or a 404/422 problem."""
     from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
     from libs.pipeline.storage.layout import ModelNameError
