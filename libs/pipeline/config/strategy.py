@@ -91,7 +91,7 @@ class StrategyConfig(Section):
         out["indicators"] = [indicator.to_ktrdr() for indicator in self.indicators]
         out["fuzzy_sets"] = {key: fuzzy.to_ktrdr() for key, fuzzy in self.fuzzy_sets.items()}
         out["model"] = self.model.to_ktrdr()
-        out["training"] = self.training.model_dump()
+        out["training"] = self.training.to_ktrdr()
         out.update(copy.deepcopy(self.other_sections))
         return out
 

@@ -36,6 +36,7 @@ DataErrorKind = Literal[
     "too_few_bars",  # the requested date range holds too few bars to train on
     "unusable",  # bars that leave no rows to train on or predict with (warm-up, splits)
     "features",  # features that differ from what the model or another symbol has
+    "weak_split",  # a split too small or one-sided to train or judge a model on (the guards)
 ]
 
 
