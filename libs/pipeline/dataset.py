@@ -88,18 +88,31 @@ def load_frames(cfg: StrategyConfig, data_dir: Path, start: str | None, end: str
             cfg.base_timeframe,
             start_ts,
             end_ts,
-            cfg.history_required,
+            cfg.history_bars,
         )
         for symbol in cfg.symbols
     }
 
 
 def compute_indicators(cfg: StrategyConfig, frames: Frames) -> Frames:
-    """Indicator columns (by feature_id, `feature_id.output`) on each timeframe's own bars."""
-    return {
-        symbol: {timeframe: compute_frame(cfg.indicators, bars) for timeframe, bars in tfs.items()}
-        for symbol, tfs in frames.items()
-    }
+    """Indicator columns (by feature_id, `feature_id.output`) on each timeframe's own bars,
+    NaN until each indicator has converged (its spec's `warmup`: TA-Lib's own lookback plus,
+    for recursive smoothing, the bars until the seed weighs at most CONVERGENCE), so no value
+    used depends on where the data file begins."""
+    out: Frames = {}
+    for symbol, tfs in frames.items():
+        out[symbol] = {}
+        for timeframe, bars in tfs.items():
+            values = compute_frame(cfg.indicators, bars)
+            position = np.arange(len(values))
+            for indicator in cfg.indicators:
+                warmup = indicator.spec.warmup(indicator.params)
+                prefix = f"{indicator.feature_id}."
+                for column in values.columns:
+                    if column == indicator.feature_id or column.startswith(prefix):
+                        values[column] = values[column].mask(position < warmup)
+            out[symbol][timeframe] = values
+    return out
 
 
 def compute_fuzzy(cfg: StrategyConfig, frames: Frames, indicators: Frames) -> Frames:
@@ -335,7 +348,7 @@ def prediction_features(
             cfg.base_timeframe,
             None,
             None,
-            cfg.history_required,
+            cfg.history_bars,
         )
     }
     fuzzy = compute_fuzzy(cfg, bars, compute_indicators(cfg, bars))

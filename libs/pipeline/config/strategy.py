@@ -69,6 +69,17 @@ class StrategyConfig(Section):
             return indicator, feature_id
         return indicator, key
 
+    @property
+    def warmup_bars(self) -> int:
+        """Bars of each timeframe before every indicator has converged and every lag exists."""
+        longest = max(i.spec.warmup(i.params) for i in self.indicators)
+        return longest + self.model.features.lookback_periods
+
+    @property
+    def history_bars(self) -> int:
+        """Bars loaded before the first usable row (and before `start`)."""
+        return max(self.history_required, self.warmup_bars)
+
     def snapshot(self) -> dict[str, Any]:
         """The full resolved strategy as a JSON-able KTRDR (v2 layout) mapping;
         `load_strategy(cfg.snapshot()) == cfg`."""

@@ -192,8 +192,9 @@ def load_symbol(
             origin = f"resampled from {path}" if resample_to else str(path)
             raise DataError(
                 f"{symbol} {timeframe}: {len(frame)} bars ({origin}) in the requested range, "
-                f"need at least {needed} (history_required {history_required} + "
-                f"{MIN_USABLE_ROWS} usable rows); the file covers {_span(whole[path])}",
+                f"need at least {needed} ({history_required} bars of warm-up: history_required "
+                f"or what the indicators need to converge, + {MIN_USABLE_ROWS} usable rows); "
+                f"the file covers {_span(whole[path])}",
                 "too_few_bars",
             )
         frames[timeframe] = frame.copy()
