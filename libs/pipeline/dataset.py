@@ -89,6 +89,7 @@ def load_frames(cfg: StrategyConfig, data_dir: Path, start: str | None, end: str
             start_ts,
             end_ts,
             cfg.history_bars,
+            cfg.session,
         )
         for symbol in cfg.symbols
     }
@@ -349,6 +350,7 @@ def prediction_features(
             None,
             None,
             cfg.history_bars,
+            cfg.session,
         )
     }
     fuzzy = compute_fuzzy(cfg, bars, compute_indicators(cfg, bars))

@@ -11,6 +11,9 @@ from libs.pipeline.config.errors import SectionIssues
 from libs.pipeline.config.sections import ArchitectureConfig, FeaturesConfig, Section
 from libs.pipeline.dates import parse_bound
 
+# How daily and weekly bars are cut from finer ones (libs.pipeline.data.sessions).
+Session = Literal["utc", "fx", "exchange"]
+
 # The learning-rate schedulers' defaults: the one place they are written (the train loop's
 # SchedulerParams takes its defaults from here too).
 PLATEAU_FACTOR = 0.5
@@ -239,6 +242,7 @@ class V1Data(Section):
     symbols: list[str] = Field(min_length=1)
     timeframes: list[str] = Field(min_length=1)
     history_required: int = Field(default=0, ge=0)
+    session: Session = "utc"
 
 
 class V2Symbols(Section):
@@ -258,3 +262,4 @@ class V2Data(Section):
     symbols: V2Symbols
     timeframes: V2Timeframes
     history_required: int = Field(default=0, ge=0)
+    session: Session = "utc"
