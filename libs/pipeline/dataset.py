@@ -284,7 +284,7 @@ def split_and_scale(
             raise DataError(
                 f"the {name} split is empty ({rows} rows per symbol; excluded: "
                 f"{excluded[name]}); use more data or change training.data_split",
-                "unusable",
+                "weak_split",
             )
         arrays[name] = (np.concatenate(xs), np.concatenate(ys))
     scaler = None
