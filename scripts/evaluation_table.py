@@ -1,6 +1,7 @@
 """The honest-evaluation table of the shipped strategies: for each strategy and seed, test
 accuracy, macro-F1 and Sharpe against each baseline with their intervals, the verdict, and the
-walk-forward figures (where the strategy asks for them), as markdown.
+walk-forward figures (the strategy's folds, else 4 expanding ones where the data allows), as
+markdown.
 
     PYTHONPATH=. python scripts/evaluation_table.py [--seeds 1,7,42] [--epochs N]
 
@@ -10,10 +11,12 @@ Trains with `train_strategy()` exactly as `ktrdr train` does, into a temporary m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
 from libs.pipeline.config.strategy import load_strategy
+from libs.pipeline.data.ohlcv import DataError
 from libs.pipeline.pipeline import train_strategy
 from libs.pipeline.request import TrainingRequest
 
@@ -61,20 +64,27 @@ def main() -> None:
         "| acc − best baseline [95 % CI] | skill | walk-forward |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    overrides = {"epochs": args.epochs} if args.epochs else {}
+    epochs = {"epochs": args.epochs} if args.epochs else {}
     with tempfile.TemporaryDirectory() as models:
         for name in STRATEGIES:
             strategy = load_strategy(ROOT / "strategies" / f"{name}.yaml").snapshot()
+            split = strategy["training"]["data_split"]
+            # walk-forward for every strategy: the file's own, else 4 expanding folds
+            walk = split | {"walk_forward": split["walk_forward"] or {"folds": 4}}
             for seed in (int(s) for s in args.seeds.split(",")):
-                result = train_strategy(
-                    TrainingRequest(
-                        strategy=strategy,
-                        data_dir=ROOT / "data",
-                        models_dir=Path(models),
-                        overrides=overrides,
-                        seed=seed,
-                    )
+                request = TrainingRequest(
+                    strategy=strategy,
+                    data_dir=ROOT / "data",
+                    models_dir=Path(models),
+                    overrides={**epochs, "data_split": walk},
+                    seed=seed,
                 )
+                try:
+                    result = train_strategy(request)
+                except DataError as exc:  # too little data for the folds: judge without them
+                    print(f"<!-- {name} seed {seed}: no walk-forward: {exc} -->", flush=True)
+                    request = dataclasses.replace(request, overrides=epochs)
+                    result = train_strategy(request)
                 print(row(name, seed, result.test_metrics), flush=True)
 
 

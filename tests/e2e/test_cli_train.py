@@ -45,11 +45,8 @@ def test_train_then_list_then_predict(tmp_path):
     assert {p.name for p in folder.iterdir()} == MODEL_FILES
     assert "test accuracy" in trained.stdout and str(folder) in trained.stdout
     assert "evidence of skill at 95 %: " in trained.stdout  # the verdict line
-    assert "walk-forward (4 folds, expanding)" in trained.stdout
     saved = json.loads((folder / "metrics.json").read_text())["test"]
-    assert saved["verdict"] in trained.stdout.replace("\n", " ") or saved["verdict"][:40] in (
-        trained.stdout
-    )
+    assert saved["verdict"][:40] in trained.stdout
     assert "[11/11] saving" in trained.stdout  # every phase was shown
 
     listed = run("models", "list", "--models-dir", str(models))
