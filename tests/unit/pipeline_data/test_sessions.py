@@ -106,3 +106,24 @@ def test_hourly_rows_see_a_session_day_only_once_it_has_closed(strategy, bars_di
         assert (daily["volume"] == 24).all()  # no stub days
     else:
         assert (daily["volume"] < 24).any()
+
+
+def test_exchange_days_are_new_york_calendar_days_known_at_the_next_midnight():
+    # 14:30-20:30 UTC = 09:30-15:30 EST: one exchange day; a Saturday print folds into Friday
+    index = pd.DatetimeIndex(
+        ["2017-01-05 14:30", "2017-01-05 20:30", "2017-01-06 14:30", "2017-01-07 15:00"],
+        tz="UTC",
+        name="timestamp",
+    )
+    bars = pd.DataFrame(
+        {"open": [1.0, 2, 3, 4], "high": [2.0, 3, 4, 5], "low": [0.5, 1, 2, 3]}
+        | {"close": [2.0, 3, 4, 5], "volume": [1.0, 1, 1, 1]},
+        index=index,
+    )
+    days = resample(bars, "1d", "exchange", pd.Timedelta(minutes=30))
+    midnight = pd.DatetimeIndex(["2017-01-05 05:00", "2017-01-06 05:00"], tz="UTC")
+    assert days.index.equals(pd.DatetimeIndex(midnight, name="timestamp"))
+    assert days["close"].tolist() == [3.0, 5.0] and days["volume"].tolist() == [2.0, 2.0]
+    known = days.attrs[KNOWN_AT]
+    assert known[midnight[0]] == pd.Timestamp("2017-01-06 05:00", tz="UTC")
+    assert known[midnight[1]] == pd.Timestamp("2017-01-07 15:30", tz="UTC")  # the late print
