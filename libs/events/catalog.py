@@ -283,10 +283,12 @@ class Completed(Event):
     def summary(self) -> str:
         accuracy = self.test_metrics.get("accuracy")
         acc = f", test accuracy {accuracy:.3f}" if isinstance(accuracy, int | float) else ""
+        verdict = self.test_metrics.get("verdict")
+        judged = f"; {verdict}" if isinstance(verdict, str) else ""
         model = self.model
         return (
             f"completed in {self.duration_s:.1f}s: model "
-            f"{model.strategy}/{model.timeframe}_v{model.version}{acc}"
+            f"{model.strategy}/{model.timeframe}_v{model.version}{acc}{judged}"
         )
 
 

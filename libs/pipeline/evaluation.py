@@ -1,20 +1,33 @@
-"""Test-set metrics: accuracy, per-class precision/recall/F1, confusion matrix, the majority-class
-baseline the model has to beat, and permutation feature importance.
+"""Test-set metrics: accuracy, balanced accuracy, per-class precision/recall/F1, confusion
+matrix, permutation feature importance; the trading read of the signals; the same figures for
+baselines on the same rows; block-bootstrap intervals and the verdict.
 
 Classes are 0=BUY 1=HOLD 2=SELL everywhere. Metrics are plain JSON-able dicts: they go into
 metrics.json and the Completed event unchanged.
+
+The trading read: BUY holds +1 (long), SELL -1 (short), HOLD 0 (flat) from a bar's close to the
+next bar's close; each unit of position change costs `cost_bps` basis points. With several
+symbols the portfolio return of a bar time is the mean over the symbols with a row at that
+time. Intervals come from a circular moving-block bootstrap over the distinct bar times (blocks
+keep the serial correlation of labels and returns), seeded: the same run gives the same
+intervals.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
+from libs.pipeline.config.training import EvaluationConfig
 from libs.pipeline.model import CLASS_NAMES
+
+BUY_CLASS = 0
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> np.ndarray:
@@ -44,9 +57,11 @@ def classification_metrics(
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
     majority = int(np.argmax(actual)) if total else 0
+    present = actual > 0
     return {
         "samples": total,
         "accuracy": float(tp.sum() / total) if total else 0.0,
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
         "per_class": {
             name: {
                 "precision": float(precision[i]),
@@ -109,18 +124,229 @@ def permutation_importance(
     return [{"feature": feature_names[j], "accuracy_drop": float(drops[j])} for j in order]
 
 
+POSITION = np.array([1.0, 0.0, -1.0])  # BUY long, HOLD flat, SELL short
+
+
+def periods_per_year(times: pd.Series | pd.DatetimeIndex) -> float:
+    """Distinct bar times per calendar year, measured on the data (weekends and holidays
+    included in the span, so FX hours and stock days both come out right)."""
+    distinct = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(times))).sort_values()
+    if len(distinct) < 2:
+        return 1.0
+    years = (distinct[-1] - distinct[0]) / pd.Timedelta(days=365.25)
+    return float((len(distinct) - 1) / years) if years > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Per distinct bar time (ascending): the portfolio's return and the correct/total rows."""
+
+    returns: np.ndarray
+    correct: np.ndarray
+    rows: np.ndarray
+
+
+def per_bar(
+    predictions: np.ndarray, y: np.ndarray, context: pd.DataFrame, cost_bps: float
+) -> tuple[Bars, dict[str, np.ndarray]]:
+    """Row positions and net returns (per symbol, in time order) folded into bar times."""
+    frame = context[["symbol", "time", "next_return"]].copy()
+    frame["position"] = POSITION[np.asarray(predictions, dtype=np.int64)]
+    frame["correct"] = (np.asarray(predictions) == np.asarray(y)).astype(np.float64)
+    frame["order"] = np.arange(len(frame))
+    frame = frame.sort_values(["symbol", "time", "order"], kind="stable")
+    previous = frame.groupby("symbol", sort=False)["position"].shift(1).fillna(0.0)
+    frame["change"] = (frame["position"] - previous).abs()
+    frame["net"] = frame["position"] * frame["next_return"] - frame["change"] * cost_bps / 1e4
+    by_time = frame.groupby("time", sort=True)
+    bars = Bars(
+        returns=by_time["net"].mean().to_numpy(),
+        correct=by_time["correct"].sum().to_numpy(),
+        rows=by_time["correct"].size().to_numpy().astype(np.float64),
+    )
+    return bars, {c: frame[c].to_numpy() for c in ("position", "change", "next_return")}
+
+
+def sharpe(returns: np.ndarray, periods: float) -> float:
+    if len(returns) < 2:
+        return 0.0
+    std = float(np.std(returns, ddof=1))
+    return float(np.mean(returns) / std * np.sqrt(periods)) if std > 0 else 0.0
+
+
+def trading_metrics(
+    predictions: np.ndarray, y: np.ndarray, context: pd.DataFrame, cost_bps: float, periods: float
+) -> tuple[dict[str, float], Bars]:
+    """Cumulative return, annualised Sharpe, max drawdown, hit rate, turnover, exposure."""
+    bars, rows = per_bar(predictions, y, context, cost_bps)
+    equity = np.cumprod(1.0 + bars.returns)
+    peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
+    invested = rows["position"] != 0
+    wins = rows["position"] * rows["next_return"] > 0
+    return {
+        "cumulative_return": float(equity[-1] - 1.0) if len(equity) else 0.0,
+        "sharpe": sharpe(bars.returns, periods),
+        "max_drawdown": float((1.0 - equity / peak).max()) if len(equity) else 0.0,
+        "hit_rate": float(wins[invested].mean()) if invested.any() else 0.0,
+        "turnover": float(rows["change"].mean()) if len(rows["change"]) else 0.0,
+        "exposure": float(invested.mean()) if len(invested) else 0.0,
+    }, bars
+
+
+def block_indices(n: int, block: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, n) indices of a circular moving-block bootstrap: ceil(n / block) blocks of
+    `block` consecutive positions (wrapping), each starting anywhere, cut to n."""
+    blocks = -(-n // block)
+    starts = rng.integers(0, n, size=(resamples, blocks))
+    return ((starts[:, :, None] + np.arange(block)) % n).reshape(resamples, -1)[:, :n]
+
+
+def interval(values: np.ndarray, confidence: float) -> list[float]:
+    tail = (1.0 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return [float(low), float(high)]
+
+
+def bootstrap(
+    model: Bars,
+    accuracy_baseline: Bars,
+    sharpe_baseline: Bars,
+    *,
+    periods: float,
+    block: int,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> dict[str, Any]:
+    """Percentile intervals of accuracy minus the best baseline's, of the model's Sharpe and
+    of its Sharpe minus the best baseline's, resampling bar times in blocks."""
+    n = len(model.returns)
+    block = max(1, min(block, n))
+    idx = block_indices(n, block, resamples, np.random.default_rng(seed))
+    rows = model.rows[idx].sum(axis=1)
+    diff = (model.correct[idx].sum(axis=1) - accuracy_baseline.correct[idx].sum(axis=1)) / rows
+
+    def sharpes(returns: np.ndarray) -> np.ndarray:
+        sample = returns[idx]
+        std = sample.std(axis=1, ddof=1)
+        safe = np.where(std > 0, std, 1.0)
+        return np.where(std > 0, sample.mean(axis=1) / safe * np.sqrt(periods), 0.0)
+
+    model_sharpe = sharpes(model.returns)
+    return {
+        "method": "circular moving-block bootstrap over bar times",
+        "block_bars": block,
+        "resamples": resamples,
+        "confidence": confidence,
+        "seed": seed,
+        "accuracy_minus_best_baseline": interval(diff, confidence),
+        "sharpe": interval(model_sharpe, confidence),
+        "sharpe_minus_best_baseline": interval(
+            model_sharpe - sharpes(sharpe_baseline.returns), confidence
+        ),
+    }
+
+
+def verdict_line(metrics: dict[str, Any]) -> str:
+    """The one line that says whether the test split shows skill, and why."""
+    best = metrics["best_baseline"]
+    ci = metrics["bootstrap"]
+    level = round(ci["confidence"] * 100)
+    acc_lo, acc_hi = ci["accuracy_minus_best_baseline"]
+    sh_lo, sh_hi = ci["sharpe"]
+    answer = "yes" if metrics["skill"] else "no"
+    return (
+        f"evidence of skill at {level} %: {answer} (accuracy {metrics['accuracy']:.3f} − best "
+        f"baseline {best['accuracy_name']} {best['accuracy']:.3f} = "
+        f"{metrics['accuracy'] - best['accuracy']:+.3f} [{acc_lo:+.3f}, {acc_hi:+.3f}]; "
+        f"Sharpe {metrics['trading']['sharpe']:.2f} [{sh_lo:.2f}, {sh_hi:.2f}], best baseline "
+        f"{best['sharpe_name']} {best['sharpe']:.2f})"
+    )
+
+
+def judge(
+    predictions: np.ndarray,
+    y: np.ndarray,
+    context: pd.DataFrame,
+    evaluation: EvaluationConfig,
+    *,
+    periods: float,
+    block: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Classification and trading figures of the predictions and of the baselines on the same
+    rows, the bootstrap intervals and the verdict: skill means the interval of accuracy minus
+    the best baseline's and the interval of the (net) Sharpe both lie above zero."""
+    y = np.asarray(y, dtype=np.int64)
+    metrics = classification_metrics(y, predictions)
+    cost = evaluation.cost_bps
+    metrics["trading"], model_bars = trading_metrics(predictions, y, context, cost, periods)
+    majority = int(np.argmax(np.bincount(y, minlength=3))) if len(y) else BUY_CLASS
+    rules = {
+        "majority_class": np.full(len(y), majority, dtype=np.int64),
+        "buy_and_hold": np.full(len(y), BUY_CLASS, dtype=np.int64),
+        "momentum": context["momentum"].to_numpy(dtype=np.int64),
+    }
+    baselines: dict[str, Any] = {}
+    bars: dict[str, Bars] = {}
+    for name, rule in rules.items():
+        figures = classification_metrics(y, rule)
+        trading, bars[name] = trading_metrics(rule, y, context, cost, periods)
+        baselines[name] = {
+            "accuracy": figures["accuracy"],
+            "balanced_accuracy": figures["balanced_accuracy"],
+            "macro_f1": figures["macro_f1"],
+            "trading": trading,
+        }
+    baselines["majority_class"]["class"] = CLASS_NAMES[majority]
+    by_accuracy = max(baselines, key=lambda b: (baselines[b]["accuracy"], b == "momentum"))
+    by_sharpe = max(baselines, key=lambda b: baselines[b]["trading"]["sharpe"])
+    metrics["baselines"] = baselines
+    metrics["best_baseline"] = {
+        "accuracy_name": by_accuracy,
+        "accuracy": baselines[by_accuracy]["accuracy"],
+        "sharpe_name": by_sharpe,
+        "sharpe": baselines[by_sharpe]["trading"]["sharpe"],
+    }
+    metrics["cost_bps"] = cost
+    metrics["periods_per_year"] = periods
+    metrics["bootstrap"] = bootstrap(
+        model_bars,
+        bars[by_accuracy],
+        bars[by_sharpe],
+        periods=periods,
+        block=block,
+        resamples=evaluation.bootstrap_resamples,
+        confidence=evaluation.confidence,
+        seed=seed,
+    )
+    ci = metrics["bootstrap"]
+    metrics["skill"] = bool(ci["accuracy_minus_best_baseline"][0] > 0 and ci["sharpe"][0] > 0)
+    metrics["verdict"] = verdict_line(metrics)
+    return metrics
+
+
 def evaluate_model(
     model: nn.Module,
     X_test: np.ndarray,
     y_test: np.ndarray,
     feature_names: Sequence[str],
     *,
+    context: pd.DataFrame,
+    evaluation: EvaluationConfig,
+    periods: float,
+    block: int,
     seed: int = 42,
     device: torch.device | str = "cpu",
+    importance: bool = True,
 ) -> dict[str, Any]:
-    """Everything that goes into test_metrics."""
-    metrics = classification_metrics(y_test, predict_classes(model, X_test, device))
-    metrics["feature_importance"] = permutation_importance(
-        model, X_test, y_test, feature_names, seed=seed, device=device
+    """Everything that goes into test_metrics (or a walk-forward fold's metrics)."""
+    predictions = predict_classes(model, X_test, device)
+    metrics = judge(
+        predictions, y_test, context, evaluation, periods=periods, block=block, seed=seed
     )
+    if importance:
+        metrics["feature_importance"] = permutation_importance(
+            model, X_test, y_test, feature_names, seed=seed, device=device
+        )
     return metrics

@@ -15,6 +15,7 @@ import pandas as pd
 
 from libs.pipeline.data import timeframes as tf
 from libs.pipeline.data.ohlcv import FIRST_USABLE
+from libs.pipeline.data.sessions import KNOWN_AT
 
 
 def with_lags(frame: pd.DataFrame, lookback: int) -> pd.DataFrame:
@@ -32,10 +33,19 @@ def with_lags(frame: pd.DataFrame, lookback: int) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index, columns=[*frame.columns, *lagged])
 
 
-def align(frame: pd.DataFrame, timeframe: str, base_index: pd.DatetimeIndex) -> pd.DataFrame:
+def align(
+    frame: pd.DataFrame,
+    timeframe: str,
+    base_index: pd.DatetimeIndex,
+    known: dict[pd.Timestamp, pd.Timestamp] | None = None,
+) -> pd.DataFrame:
     """`frame` (one timeframe's bars) on the base rows, each row holding the latest bar that
-    had closed by the row's time; rows before any closed bar are NaN."""
-    known_at = pd.DatetimeIndex(frame.index) + tf.length(timeframe)
+    had closed by the row's time; rows before any closed bar are NaN. `known`: when each bar
+    closes, for session bars of varying length (data/sessions.py); else open + length."""
+    if known:
+        known_at = pd.DatetimeIndex([known[t] for t in frame.index])
+    else:
+        known_at = pd.DatetimeIndex(frame.index) + tf.length(timeframe)
     return frame.set_axis(known_at).reindex(base_index, method="ffill")
 
 
@@ -53,7 +63,8 @@ def symbol_features(
     for timeframe in timeframes:
         lagged = with_lags(fuzzy_by_timeframe[timeframe], lookback)
         if timeframe != base_timeframe:
-            lagged = align(lagged, timeframe, pd.DatetimeIndex(base.index))
+            known = fuzzy_by_timeframe[timeframe].attrs.get(KNOWN_AT)
+            lagged = align(lagged, timeframe, pd.DatetimeIndex(base.index), known)
         blocks.append(lagged.add_prefix(f"{timeframe}_") if prefix else lagged)
     features = blocks[0] if len(blocks) == 1 else pd.concat(blocks, axis=1)
     first_usable = base.attrs.get(FIRST_USABLE)

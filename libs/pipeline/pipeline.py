@@ -18,12 +18,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
+import pandas as pd
 import torch
 
 from libs.pipeline import dataset
 from libs.pipeline.config.strategy import StrategyConfig, apply_overrides, load_strategy
+from libs.pipeline.data.ohlcv import DataError
 from libs.pipeline.device import DeviceManager
-from libs.pipeline.evaluation import evaluate_model
+from libs.pipeline.evaluation import evaluate_model, judge, periods_per_year, predict_classes
 from libs.pipeline.model import CLASS_NAMES, build_model
 from libs.pipeline.progress import (
     PHASES,
@@ -34,6 +36,7 @@ from libs.pipeline.progress import (
     TrainingCancelled,
 )
 from libs.pipeline.request import TrainingRequest, TrainingResult
+from libs.pipeline.split import walk_forward_windows
 from libs.pipeline.storage.save import save_model
 from libs.pipeline.training.loop import train_model
 from libs.pipeline.training.setup import EarlyStopParams, SchedulerParams, TrainParams
@@ -151,10 +154,10 @@ def train_strategy(
         lambda: dataset.build_labels(cfg, frames),
     )
     parts = phases.run("combining", where, lambda: dataset.combine(features, labels))
-    split = phases.run(
+    split, folds = phases.run(
         "splitting",
-        "train / validation / test by time",
-        lambda: dataset.split_and_scale(cfg, parts),
+        "train / validation / test at common cut dates",
+        lambda: _splits(cfg, parts, warnings),
     )
 
     arch = cfg.model.architecture
@@ -194,19 +197,15 @@ def train_strategy(
             token=token,
         ),
     )
+    periods = periods_per_year(pd.concat([c["time"] for c in split.context.values()]))
     test_metrics = phases.run(
         "evaluation",
-        f"{len(split.X_test)} test rows",
-        lambda: evaluate_model(
-            model,
-            split.X_test,
-            split.y_test,
-            split.feature_names,
-            seed=request.seed,
-            device=device.torch_device,
+        f"{len(split.X_test)} test rows" + (f", {len(folds)} walk-forward folds" if folds else ""),
+        lambda: _evaluate(
+            cfg, model, split, folds, request.seed, periods, device.torch_device, token
         ),
     )
-    training_metrics = {**outcome.summary(), "rows": split.rows}
+    training_metrics = {**outcome.summary(), "rows": split.rows, "split": split.report}
     capabilities = device.capabilities()
     saved = phases.run(
         "saving",
@@ -237,6 +236,182 @@ def train_strategy(
         device=capabilities,
         warnings=warnings,
     )
+
+
+def _splits(
+    cfg: StrategyConfig, parts: list[dataset.SymbolPart], warnings: list[str]
+) -> tuple[dataset.SplitData, list[dataset.SplitData]]:
+    """The split (and the walk-forward folds' splits), guarded before any training: a split
+    too weak to judge a model on is an error, or a warning with `guards: warn`."""
+    spec = cfg.training.data_split
+    split = dataset.split_and_scale(cfg, parts)
+    problems = dataset.weak_split_problems(cfg, split)
+    folds = []
+    if spec.walk_forward is not None:
+        for number, windows in enumerate(walk_forward_windows(spec, [p.X.index for p in parts])):
+            try:
+                fold = dataset.split_and_scale(cfg, parts, windows)
+            except DataError as exc:
+                raise DataError(f"walk-forward fold {number + 1}: {exc}", exc.kind) from None
+            folds.append(fold)
+            problems += [
+                f"walk-forward fold {number + 1}: {p}"
+                for p in dataset.weak_split_problems(cfg, fold)
+            ]
+    if problems and spec.guards == "error":
+        raise DataError(
+            "the data cannot support an honest evaluation: "
+            + "; ".join(problems)
+            + " (use more data, change training.data_split, or set "
+            "training.data_split.guards: warn to train anyway)",
+            "weak_split",
+        )
+    warnings.extend(f"weak split: {p}" for p in problems)
+    return split, folds
+
+
+def block_bars(cfg: StrategyConfig, split: dataset.SplitData) -> int:
+    given = cfg.training.evaluation.block_bars
+    if given is not None:
+        return given
+    bars = split.context["test"]["time"].nunique()
+    return max(1, min(cfg.training.labels.label_lookahead, bars // 5))
+
+
+def _evaluate(
+    cfg: StrategyConfig,
+    model: torch.nn.Module,
+    split: dataset.SplitData,
+    folds: list[dataset.SplitData],
+    seed: int,
+    periods: float,
+    device: torch.device,
+    token: CancellationToken,
+) -> dict[str, Any]:
+    evaluation = cfg.training.evaluation
+    metrics = evaluate_model(
+        model,
+        split.X_test,
+        split.y_test,
+        split.feature_names,
+        context=split.context["test"],
+        evaluation=evaluation,
+        periods=periods,
+        block=block_bars(cfg, split),
+        seed=seed,
+        device=device,
+    )
+    metrics["split"] = split.report
+    if folds:
+        metrics["walk_forward"] = _walk_forward(cfg, folds, seed, periods, device, token)
+    return metrics
+
+
+def _walk_forward(
+    cfg: StrategyConfig,
+    folds: list[dataset.SplitData],
+    seed: int,
+    periods: float,
+    device: torch.device,
+    token: CancellationToken,
+) -> dict[str, Any]:
+    """Each fold trains its own model (same settings and seed) on its past and is judged on
+    its test window; the figures per fold, their mean and spread, and the pooled verdict."""
+    arch = cfg.model.architecture
+    per_fold, predictions, labels, contexts = [], [], [], []
+    for number, fold in enumerate(folds, start=1):
+        model = build_model(
+            int(fold.X_train.shape[1]),
+            arch.hidden_layers,
+            arch.activation,
+            arch.dropout,
+            len(CLASS_NAMES),
+            generator=torch.Generator().manual_seed(seed),
+        )
+        train_model(
+            model,
+            fold.X_train,
+            fold.y_train,
+            fold.X_val,
+            fold.y_val,
+            train_params(cfg, seed),
+            device=device,
+            reporter=NullReporter(),
+            token=token,
+        )
+        predicted = predict_classes(model, fold.X_test, device)
+        m = judge(
+            predicted,
+            fold.y_test,
+            fold.context["test"],
+            cfg.training.evaluation,
+            periods=periods,
+            block=block_bars(cfg, fold),
+            seed=seed,
+        )
+        per_fold.append(
+            {
+                "fold": number,
+                "windows": fold.report["windows"],
+                "rows": fold.report["rows"],
+                "excluded": fold.report["excluded"],
+                "accuracy": m["accuracy"],
+                "balanced_accuracy": m["balanced_accuracy"],
+                "macro_f1": m["macro_f1"],
+                "sharpe": m["trading"]["sharpe"],
+                "cumulative_return": m["trading"]["cumulative_return"],
+                "best_baseline": m["best_baseline"],
+                "bootstrap": m["bootstrap"],
+                "skill": m["skill"],
+            }
+        )
+        predictions.append(predicted)
+        labels.append(fold.y_test)
+        contexts.append(fold.context["test"])
+    pooled_context = pd.concat(contexts, ignore_index=True)
+    pooled = judge(
+        np.concatenate(predictions),
+        np.concatenate(labels),
+        pooled_context,
+        cfg.training.evaluation,
+        periods=periods,
+        block=max(
+            1, min(cfg.training.labels.label_lookahead, pooled_context["time"].nunique() // 5)
+        )
+        if cfg.training.evaluation.block_bars is None
+        else cfg.training.evaluation.block_bars,
+        seed=seed,
+    )
+    spread = {
+        key: {
+            "mean": float(np.mean([f[key] for f in per_fold])),
+            "std": float(np.std([f[key] for f in per_fold])),
+        }
+        for key in ("accuracy", "macro_f1", "balanced_accuracy", "sharpe")
+    }
+    spec = cfg.training.data_split.walk_forward
+    assert spec is not None
+    return {
+        "folds": len(folds),
+        "window": spec.window,
+        "per_fold": per_fold,
+        "mean": spread,
+        "pooled": {
+            key: pooled[key]
+            for key in (
+                "samples",
+                "accuracy",
+                "balanced_accuracy",
+                "macro_f1",
+                "trading",
+                "baselines",
+                "best_baseline",
+                "bootstrap",
+                "skill",
+                "verdict",
+            )
+        },
+    }
 
 
 def _metadata(

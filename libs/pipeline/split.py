@@ -1,4 +1,9 @@
-"""Time-ordered train/validation/test split and the feature scaler fitted on train rows only.
+"""Time-ordered train/validation/test windows (one set of cut dates for every symbol), walk-
+forward folds, and the feature scaler fitted on train rows only.
+
+Cutting each symbol at its own fractions would put one symbol's training rows inside another's
+test period, so the cuts are dates on the common timeline: the distinct bar times of all
+symbols together. A symbol listed later (or starting later) is cut at the same dates.
 
 Scaling statistics taken from validation or test rows would leak the future into training,
 so the scaler is fitted once, on the train split, and the same parameters are saved with the
@@ -7,10 +12,17 @@ model (features.json) to transform prediction inputs identically.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
+
+from libs.pipeline.dates import parse_timestamp
+
+if TYPE_CHECKING:
+    from libs.pipeline.config.training import DataSplitConfig
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
@@ -20,6 +32,69 @@ def split_sizes(rows: int, train: float, validation: float) -> tuple[int, int, i
     n_train = int(np.floor(rows * train + 1e-9))
     n_val = int(np.floor(rows * validation + 1e-9))
     return n_train, n_val, rows - n_train - n_val
+
+
+@dataclass(frozen=True)
+class Window:
+    """The rows with start <= time < end (None: unbounded) go to split `name`."""
+
+    name: str
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+
+
+def timeline(indexes: Sequence[pd.Index]) -> pd.DatetimeIndex:
+    """The distinct row times of every symbol, ascending."""
+    first, *rest = (pd.DatetimeIndex(i) for i in indexes)
+    return pd.DatetimeIndex(first.append(rest) if rest else first).unique().sort_values()
+
+
+def _at(times: pd.DatetimeIndex, i: int) -> pd.Timestamp | None:
+    return None if i <= 0 else (times[i] if i < len(times) else times[-1] + pd.Timedelta(1))
+
+
+def calendar_windows(spec: DataSplitConfig, indexes: Sequence[pd.Index]) -> list[Window]:
+    """train / validation / test, cut at the strategy's dates or at its fractions of the
+    common timeline (rounding leftovers go to test)."""
+    if spec.validation_start is not None and spec.test_start is not None:
+        validation_start = pd.Timestamp(parse_timestamp(spec.validation_start))
+        test_start = pd.Timestamp(parse_timestamp(spec.test_start))
+    else:
+        times = timeline(indexes)
+        n_train, n_val, _ = split_sizes(len(times), spec.train, spec.validation)
+        validation_start = times[min(n_train, len(times) - 1)]
+        test_start = times[min(n_train + n_val, len(times) - 1)]
+    return [
+        Window("train", None, validation_start),
+        Window("validation", validation_start, test_start),
+        Window("test", test_start, None),
+    ]
+
+
+def walk_forward_windows(spec: DataSplitConfig, indexes: Sequence[pd.Index]) -> list[list[Window]]:
+    """k folds (scikit-learn's TimeSeriesSplit): the last k blocks of N // (k + 1) distinct
+    times are the test windows, each fitted on what precedes it -- all of it (expanding) or as
+    much as the first fold had (rolling) -- of which the last validation / (train +
+    validation) share validates. Fold test windows never overlap; every fit is in the past."""
+    assert spec.walk_forward is not None
+    folds = spec.walk_forward.folds
+    times = timeline(indexes)
+    size = len(times) // (folds + 1)
+    first = len(times) - folds * size
+    share = spec.train / (spec.train + spec.validation)
+    out = []
+    for j in range(folds):
+        test_from = first + j * size
+        fit_from = 0 if spec.walk_forward.window == "expanding" else test_from - first
+        val_from = fit_from + int(np.floor((test_from - fit_from) * share + 1e-9))
+        out.append(
+            [
+                Window("train", _at(times, fit_from), _at(times, val_from)),
+                Window("validation", _at(times, val_from), _at(times, test_from)),
+                Window("test", _at(times, test_from), _at(times, test_from + size)),
+            ]
+        )
+    return out
 
 
 def _mean_std(X: np.ndarray, rows: int = 65536) -> tuple[np.ndarray, np.ndarray]:

@@ -124,17 +124,52 @@ def results_table(test: dict[str, Any]) -> Table:
 
 
 def print_summary(console: Console, result: Any) -> None:
-    """The end of `ktrdr train`: accuracy against the baseline, per-class table, the model."""
+    """The end of `ktrdr train`: the test figures against the baselines, the trading read, the
+    verdict, walk-forward folds, the per-class table and the model."""
     test, training = result.test_metrics, result.training_metrics
-    baseline = test["baseline"]
-    beats = test["accuracy"] > baseline["accuracy"]
-    verdict = "[green]beats[/]" if beats else "[red]does not beat[/]"
     console.print(results_table(test))
+    trading, best = test["trading"], test["best_baseline"]
+    excluded = test.get("split", {}).get("excluded", {})
+    dropped = ", ".join(
+        f"{name} {e['unknown_label']} unknown + {e['purged']} purged"
+        for name, e in excluded.items()
+    )
     console.print(
         f"test accuracy [bold]{test['accuracy']:.3f}[/] on {test['samples']} rows "
-        f"{verdict} the majority baseline ({baseline['majority_class']}) "
-        f"{baseline['accuracy']:.3f}; macro F1 {test['macro_f1']:.3f}"
+        f"(balanced {test['balanced_accuracy']:.3f}, macro F1 {test['macro_f1']:.3f}); "
+        f"best baseline {best['accuracy_name']} {best['accuracy']:.3f}",
+        highlight=False,
     )
+    if dropped:
+        console.print(f"rows excluded: {dropped}", highlight=False)
+    console.print(
+        f"trading read ({test['cost_bps']:g} bps): return {trading['cumulative_return']:+.2%}, "
+        f"Sharpe {trading['sharpe']:.2f}, max drawdown {trading['max_drawdown']:.2%}, "
+        f"hit rate {trading['hit_rate']:.3f}, turnover {trading['turnover']:.3f}, "
+        f"exposure {trading['exposure']:.2f}; baselines' Sharpe: "
+        + ", ".join(f"{n} {b['trading']['sharpe']:.2f}" for n, b in test["baselines"].items()),
+        highlight=False,
+    )
+    colour = "green" if test["skill"] else "red"
+    console.print(f"[{colour}]{test['verdict']}[/]", highlight=False)
+    walk = test.get("walk_forward")
+    if walk:
+        for fold in walk["per_fold"]:
+            console.print(
+                f"  fold {fold['fold']}: test from {fold['windows']['test']['start']}, "
+                f"{fold['rows']['test']} rows, accuracy {fold['accuracy']:.3f} (best baseline "
+                f"{fold['best_baseline']['accuracy']:.3f}), macro F1 {fold['macro_f1']:.3f}, "
+                f"Sharpe {fold['sharpe']:.2f}",
+                highlight=False,
+            )
+        mean = walk["mean"]
+        console.print(
+            f"walk-forward ({walk['folds']} folds, {walk['window']}): accuracy "
+            f"{mean['accuracy']['mean']:.3f} ± {mean['accuracy']['std']:.3f}, Sharpe "
+            f"{mean['sharpe']['mean']:.2f} ± {mean['sharpe']['std']:.2f}; pooled: "
+            f"{walk['pooled']['verdict']}",
+            highlight=False,
+        )
     console.print(
         f"best epoch {training['best_epoch']} of {training['epochs_run']}"
         f"{' (early stop)' if training['stopped_early'] else ''}; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -43,6 +44,9 @@ def test_train_then_list_then_predict(tmp_path):
     [folder] = model_dirs(models)
     assert {p.name for p in folder.iterdir()} == MODEL_FILES
     assert "test accuracy" in trained.stdout and str(folder) in trained.stdout
+    assert "evidence of skill at 95 %: " in trained.stdout  # the verdict line
+    saved = json.loads((folder / "metrics.json").read_text())["test"]
+    assert saved["verdict"][:40] in trained.stdout
     assert "[11/11] saving" in trained.stdout  # every phase was shown
 
     listed = run("models", "list", "--models-dir", str(models))

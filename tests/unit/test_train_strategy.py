@@ -9,6 +9,7 @@ import pytest
 
 from libs.pipeline import dataset
 from libs.pipeline.config.strategy import StrategyConfigError, load_strategy
+from libs.pipeline.data.ohlcv import DataError
 from libs.pipeline.data.synth import synth_ohlcv, write_ohlcv_csv
 from libs.pipeline.device import DeviceError
 from libs.pipeline.pipeline import train_strategy
@@ -180,3 +181,61 @@ def test_bad_requests_fail_before_any_phase(data_dir, tmp_path):
     with pytest.raises(StrategyConfigError, match="overrides.epoch"):
         train_strategy(request_for(data_dir, tmp_path, overrides={"epoch": 3}), reporter)
     assert reporter.calls == []
+
+
+def test_the_result_carries_the_honest_evaluation(data_dir, tmp_path):
+    result = train_strategy(request_for(data_dir, tmp_path))
+    test = result.test_metrics
+    assert test["verdict"].startswith("evidence of skill at 95 %: ")
+    assert set(test["baselines"]) == {"majority_class", "buy_and_hold", "momentum"}
+    assert {"sharpe", "max_drawdown", "turnover", "exposure"} <= set(test["trading"])
+    split = result.training_metrics["split"]
+    assert split == test["split"] and split["purge_bars"] == 60  # the label_lookahead
+    assert split["rows"]["test"] == test["samples"]
+    saved = json.loads((result.model.path / "metrics.json").read_text())
+    assert saved["test"]["verdict"] == test["verdict"]
+    assert saved["test"]["bootstrap"] == test["bootstrap"]
+
+
+def test_walk_forward_folds_are_judged_each_and_pooled(data_dir, tmp_path):
+    doc = json.loads(json.dumps(STRATEGY))
+    doc["training"]["data_split"] = {
+        "train": 0.5,  # a larger validation share: each rolling fit keeps a purged one
+        "validation": 0.35,
+        "test": 0.15,
+        "min_test_days": 2,
+        "walk_forward": {"folds": 3, "window": "rolling"},
+    }
+    request = TrainingRequest(strategy=doc, data_dir=data_dir, models_dir=tmp_path)
+    walk = train_strategy(request).test_metrics["walk_forward"]
+    assert walk["folds"] == 3 and walk["window"] == "rolling"
+    folds = walk["per_fold"]
+    starts = [f["windows"]["test"]["start"] for f in folds]
+    assert starts == sorted(starts) and len(set(starts)) == 3
+    for fold in folds:
+        assert fold["windows"]["validation"]["end"] == fold["windows"]["test"]["start"]
+    assert walk["pooled"]["samples"] == sum(f["rows"]["test"] for f in folds)
+    assert walk["mean"]["accuracy"]["mean"] == pytest.approx(
+        np.mean([f["accuracy"] for f in folds])
+    )
+
+
+def test_a_one_day_range_is_refused_before_training_and_saves_nothing(data_dir, tmp_path):
+    reporter = RecordingReporter()
+    request = request_for(data_dir, tmp_path, start_date="2020-02-20", end_date="2020-02-20")
+    with pytest.raises(DataError, match="split is empty|cannot support an honest") as info:
+        train_strategy(request, reporter)
+    assert info.value.kind == "weak_split"
+    assert "training" not in phases_of(reporter) and list_models(tmp_path) == []
+    doc = json.loads(json.dumps(STRATEGY))
+    doc["training"]["data_split"] |= {"guards": "warn", "min_rows": 100}
+    request = TrainingRequest(
+        strategy=doc,
+        data_dir=data_dir,
+        models_dir=tmp_path,
+        start_date="2020-02-05",
+        end_date="2020-02-21",
+    )
+    result = train_strategy(request)  # trained and saved, with the problems said
+    assert any("fewer than min_rows 100" in w for w in result.warnings)
+    assert list_models(tmp_path)

@@ -45,8 +45,8 @@ class RawStrategy(Section):
 
 def resolve_layout(
     raw: RawStrategy, issues: list[ConfigIssue]
-) -> tuple[list[str], list[str], str, int]:
-    """symbols, timeframes, base timeframe and history_required from either layout."""
+) -> tuple[list[str], list[str], str, int, str]:
+    """symbols, timeframes, base timeframe, history_required and session from either layout."""
     if raw.data is not None and raw.training_data is not None:
         message = "data, training_data: give one (v1 `data:` or v2 `training_data:`)"
         issues.append(ConfigIssue((), message))
@@ -62,17 +62,18 @@ def resolve_layout(
             )
             issues.append(ConfigIssue(("training_data", "timeframes"), message))
         base = v2.timeframes.base_timeframe or frames[0]
-        return symbols, frames, base, v2.history_required
+        return symbols, frames, base, v2.history_required, v2.session
     if raw.data is not None:
         return (
             list(raw.data.symbols),
             list(raw.data.timeframes),
             raw.data.timeframes[0],
             raw.data.history_required,
+            raw.data.session,
         )
     message = "required (or the v1 `data:` section)"
     issues.append(ConfigIssue(("training_data",), message, "missing"))
-    return [], [], "", 0
+    return [], [], "", 0, "utc"
 
 
 def check_names(

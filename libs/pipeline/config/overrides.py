@@ -31,6 +31,7 @@ OVERRIDE_PATHS: dict[str, tuple[str, ...]] = {
     "zigzag_threshold": ("training", "labels", "zigzag_threshold"),
     "label_lookahead": ("training", "labels", "label_lookahead"),
     "data_split": ("training", "data_split"),
+    "evaluation": ("training", "evaluation"),
     "history_required": ("training_data", "history_required"),
 }
 

@@ -22,7 +22,7 @@ from libs.pipeline.config.errors import ConfigIssue, StrategyConfigError, descri
 from libs.pipeline.config.layout import RawStrategy, check_names, check_references, resolve_layout
 from libs.pipeline.config.overrides import overridden_snapshot
 from libs.pipeline.config.sections import FuzzyInputConfig, IndicatorConfig, Section
-from libs.pipeline.config.training import ModelConfig, TrainingSection
+from libs.pipeline.config.training import ModelConfig, Session, TrainingSection
 from libs.pipeline.jsonable import jsonable
 
 # Top-level KTRDR sections that belong to other subsystems (live decisions, risk, backtests,
@@ -48,6 +48,7 @@ class StrategyConfig(Section):
     timeframes: list[str]
     base_timeframe: str
     history_required: int = 0  # bars before the first usable row
+    session: Session = "utc"  # how daily/weekly bars are resampled
     indicators: list[IndicatorConfig]
     fuzzy_sets: dict[str, FuzzyInputConfig]  # key: feature_id or feature_id.output
     model: ModelConfig
@@ -69,6 +70,17 @@ class StrategyConfig(Section):
             return indicator, feature_id
         return indicator, key
 
+    @property
+    def warmup_bars(self) -> int:
+        """Bars of each timeframe before every indicator has converged and every lag exists."""
+        longest = max(i.spec.warmup(i.params) for i in self.indicators)
+        return longest + self.model.features.lookback_periods
+
+    @property
+    def history_bars(self) -> int:
+        """Bars loaded before the first usable row (and before `start`)."""
+        return max(self.history_required, self.warmup_bars)
+
     def snapshot(self) -> dict[str, Any]:
         """The full resolved strategy as a JSON-able KTRDR (v2 layout) mapping;
         `load_strategy(cfg.snapshot()) == cfg`."""
@@ -87,11 +99,12 @@ class StrategyConfig(Section):
                 "base_timeframe": self.base_timeframe,
             },
             "history_required": self.history_required,
+            "session": self.session,
         }
         out["indicators"] = [indicator.to_ktrdr() for indicator in self.indicators]
         out["fuzzy_sets"] = {key: fuzzy.to_ktrdr() for key, fuzzy in self.fuzzy_sets.items()}
         out["model"] = self.model.to_ktrdr()
-        out["training"] = self.training.model_dump()
+        out["training"] = self.training.to_ktrdr()
         out.update(copy.deepcopy(self.other_sections))
         return out
 
@@ -134,7 +147,7 @@ def load_strategy(source: Path | Mapping[str, Any]) -> StrategyConfig:
     except ValidationError as exc:
         raise StrategyConfigError(describe(exc, RawStrategy, OTHER_SUBSYSTEM_SECTIONS)) from None
     issues: list[ConfigIssue] = []
-    symbols, frames, base, history = resolve_layout(raw, issues)
+    symbols, frames, base, history, session = resolve_layout(raw, issues)
     issues += check_names(raw, symbols, frames, base)
     issues += check_references(raw)
     if issues:
@@ -147,6 +160,7 @@ def load_strategy(source: Path | Mapping[str, Any]) -> StrategyConfig:
         timeframes=frames,
         base_timeframe=base,
         history_required=history,
+        session=session,  # type: ignore[arg-type]
         indicators=raw.indicators,
         fuzzy_sets=raw.fuzzy_sets,
         model=raw.model,

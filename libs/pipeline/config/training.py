@@ -9,6 +9,10 @@ from pydantic import Field, field_validator, model_validator
 
 from libs.pipeline.config.errors import SectionIssues
 from libs.pipeline.config.sections import ArchitectureConfig, FeaturesConfig, Section
+from libs.pipeline.dates import parse_bound
+
+# How daily and weekly bars are cut from finer ones (libs.pipeline.data.sessions).
+Session = Literal["utc", "fx", "exchange"]
 
 # The learning-rate schedulers' defaults: the one place they are written (the train loop's
 # SchedulerParams takes its defaults from here too).
@@ -139,23 +143,97 @@ class LabelsConfig(Section):
     label_lookahead: int = Field(default=20, ge=1)  # bars; a pivot further ahead -> HOLD
 
 
+class WalkForwardConfig(Section):
+    """k sequential folds over the whole timeline (scikit-learn's TimeSeriesSplit shape): fold
+    j tests on the j-th of the last k equal blocks and fits on what precedes it (all of it:
+    expanding; a window as long as the first fold's: rolling)."""
+
+    folds: int = Field(default=5, ge=2, le=50)
+    window: Literal["expanding", "rolling"] = "expanding"
+
+
 class DataSplitConfig(Section):
+    """One set of cut dates for every symbol: from fractions of the common timeline (the
+    distinct bar times of all symbols) or from explicit dates, never per symbol."""
+
     train: float = Field(default=0.7, gt=0.0, lt=1.0)
     validation: float = Field(default=0.15, gt=0.0, lt=1.0)
     test: float = Field(default=0.15, gt=0.0, lt=1.0)
+    # Explicit cut dates (UTC, inclusive starts) instead of the fractions: train before
+    # validation_start, validation before test_start, test from test_start on.
+    validation_start: str | None = None
+    test_start: str | None = None
+    # Rows dropped before each cut besides those whose label reads prices after it (always
+    # dropped): at least this many base bars; None = training.labels.label_lookahead.
+    purge_bars: int | None = Field(default=None, ge=0)
+    # Guards, checked before training: each split keeps at least min_rows rows, every class
+    # appears in training, the test window spans at least min_test_days days. `warn` turns
+    # the errors into warnings (the model is still trained and saved).
+    min_rows: int = Field(default=30, ge=1)
+    min_test_days: float = Field(default=5.0, ge=0.0)
+    guards: Literal["error", "warn"] = "error"
+    walk_forward: WalkForwardConfig | None = None
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> DataSplitConfig:
+        dates = (self.validation_start, self.test_start)
+        if any(d is not None for d in dates):
+            if None in dates:
+                raise ValueError("validation_start and test_start go together; give both")
+            fractions = {"train", "validation", "test"} & self.model_fields_set
+            if fractions:
+                raise ValueError(
+                    f"{', '.join(sorted(fractions))}: no effect with explicit cut dates; "
+                    "give the fractions or validation_start/test_start, not both"
+                )
+            try:
+                starts = [parse_bound(d, end=False) for d in dates]
+            except ValueError:
+                raise ValueError(
+                    f"validation_start/test_start must be ISO dates, got {dates}"
+                ) from None
+            if not starts[0] < starts[1]:  # type: ignore[operator]
+                raise ValueError(f"validation_start must be before test_start, got {dates}")
+            return self
         total = self.train + self.validation + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + validation + test must be 1, got {total:g}")
         return self
+
+    @property
+    def by_dates(self) -> bool:
+        return self.test_start is not None
+
+    def to_ktrdr(self) -> dict[str, Any]:
+        out = self.model_dump()
+        for key in ("train", "validation", "test") if self.by_dates else ():
+            del out[key]
+        return out
+
+
+class EvaluationConfig(Section):
+    """How the test split (and each walk-forward fold) is judged."""
+
+    # Cost of one unit of position change (flat -> long = 1, long -> short = 2), in basis
+    # points of the traded value.
+    cost_bps: float = Field(default=1.0, ge=0.0)
+    # The momentum baseline: BUY when close > close `momentum_bars` bars earlier, else SELL.
+    momentum_bars: int = Field(default=20, ge=1)
+    bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000)
+    # Block length of the moving-block bootstrap, in bars; None = label_lookahead (labels are
+    # correlated over a leg), at most a fifth of the rows.
+    block_bars: int | None = Field(default=None, ge=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
 
 class TrainingSection(Section):
     method: Literal["supervised"] = "supervised"
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     data_split: DataSplitConfig = Field(default_factory=DataSplitConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    def to_ktrdr(self) -> dict[str, Any]:
+        return {**self.model_dump(), "data_split": self.data_split.to_ktrdr()}
 
 
 class V1Data(Section):
@@ -164,6 +242,7 @@ class V1Data(Section):
     symbols: list[str] = Field(min_length=1)
     timeframes: list[str] = Field(min_length=1)
     history_required: int = Field(default=0, ge=0)
+    session: Session = "utc"
 
 
 class V2Symbols(Section):
@@ -183,3 +262,4 @@ class V2Data(Section):
     symbols: V2Symbols
     timeframes: V2Timeframes
     history_required: int = Field(default=0, ge=0)
+    session: Session = "utc"

@@ -18,6 +18,7 @@ import pandas as pd
 from libs.pipeline import dates
 from libs.pipeline.data import timeframes as tf
 from libs.pipeline.data.files import data_file, files_for, resolve_data_file
+from libs.pipeline.data.sessions import Session, resample_session
 
 COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
@@ -36,6 +37,7 @@ DataErrorKind = Literal[
     "too_few_bars",  # the requested date range holds too few bars to train on
     "unusable",  # bars that leave no rows to train on or predict with (warm-up, splits)
     "features",  # features that differ from what the model or another symbol has
+    "weak_split",  # a split too small or one-sided to train or judge a model on (the guards)
 ]
 
 
@@ -127,9 +129,15 @@ def _check(frame: pd.DataFrame, path: Path) -> None:
         )
 
 
-def resample(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
-    """Bars of `timeframe` from finer bars: bins [open, open + length), labelled by their open,
-    aligned to the epoch (so 4h bars open at 00, 04, ...); bins without bars are dropped."""
+def resample(
+    frame: pd.DataFrame, timeframe: str, session: Session = "utc", bar: pd.Timedelta | None = None
+) -> pd.DataFrame:
+    """Bars of `timeframe` from finer bars (of length `bar`): bins [open, open + length),
+    labelled by their open, aligned to the epoch (so 4h bars open at 00, 04, ...); bins
+    without bars are dropped. Days and weeks follow `session` (data/sessions.py)."""
+    if session != "utc" and timeframe in ("1d", "1w"):
+        step = bar if bar is not None else pd.Timedelta(pd.Series(frame.index).diff().median())
+        return resample_session(frame, timeframe, session, step)
     # Daily and weekly bins keep pandas' own anchoring (midnight, Monday).
     origin = "epoch" if tf.length(timeframe) < pd.Timedelta(days=1) else "start_day"
     out = frame.resample(
@@ -173,6 +181,7 @@ def load_symbol(
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     history_required: int,
+    session: Session = "utc",
 ) -> dict[str, pd.DataFrame]:
     """timeframe -> bars, each with `history_required` bars of warm-up before `start`."""
     whole: dict[Path, pd.DataFrame] = {}
@@ -183,7 +192,11 @@ def load_symbol(
         if path not in read:
             whole[path] = read_ohlcv(path)
             read[path] = whole[path] if end is None else whole[path][whole[path].index <= end]
-        frame = read[path] if resample_to is None else resample(read[path], resample_to)
+        frame = (
+            read[path]
+            if resample_to is None
+            else resample(read[path], resample_to, session, _bar_length(path))
+        )
         begin = 0 if start is None else int(frame.index.searchsorted(start, side="left"))
         frame = frame.iloc[max(0, begin - history_required) :]
         needed = history_required + MIN_USABLE_ROWS
@@ -191,8 +204,9 @@ def load_symbol(
             origin = f"resampled from {path}" if resample_to else str(path)
             raise DataError(
                 f"{symbol} {timeframe}: {len(frame)} bars ({origin}) in the requested range, "
-                f"need at least {needed} (history_required {history_required} + "
-                f"{MIN_USABLE_ROWS} usable rows); the file covers {_span(whole[path])}",
+                f"need at least {needed} ({history_required} bars of warm-up: history_required "
+                f"or what the indicators need to converge, + {MIN_USABLE_ROWS} usable rows); "
+                f"the file covers {_span(whole[path])}",
                 "too_few_bars",
             )
         frames[timeframe] = frame.copy()
@@ -200,6 +214,12 @@ def load_symbol(
     for frame in frames.values():
         frame.attrs[FIRST_USABLE] = first_usable
     return frames
+
+
+def _bar_length(path: Path) -> pd.Timedelta | None:
+    """The bar length a data file's name says (`EURUSD_1h.csv` -> 1 hour)."""
+    name = path.stem.rsplit("_", 1)[-1]
+    return tf.length(name) if tf.is_timeframe(name) else None
 
 
 def _span(frame: pd.DataFrame) -> str:

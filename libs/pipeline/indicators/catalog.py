@@ -14,6 +14,7 @@ declared parameters and outputs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,11 +39,24 @@ class Param:
     choices: tuple[str, ...] | None = None
 
 
+# An indicator has converged when the bars before its window weigh at most this much in its
+# value: exponential smoothing never forgets its seed, so "converged" needs a tolerance.
+CONVERGENCE = 1e-3
+
+
+def smoothing_bars(alpha: float) -> int:
+    """Bars after which an exponential smoothing's seed weighs <= CONVERGENCE."""
+    return math.ceil(math.log(CONVERGENCE) / math.log(1.0 - alpha))
+
+
 @dataclass(frozen=True)
 class IndicatorSpec:
     name: str
     params: dict[str, Param]
     compute: Compute = field(repr=False, compare=False)
+    # Bars before the value no longer depends on where the data begins (to CONVERGENCE):
+    # its window for a finite one, window + smoothing for a recursive one.
+    warmup: Callable[[Mapping[str, Any]], int] = field(repr=False, compare=False)
     outputs: tuple[str, ...] = ()  # () = one output; else primary first
 
     @property
@@ -77,16 +91,19 @@ SPECS: dict[str, IndicatorSpec] = {
             "rsi",
             {"period": _period(14), "source": _SOURCE},
             lambda ta, f, p: (ta.RSI(col(f, p["source"]), timeperiod=p["period"]),),
+            warmup=lambda p: p["period"] + smoothing_bars(1 / p["period"]),
         ),
         IndicatorSpec(
             "sma",
             {"period": _period(20), "source": _SOURCE},
             lambda ta, f, p: (ta.SMA(col(f, p["source"]), timeperiod=p["period"]),),
+            warmup=lambda p: p["period"] - 1,
         ),
         IndicatorSpec(
             "ema",
             {"period": _period(20), "source": _SOURCE},
             lambda ta, f, p: (ta.EMA(col(f, p["source"]), timeperiod=p["period"]),),
+            warmup=lambda p: p["period"] - 1 + smoothing_bars(2 / (p["period"] + 1)),
         ),
         IndicatorSpec(
             "macd",
@@ -104,6 +121,14 @@ SPECS: dict[str, IndicatorSpec] = {
                     signalperiod=p["signal_period"],
                 )
             ),
+            warmup=lambda p: (
+                p["slow_period"]
+                - 1
+                + smoothing_bars(2 / (p["slow_period"] + 1))
+                + p["signal_period"]
+                - 1
+                + smoothing_bars(2 / (p["signal_period"] + 1))
+            ),
             outputs=("line", "signal", "histogram"),
         ),
         IndicatorSpec(
@@ -118,12 +143,14 @@ SPECS: dict[str, IndicatorSpec] = {
                     matype=ta.MA_Type.SMA,
                 )
             ),
+            warmup=lambda p: p["period"] - 1,
             outputs=("upper", "middle", "lower"),
         ),
         IndicatorSpec(
             "atr",
             {"period": _period(14, minimum=1)},
             lambda ta, f, p: (ta.ATR(*hlc(f), timeperiod=p["period"]),),
+            warmup=lambda p: p["period"] + smoothing_bars(1 / max(p["period"], 2)),
         ),
         IndicatorSpec(
             "stochastic",
@@ -142,12 +169,14 @@ SPECS: dict[str, IndicatorSpec] = {
                     slowd_matype=ta.MA_Type.SMA,
                 )
             ),
+            warmup=lambda p: p["k_period"] + p["smooth_k"] + p["d_period"] - 3,
             outputs=("k", "d"),
         ),
         IndicatorSpec(
             "williams_r",
             {"period": _period(14)},
             lambda ta, f, p: (ta.WILLR(*hlc(f), timeperiod=p["period"]),),
+            warmup=lambda p: p["period"] - 1,
         ),
         IndicatorSpec(
             "adx",
@@ -157,19 +186,29 @@ SPECS: dict[str, IndicatorSpec] = {
                 ta.PLUS_DI(*hlc(f), timeperiod=p["period"]),
                 ta.MINUS_DI(*hlc(f), timeperiod=p["period"]),
             ),
+            warmup=lambda p: 2 * p["period"] - 1 + 2 * smoothing_bars(1 / p["period"]),
             outputs=("adx", "plus_di", "minus_di"),
         ),
         IndicatorSpec(
             "roc",
             {"period": _period(10, minimum=1), "source": _SOURCE},
             lambda ta, f, p: (ta.ROC(col(f, p["source"]), timeperiod=p["period"]),),
+            warmup=lambda p: p["period"],
         ),
         IndicatorSpec(
             "mfi",
             {"period": _period(14)},
             lambda ta, f, p: (ta.MFI(*hlc(f), col(f, "volume"), timeperiod=p["period"]),),
+            warmup=lambda p: p["period"],
         ),
-        IndicatorSpec("obv", {}, lambda ta, f, p: (ta.OBV(col(f, "close"), col(f, "volume")),)),
+        # OBV is a running total: its level depends on the first bar forever; no warm-up
+        # makes it start-independent (use its changes through another indicator instead).
+        IndicatorSpec(
+            "obv",
+            {},
+            lambda ta, f, p: (ta.OBV(col(f, "close"), col(f, "volume")),),
+            warmup=lambda p: 0,
+        ),
     )
 }
 

@@ -93,3 +93,23 @@ async def test_cancel_terminal_is_409_and_unknown_404(api: Api) -> None:
     r = await api.client.post(f"/api/v1/trainings/{tid}/cancel")
     assert r.status_code == 409 and "completed" in r.json()["detail"]
     assert (await api.client.post("/api/v1/trainings/nope/cancel")).status_code == 404
+
+
+async def test_the_verdict_and_intervals_of_completed_are_served(api: Api) -> None:
+    """test_metrics is a free dict in Completed: the verdict, the baselines and the bootstrap
+    intervals the pipeline puts there reach GET /trainings/{id} unchanged."""
+    tid = await requested(api.store)
+    events = tiny_run(tid, epochs=1, batches=1)
+    completed = events[-1]
+    assert completed.type == "Completed"
+    test_metrics = {
+        "accuracy": 0.52,
+        "skill": False,
+        "verdict": "evidence of skill at 95 %: no (accuracy 0.520 − best baseline ...)",
+        "bootstrap": {"accuracy_minus_best_baseline": [-0.03, 0.05], "sharpe": [-1.2, 2.1]},
+        "baselines": {"momentum": {"accuracy": 0.5, "trading": {"sharpe": 0.3}}},
+    }
+    events[-1] = completed.model_copy(update={"test_metrics": test_metrics})
+    await api.store.append(events)
+    view = (await api.client.get(f"/api/v1/trainings/{tid}")).json()
+    assert view["test_metrics"] == test_metrics

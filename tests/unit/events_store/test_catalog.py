@@ -23,6 +23,10 @@ def test_summaries_are_one_line_with_the_telling_values() -> None:
     assert all(line and "\n" not in line for line in lines)
     assert "phase 9/11: training" in lines
     assert any("model neuro_mean_reversion/1d_v4" in line for line in lines)
+    judged = run[-1].model_copy(
+        update={"test_metrics": {"accuracy": 0.5, "verdict": "evidence of skill at 95 %: no (x)"}}
+    )
+    assert judged.summary().endswith("test accuracy 0.500; evidence of skill at 95 %: no (x)")
 
 
 def test_the_control_stream_binds_exactly_the_control_events() -> None:

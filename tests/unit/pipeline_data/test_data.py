@@ -78,24 +78,27 @@ def test_missing_file_names_where_it_looked_and_what_exists(strategy, bars_dir):
 
 def test_start_and_end_are_inclusive_and_warm_up_is_kept_before_start(strategy, bars_dir):
     folder = bars_dir(bars=24 * 20, start="2021-01-01")
-    cfg = load_strategy(strategy())  # history_required 30
-    frames = load_frames(cfg, folder, "2021-01-05", "2021-01-08")["SYN"]["1h"]
-    start = pd.Timestamp("2021-01-05", tz="UTC")
-    assert frames.index[-1] == pd.Timestamp("2021-01-08 23:00", tz="UTC")  # bare date: whole day
-    assert (frames.index < start).sum() == 30
+    cfg = load_strategy(strategy())  # history_required 30; MACD(12, 26, 9) needs more
+    assert cfg.history_bars == cfg.warmup_bars == 156  # 25 + 90 + 8 + 31 MACD, + 2 lags
+    frames = load_frames(cfg, folder, "2021-01-12", "2021-01-15")["SYN"]["1h"]
+    start = pd.Timestamp("2021-01-12", tz="UTC")
+    assert frames.index[-1] == pd.Timestamp("2021-01-15 23:00", tz="UTC")  # bare date: whole day
+    assert (frames.index < start).sum() == 156
     assert frames.attrs[FIRST_USABLE] == start
 
 
 def test_without_start_the_first_history_required_bars_are_warm_up(strategy, bars_dir):
-    folder = bars_dir(bars=200)
-    frames = load_frames(load_strategy(strategy()), folder, None, None)["SYN"]["1h"]
-    assert frames.attrs[FIRST_USABLE] == frames.index[30]
+    folder = bars_dir(bars=400)
+    doc = strategy()
+    doc["training_data"]["history_required"] = 250  # more than the indicators need
+    frames = load_frames(load_strategy(doc), folder, None, None)["SYN"]["1h"]
+    assert frames.attrs[FIRST_USABLE] == frames.index[250]
 
 
 def test_too_few_rows_says_how_many_and_how_many_needed(strategy, bars_dir):
     folder = bars_dir(bars=35)
     with pytest.raises(
-        DataError, match=r"35 bars .* need at least 40 \(history_required 30"
+        DataError, match=r"35 bars .* need at least 166 \(156 bars of warm-up"
     ) as info:
         load_frames(load_strategy(strategy()), folder, None, None)
     assert info.value.kind == "too_few_bars"

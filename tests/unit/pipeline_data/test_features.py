@@ -9,6 +9,7 @@ import pytest
 from libs.pipeline import dataset
 from libs.pipeline.config.strategy import load_strategy
 from libs.pipeline.data.synth import synth_ohlcv
+from libs.pipeline.indicators.compute import compute_frame
 
 HOUR = pd.Timedelta(hours=1)
 
@@ -23,6 +24,13 @@ def features_for(cfg, folder) -> pd.DataFrame:
 def multi_tf(strategy):
     doc = strategy()
     doc["training_data"]["timeframes"] = {"mode": "multi_timeframe", "list": ["1h", "4h", "1d"]}
+    # A 3-bar RSI (id kept) and no MACD: converged within 21 daily bars, so 60 days of hourly
+    # bars leave daily features to test.
+    doc["indicators"] = [
+        {"name": "rsi", "feature_id": "rsi_14", "period": 3},
+        {"name": "sma", "feature_id": "sma_20", "period": 20},
+    ]
+    del doc["fuzzy_sets"]["macd_12_26_9.histogram"]
     return load_strategy(doc)
 
 
@@ -101,4 +109,24 @@ def test_features_start_at_the_first_usable_row(strategy, bars_dir):
     cfg = load_strategy(strategy())
     features = features_for(cfg, folder)
     frames = dataset.load_frames(cfg, folder, None, None)
-    assert features.index[0] == frames["SYN"]["1h"].index[cfg.history_required]
+    assert cfg.history_bars > cfg.history_required  # the indicators need more than asked
+    assert features.index[0] == frames["SYN"]["1h"].index[cfg.history_bars]
+
+
+def test_features_after_the_derived_warm_up_do_not_depend_on_where_the_file_starts(
+    strategy, bars_dir, tmp_path
+):
+    """The same bars, the file starting 500 bars earlier: every row both runs keep has the
+    same features (to the convergence tolerance); without the derived warm-up it would not."""
+    bars = synth_ohlcv(1500, "1h", seed=9, start="2021-01-04", volatility=0.004)
+    cfg = load_strategy(strategy())  # RSI(14), MACD(12, 26, 9), SMA(20)
+    longer = features_for(cfg, bars_dir(frame=bars))
+    shorter = features_for(cfg, bars_dir(frame=bars.iloc[500:]))
+    assert shorter.index[0] == bars.index[500 + cfg.history_bars]
+    common = longer.loc[shorter.index]
+    np.testing.assert_allclose(common.to_numpy(), shorter.to_numpy(), atol=2e-3)
+    # what TA-Lib alone gives right after its own lookback differs by whole RSI points
+    early = bars.iloc[500:600]
+    raw_long = compute_frame(cfg.indicators, bars)["rsi_14"].loc[early.index]
+    raw_short = compute_frame(cfg.indicators, early)["rsi_14"]
+    assert np.nanmax(np.abs(raw_long - raw_short)) > 1.0
