@@ -21,6 +21,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import anyio
+
 from libs.events.store.apikeys import ROLES, ApiKeyRecord, DuplicateApiKey
 from libs.events.store.port import EventStore
 
@@ -139,23 +141,37 @@ async def ensure_bootstrap_key(store: EventStore, key: str | None, *, generate: 
 
 
 class Verifier:
-    """Checks secrets against stored hashes, remembering the matches (see the module doc)."""
+    """Checks secrets against stored hashes. scrypt is slow on purpose (~50 ms), so it runs in a
+    worker thread, a few at a time, never on the event loop; a key that matched a hash before is
+    remembered (by its SHA-256) and re-checked without scrypt. An unknown key id is hashed
+    against a dummy, so the answer takes as long whether the id exists or not."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, concurrent: int = 2) -> None:
         self._matched: dict[bytes, str] = {}  # sha256(presented key) -> the hash it matched
         self._max = max_entries
+        self._slots = anyio.Semaphore(concurrent)
+        self._dummy = hash_secret(secrets.token_urlsafe(32))
 
-    def matches(self, key: str, secret: str, stored: str) -> bool:
-        fingerprint = hashlib.sha256(key.encode()).digest()
-        known = self._matched.get(fingerprint)
-        if known is not None and hmac.compare_digest(known, stored):
+    def remembered(self, key: str, stored: str) -> bool:
+        """True if `key` matched `stored` before (no scrypt)."""
+        known = self._matched.get(_fingerprint(key))
+        return known is not None and hmac.compare_digest(known, stored)
+
+    async def matches(self, key: str, secret: str, stored: str | None) -> bool:
+        if stored is not None and self.remembered(key, stored):
             return True
-        if not secret_matches(secret, stored):
+        async with self._slots:
+            ok = await anyio.to_thread.run_sync(secret_matches, secret, stored or self._dummy)
+        if not ok or stored is None:
             return False
         if len(self._matched) >= self._max:
             self._matched.clear()
-        self._matched[fingerprint] = stored
+        self._matched[_fingerprint(key)] = stored
         return True
+
+
+def _fingerprint(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
 
 
 def _b64(raw: bytes) -> str:

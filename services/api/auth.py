@@ -11,15 +11,20 @@ second lock) reads it.
 Each request reads the key's row from the store (no per-process cache of keys: a revoke is seen
 by every API process on its next request); `apikeys.Verifier` only spares the scrypt work.
 Failed attempts are logged with the client address and the key id if any (never the secret),
-and wrong keys are rate-limited per client address by a token bucket (`429` + `Retry-After`).
-A request without any key costs no bucket token: it guesses nothing.
+and wrong keys are rate-limited per client address by a token bucket (`429` + `Retry-After`;
+IPv6 counted per /64). A request without any key costs no bucket token: it guesses nothing. A
+key this process has seen match is never throttled, so other callers' failures behind the same
+address (NAT, a proxy) cannot lock it out. The client address is the socket's peer: forwarded
+headers count only from the proxies `KTRDR_FORWARDED_ALLOW_IPS` names (off by default).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,35 +55,56 @@ def open_paths(settings: ApiSettings) -> frozenset[str]:
 
 
 class FailureLimiter:
-    """A token bucket per client address, spent by failed authentications."""
+    """A token bucket per client address (IPv6: per /64, what one host usually holds), spent by
+    failed authentications. The table keeps the `max_addresses` most recently failing ones."""
 
     def __init__(
-        self, burst: int, per_minute: float, clock: Callable[[], float] = time.monotonic
+        self,
+        burst: int,
+        per_minute: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_addresses: int = 10_000,
     ) -> None:
         self.burst, self.rate = burst, per_minute / 60.0
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+        self.max_addresses = max_addresses
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # -> (tokens, at)
 
-    def _tokens(self, address: str) -> float:
-        tokens, at = self._buckets.get(address, (float(self.burst), self.clock()))
+    @property
+    def tracked(self) -> int:
+        """How many addresses (or /64s) the table holds."""
+        return len(self._buckets)
+
+    def _tokens(self, source: str) -> float:
+        tokens, at = self._buckets.get(source, (float(self.burst), self.clock()))
         return min(float(self.burst), tokens + (self.clock() - at) * self.rate)
 
     def retry_after(self, address: str) -> int | None:
         """Seconds until the address may try again; None if it may now."""
-        tokens = self._tokens(address)
+        tokens = self._tokens(source_of(address))
         if tokens >= 1.0:
             return None
         return max(1, math.ceil((1.0 - tokens) / self.rate)) if self.rate > 0 else 3600
 
     def spend(self, address: str) -> None:
-        if len(self._buckets) > 10_000:  # forget addresses whose buckets have refilled
-            now = self.clock()
-            self._buckets = {
-                a: (t, at)
-                for a, (t, at) in self._buckets.items()
-                if t + (now - at) * self.rate < self.burst
-            }
-        self._buckets[address] = (self._tokens(address) - 1.0, self.clock())
+        source = source_of(address)
+        self._buckets[source] = (self._tokens(source) - 1.0, self.clock())
+        self._buckets.move_to_end(source)
+        while len(self._buckets) > self.max_addresses:
+            self._buckets.popitem(last=False)
+
+
+def source_of(address: str) -> str:
+    """The unit a bucket counts: the address itself, or its /64 for IPv6."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @dataclass
@@ -94,20 +120,14 @@ class Authenticator:
     async def principal(
         self, store: EventStore, authorization: str | None, address: str
     ) -> Principal:
-        """The caller, or a 401/429 problem."""
+        """The caller, or a 401/429 problem. A key this process has seen match keeps working
+        from an address that is throttled (other people's failures must not lock a valid key
+        out); everything else from such an address gets 429 before any hashing."""
         if not authorization:
             log.info("authentication failed from %s: no API key", address)
             raise unauthorized("this needs an API key: send `Authorization: Bearer <key>`")
-        wait = self.limiter.retry_after(address)
-        if wait is not None:
-            log.warning("authentication refused from %s: too many failed attempts", address)
-            raise Problem(
-                429,
-                f"too many failed authentications from this address; retry in {wait} s",
-                kind="too-many-failures",
-                headers={"Retry-After": str(wait)},
-            )
         scheme, _, key = authorization.partition(" ")
+        key = key.strip()
         key_id = "-"
         try:
             if scheme.lower() != "bearer":
@@ -115,10 +135,12 @@ class Authenticator:
             parsed = parse_key(key)
             key_id = parsed.key_id
             record = await store.api_key(parsed.key_id)
+            known = record is not None and self.verifier.remembered(key, record.secret_hash)
+            if not known:
+                self._refuse_if_throttled(address)
+            stored = record.secret_hash if record is not None else None
             now = datetime.now(UTC)
-            if record is None or not self.verifier.matches(
-                key.strip(), parsed.secret, record.secret_hash
-            ):
+            if record is None or not await self.verifier.matches(key, parsed.secret, stored):
                 reason = "unknown or wrong key"
             elif not record.usable_at(now):
                 reason = "revoked key" if record.revoked_at else "expired key"
@@ -129,10 +151,22 @@ class Authenticator:
                     tenant=record.tenant, role=record.role, name=record.name, key_id=record.key_id
                 )
         except InvalidKeyFormat:
+            self._refuse_if_throttled(address)
             reason = "malformed key"
         self.limiter.spend(address)
         log.warning("authentication failed from %s: %s (key id %s)", address, reason, key_id)
         raise unauthorized("the API key is not valid (unknown, wrong, revoked or expired)")
+
+    def _refuse_if_throttled(self, address: str) -> None:
+        wait = self.limiter.retry_after(address)
+        if wait is not None:
+            log.warning("authentication refused from %s: too many failed attempts", address)
+            raise Problem(
+                429,
+                f"too many failed authentications from this address; retry in {wait} s",
+                kind="too-many-failures",
+                headers={"Retry-After": str(wait)},
+            )
 
 
 def unauthorized(detail: str) -> Problem:

@@ -7,6 +7,8 @@ strategies_dir, data_dir, models_dir) come from the mixins in libs/.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, SecretStr, field_validator
 
 from libs.events.settings import BrokerSettings, DatabaseSettings
@@ -36,6 +38,15 @@ class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs):
     # Failed authentications allowed per client address: a burst, then this many a minute.
     auth_failure_burst: int = Field(default=10, ge=1)
     auth_failures_per_minute: float = Field(default=10.0, gt=0)
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed ("10.0.0.5,10.0.0.6" or "*").
+    # None: the client address is the socket's peer, so no header can dodge the failure limit.
+    forwarded_allow_ips: str | None = None
+
+    def proxy_options(self) -> dict[str, Any]:
+        """uvicorn's proxy-header options for these settings."""
+        if self.forwarded_allow_ips is None:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": self.forwarded_allow_ips}
 
     @field_validator("bootstrap_api_key", mode="before")
     @classmethod

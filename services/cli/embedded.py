@@ -257,6 +257,7 @@ def _server(api_settings: ApiSettings, stack: Stack, options: UpOptions) -> uvic
         access_log=options.access_log,
         timeout_graceful_shutdown=3,
         lifespan="on",
+        **api_settings.proxy_options(),
     )
     return EmbeddedServer(config)
 

@@ -52,6 +52,7 @@ def api(
         port=settings.port,
         log_level=log_level,
         timeout_graceful_shutdown=5,
+        **settings.proxy_options(),
     )
 
 

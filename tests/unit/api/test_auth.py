@@ -15,7 +15,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from services.api.apikeys import generate_key, new_record
-from services.api.auth import open_paths
+from services.api.auth import FailureLimiter, open_paths, source_of
 from tests.support.events import TrainingScript
 from tests.unit.api.conftest import FIXTURES, Api, bearer, requested, tiny_run
 
@@ -85,6 +85,37 @@ async def test_failed_authentications_are_rate_limited_per_address(api: Api) -> 
     other = httpx.ASGITransport(app=api.app, client=("10.0.0.2", 1234))
     async with httpx.AsyncClient(transport=other, base_url="http://api") as client:
         assert (await client.get(TRAININGS, headers=bearer(await api.key()))).status_code == 200
+
+
+async def test_a_valid_key_is_not_locked_out_by_failures_from_its_address(api: Api) -> None:
+    """Behind NAT or a proxy many callers share one address: once a key has worked, other
+    callers' failures from that address do not throttle it; unknown keys still get 429."""
+    key = await api.key()
+    async with anonymous(api) as client:
+        assert (await client.get(TRAININGS, headers=bearer(key))).status_code == 200
+        for _ in range(api.settings.auth_failure_burst):
+            assert (await client.get(TRAININGS, headers=bearer("wrong"))).status_code == 401
+        assert (await client.get(TRAININGS, headers=bearer("wrong"))).status_code == 429
+        assert (await client.get(TRAININGS, headers=bearer(key))).status_code == 200
+
+
+def test_failure_buckets_count_ipv6_per_64_and_the_table_is_bounded() -> None:
+    limiter = FailureLimiter(burst=2, per_minute=1, clock=lambda: 0.0, max_addresses=3)
+    for host in ("2001:db8::1", "2001:db8::2"):  # one /64: one bucket
+        limiter.spend(host)
+    assert limiter.retry_after("2001:db8::ffff") is not None
+    assert limiter.retry_after("2001:db8:0:1::1") is None  # the next /64
+    assert source_of("::ffff:10.0.0.7") == "10.0.0.7" == source_of("10.0.0.7")
+    for n in range(10):
+        limiter.spend(f"10.0.0.{n}")
+    assert limiter.tracked == 3  # the most recent failures only
+    assert limiter.retry_after("2001:db8::1") is None  # evicted: forgotten
+
+
+def test_forwarded_headers_count_only_from_named_proxies(api: Api) -> None:
+    assert api.settings.proxy_options() == {"proxy_headers": False}
+    behind = api.settings.model_copy(update={"forwarded_allow_ips": "10.0.0.5"})
+    assert behind.proxy_options() == {"proxy_headers": True, "forwarded_allow_ips": "10.0.0.5"}
 
 
 def test_open_paths_follow_the_docs_setting(api: Api) -> None:
@@ -235,6 +266,44 @@ async def test_latest_is_the_callers_newest_model_even_when_another_tenant_train
     assert (await globex.get("/api/v1/models/tiny_rsi/latest")).json()["version"] == "1h_v2"
     admin = await api.client_as("admin")
     assert (await admin.get("/api/v1/models/tiny_rsi/latest")).json()["version"] == "1h_v2"
+
+
+async def test_another_tenants_model_reads_exactly_like_a_missing_one(
+    api: Api, one_model: Path
+) -> None:
+    """Ownership is settled from the read model before the disk is read: no miss reveals what
+    other tenants have (their versions, timeframes) or where the server keeps models."""
+    shutil.copytree(one_model, api.settings.models_dir, symlinks=True)
+    folder = api.settings.models_dir / "tiny_rsi"
+    shutil.copytree(folder / "1h_v1", folder / "1h_v2")
+    shutil.copytree(folder / "1h_v1", folder / "4h_v1")
+    owners = (("acme", "1h", 1), ("globex", "1h", 2), ("globex", "4h", 1), ("acme", "1h", 3))
+    for tenant, timeframe, version in owners:  # acme's v3 is gone from disk
+        script = TrainingScript(
+            str(uuid.uuid4()), tenant=tenant, strategy="tiny_rsi", timeframe=timeframe
+        )
+        await api.store.append([script.requested(), script.completed(version=version)])
+    acme = await api.client_as("trainer-user", "acme")
+    body = {"symbol": "EURUSD", "bars": 3}
+    misses = [
+        ("tiny_rsi", version)
+        for version in ("1h_v9", "1h_v2", "4h_v1", "4h_latest", "v2", "1h_v3", "2" * 30)
+    ] + [("nope", "latest"), ("nope", "1h_v1")]
+    for strategy, version in misses:
+        for answer in (
+            await acme.get(f"/api/v1/models/{strategy}/{version}"),
+            await acme.post(f"/api/v1/models/{strategy}/{version}/predict", json=body),
+        ):
+            assert answer.status_code == 404, (version, answer.text)
+            assert answer.json()["detail"] == f"model {strategy}/{version} not found"
+    assert (await acme.get("/api/v1/models/tiny_rsi/v1")).json()["version"] == "1h_v1"
+    # Admins see every tenant's models on disk: told what exists, never the server's folder.
+    admin = await api.client_as("admin")
+    for strategy, version in (("tiny_rsi", "1h_v9"), ("nope", "latest")):
+        detail = (await admin.get(f"/api/v1/models/{strategy}/{version}")).json()["detail"]
+        assert "not found" in detail or "no saved models" in detail, detail
+        assert api.settings.models_dir.parent.name not in detail, detail
+    assert "available: 1, 2" in (await admin.get("/api/v1/models/tiny_rsi/1h_v9")).json()["detail"]
 
 
 async def test_admins_create_list_and_revoke_keys_and_a_revoked_key_fails_at_once(
