@@ -169,6 +169,12 @@ class Authenticator:
             )
 
 
+async def key_usable(store: EventStore, key_id: str) -> bool:
+    """Is the key still there, not revoked, not expired (for work that outlives a request)?"""
+    record = await store.api_key(key_id)
+    return record is not None and record.usable_at(datetime.now(UTC))
+
+
 def unauthorized(detail: str) -> Problem:
     return Problem(401, detail, kind="unauthorized", headers=CHALLENGE)
 

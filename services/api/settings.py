@@ -23,6 +23,8 @@ class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs):
     sse_keepalive_s: float = Field(default=15.0, gt=0)
     # Seconds between store polls while following a stream: the safety net under the notifier.
     sse_poll_s: float = Field(default=2.0, gt=0)
+    # How often an open stream re-reads its caller's key: a revoke or an expiry ends it within this.
+    sse_key_recheck_s: float = Field(default=5.0, gt=0)
     # Size limits at the edge.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_strategy_yaml_bytes: int = Field(default=256 * 1024, ge=1024)

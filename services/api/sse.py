@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi.sse import ServerSentEvent
@@ -60,8 +60,13 @@ async def follow_training(
     *,
     keepalive_s: float,
     poll_s: float,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
+    recheck_s: float = 5.0,
 ) -> AsyncIterator[ServerSentEvent]:
-    """SSE items for `training_id` after position `after`, until its terminal event."""
+    """SSE items for `training_id` after position `after`, until its terminal event; or until
+    `still_allowed` (asked every `recheck_s` seconds at most) says the caller may no longer
+    read it (a revoked or expired key): the stream then just ends, and the client's reconnect
+    gets its 401."""
     subscription = notifier.subscribe()  # before the backlog read: see fact 2 above
     try:
         # Read the state BEFORE the backlog: if it was terminal then, its terminal event is in
@@ -74,14 +79,19 @@ async def follow_training(
         if cursor.finished or already_terminal:
             return
         loop = asyncio.get_running_loop()
-        quiet_since = loop.time()
+        quiet_since = checked_at = loop.time()
         while True:
+            if still_allowed is not None and loop.time() - checked_at >= recheck_s:
+                if not await still_allowed():
+                    return
+                checked_at = loop.time()
             idle_left = keepalive_s - (loop.time() - quiet_since)
             if idle_left <= 0:
                 yield keepalive()
                 quiet_since = loop.time()
                 continue
-            note = await subscription.get(timeout=min(poll_s, idle_left))
+            wait = min(poll_s, idle_left, recheck_s if still_allowed is not None else poll_s)
+            note = await subscription.get(timeout=wait)
             if note is not None and note.training_id not in (None, training_id):
                 continue  # another training's commit
             if note is not None and note != RESYNC and note.position <= cursor.position:

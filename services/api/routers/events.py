@@ -18,6 +18,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.routing import Match
 from starlette.types import Scope
 
+from libs.events.store.port import MAX_POSITION
+from services.api.auth import key_usable
 from services.api.deps import PartsDep, PrincipalDep, StoreDep
 from services.api.errors import invalid
 from services.api.routers.trainings import visible_training
@@ -51,7 +53,9 @@ async def _visible(training_id: str, store: StoreDep, principal: PrincipalDep) -
 
 
 def _resume_position(
-    after: Annotated[int | None, Query(ge=0, description="resume after this position")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_POSITION, description="resume after this position")
+    ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
 ) -> int:
     """Where a stream resumes: Last-Event-ID (what browsers send on reconnect) wins over ?after."""
@@ -60,8 +64,8 @@ def _resume_position(
             position = int(last_event_id.strip())
         except ValueError:
             raise invalid("Last-Event-ID", "must be an event position (an integer)") from None
-        if position < 0:
-            raise invalid("Last-Event-ID", "must not be negative")
+        if not 0 <= position <= MAX_POSITION:
+            raise invalid("Last-Event-ID", f"must be an event position (0 to {MAX_POSITION})")
         return position
     return after or 0
 
@@ -69,17 +73,25 @@ def _resume_position(
 async def stream_events(
     training_id: str,
     parts: PartsDep,
+    principal: PrincipalDep,
     _state: Annotated[Any, Depends(_visible)],
     after: Annotated[int, Depends(_resume_position)],
 ) -> AsyncIterator[ServerSentEvent]:
     settings = parts.settings
+    store = parts.store
+
+    async def key_still_usable() -> bool:  # a revoke or an expiry ends an open stream too
+        return principal.key_id is None or await key_usable(store, principal.key_id)
+
     async for item in follow_training(
-        parts.store,
+        store,
         parts.notifier,
         training_id,
         after,
         keepalive_s=settings.sse_keepalive_s,
         poll_s=settings.sse_poll_s,
+        still_allowed=key_still_usable,
+        recheck_s=settings.sse_key_recheck_s,
     ):
         yield item
 
@@ -117,7 +129,7 @@ async def list_events(
     training_id: str,
     store: StoreDep,
     _state: Annotated[Any, Depends(_visible)],
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     batch = await store.read_stream(training_id, after=after, limit=limit + 1)

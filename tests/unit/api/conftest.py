@@ -98,6 +98,7 @@ async def api(tmp_path: Path, strategies_dir: Path) -> AsyncIterator[Api]:
         data_dir=REPO / "data",
         models_dir=tmp_path / "models",
         sse_keepalive_s=0.2,
+        sse_key_recheck_s=0.2,
         sse_poll_s=5.0,
     )
     async with open_stack(database=settings, broker=settings, connect="now") as stack:

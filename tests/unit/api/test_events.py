@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 from services.cli.client.sse import SseMessage
-from tests.unit.api.conftest import Api, requested, tiny_run
+from tests.unit.api.conftest import Api, bearer, requested, tiny_run
 from tests.unit.api.sse_client import SseStream
 
 
@@ -157,3 +158,18 @@ async def test_bad_last_event_id_and_unknown_training(api: Api) -> None:
     async with SseStream(api.app, path("nope")) as stream:
         assert stream.status == 404
     assert (await api.client.get(path("nope"))).status_code == 404
+
+
+async def test_an_open_stream_ends_when_its_key_is_revoked(api: Api) -> None:
+    tid = await requested(api.store)
+    key = await api.key("reader")
+    key_id = key.split("_")[1]
+    async with SseStream(api.app, path(tid), headers=bearer(key)) as stream:
+        first = await collect(stream, until_ended=False, count=1)
+        assert first[0].event == "TrainingRequested"
+        await api.store.revoke_api_key(key_id, datetime.now(UTC))
+        # It ends by itself within the recheck interval (keep-alives alone would go on forever).
+        rest = await asyncio.wait_for(collect(stream, wait_s=5), 10)
+    assert rest == [] and stream.ended
+    async with SseStream(api.app, path(tid), headers=bearer(key)) as again:
+        assert again.status == 401

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
+
+from libs.events.notify.inprocess import InProcessNotifier
 from libs.events.notify.port import RESYNC, Notification
 from libs.events.store.port import StoredEvent
 from services.api.sse import follow_training
@@ -70,3 +73,35 @@ async def test_a_notification_at_or_below_what_was_sent_costs_no_read() -> None:
     hints.queue.put_nowait(store.append(make.progress(tid, batch=2)))
     assert (await asyncio.wait_for(next_item, 5)).id == "3" and store.reads == 3
     await stream.aclose()
+
+
+async def test_a_stream_ends_once_its_callers_key_is_no_longer_usable() -> None:
+    tid = make.training_id()
+    store = CountingStore([make.requested(tid=tid)])
+    notifier = InProcessNotifier()
+    await notifier.start()
+    allowed = True
+    asked = asyncio.Event()
+
+    async def still_allowed() -> bool:
+        asked.set()
+        return allowed
+
+    stream = follow_training(
+        store,
+        notifier,
+        tid,
+        0,
+        keepalive_s=60,
+        poll_s=60,
+        still_allowed=still_allowed,
+        recheck_s=0.01,
+    )
+    assert (await anext(stream)).id == "1"
+    following = asyncio.ensure_future(anext(stream))
+    await asyncio.wait_for(asked.wait(), 5)  # it re-checks while the training is quiet
+    assert not following.done()
+    allowed = False  # revoked
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(following, 5)
+    await notifier.stop()
