@@ -49,6 +49,9 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 # BIGINT identity on Postgres; INTEGER PRIMARY KEY AUTOINCREMENT (a rowid alias) on SQLite.
 Position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# The largest position either holds (signed 64 bits): a bigger number from a client is refused
+# before it reaches SQL, where it would overflow the driver.
+MAX_POSITION = 2**63 - 1
 
 ID = sa.String(128)
 TENANT = sa.String(64)

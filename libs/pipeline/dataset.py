@@ -222,8 +222,10 @@ class _Rows:
         purged = np.zeros_like(inside)
         if purge_before_end and window.end is not None:
             bars = self.part.close.index
-            gap_from = bars[max(0, int(bars.searchsorted(window.end)) - purge_bars(self.cfg))]
-            near = self.times >= gap_from
+            first = max(0, int(bars.searchsorted(window.end)) - purge_bars(self.cfg))
+            # A symbol whose bars stop before the cut has no bar `first` (with no purge): then
+            # no row is near the next window's prices.
+            near = self.times >= bars[first] if first < len(bars) else np.zeros_like(inside)
             purged = inside & ~unknown & (near | self.undetermined_before(window.end))
         return inside & ~unknown & ~purged, int(unknown.sum()), int(purged.sum())
 

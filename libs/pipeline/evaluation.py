@@ -254,13 +254,26 @@ def verdict_line(metrics: dict[str, Any]) -> str:
     level = round(ci["confidence"] * 100)
     acc_lo, acc_hi = ci["accuracy_minus_best_baseline"]
     sh_lo, sh_hi = ci["sharpe"]
+    edge_lo, edge_hi = ci["sharpe_minus_best_baseline"]
+    sharpe = metrics["trading"]["sharpe"]
     answer = "yes" if metrics["skill"] else "no"
     return (
         f"evidence of skill at {level} %: {answer} (accuracy {metrics['accuracy']:.3f} − best "
         f"baseline {best['accuracy_name']} {best['accuracy']:.3f} = "
         f"{metrics['accuracy'] - best['accuracy']:+.3f} [{acc_lo:+.3f}, {acc_hi:+.3f}]; "
-        f"Sharpe {metrics['trading']['sharpe']:.2f} [{sh_lo:.2f}, {sh_hi:.2f}], best baseline "
-        f"{best['sharpe_name']} {best['sharpe']:.2f})"
+        f"Sharpe {sharpe:.2f} [{sh_lo:.2f}, {sh_hi:.2f}] − best baseline "
+        f"{best['sharpe_name']} {best['sharpe']:.2f} = {sharpe - best['sharpe']:+.2f} "
+        f"[{edge_lo:+.2f}, {edge_hi:+.2f}])"
+    )
+
+
+def shows_skill(ci: dict[str, Any]) -> bool:
+    """Better than the best baseline on both accuracy and net Sharpe, and a net Sharpe above
+    zero (beating baselines that all lose is not skill): each interval's low end above zero."""
+    return bool(
+        ci["accuracy_minus_best_baseline"][0] > 0
+        and ci["sharpe_minus_best_baseline"][0] > 0
+        and ci["sharpe"][0] > 0
     )
 
 
@@ -275,8 +288,9 @@ def judge(
     seed: int,
 ) -> dict[str, Any]:
     """Classification and trading figures of the predictions and of the baselines on the same
-    rows, the bootstrap intervals and the verdict: skill means the interval of accuracy minus
-    the best baseline's and the interval of the (net) Sharpe both lie above zero."""
+    rows, the bootstrap intervals and the verdict: skill means the intervals of accuracy minus
+    the best baseline's, of the (net) Sharpe minus the best baseline's and of the Sharpe all
+    lie above zero."""
     y = np.asarray(y, dtype=np.int64)
     metrics = classification_metrics(y, predictions)
     cost = evaluation.cost_bps
@@ -321,7 +335,7 @@ def judge(
         seed=seed,
     )
     ci = metrics["bootstrap"]
-    metrics["skill"] = bool(ci["accuracy_minus_best_baseline"][0] > 0 and ci["sharpe"][0] > 0)
+    metrics["skill"] = shows_skill(ci)
     metrics["verdict"] = verdict_line(metrics)
     return metrics
 

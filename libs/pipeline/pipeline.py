@@ -363,6 +363,7 @@ def _walk_forward(
                 "best_baseline": m["best_baseline"],
                 "bootstrap": m["bootstrap"],
                 "skill": m["skill"],
+                "verdict": m["verdict"],
             }
         )
         predictions.append(predicted)

@@ -162,6 +162,13 @@ async def test_list_trainings_filters_and_pages_newest_first(store):
         await store.list_trainings(status="finished")
     with pytest.raises(ValueError, match="after_cursor"):
         await store.list_trainings(after_cursor="abc")
+    # Positions are signed 64 bits: a cursor beyond is refused like a malformed one, not
+    # handed to SQL (where it would overflow the driver).
+    for outside in ("-1", str(2**63), "9" * 40):
+        with pytest.raises(ValueError, match="not a cursor returned by a previous page"):
+            await store.list_trainings(after_cursor=outside)
+    everything, _ = await store.list_trainings(after_cursor=str(2**63 - 1), limit=10)
+    assert len(everything) == 5
 
 
 async def test_relay_cursor_defaults_to_zero_and_persists(store):

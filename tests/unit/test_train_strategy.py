@@ -214,6 +214,11 @@ def test_walk_forward_folds_are_judged_each_and_pooled(data_dir, tmp_path):
     assert starts == sorted(starts) and len(set(starts)) == 3
     for fold in folds:
         assert fold["windows"]["validation"]["end"] == fold["windows"]["test"]["start"]
+        # each fold's own verdict line, agreeing with its skill flag and its intervals
+        answer = "yes" if fold["skill"] else "no"
+        assert fold["verdict"].startswith(f"evidence of skill at 95 %: {answer} (accuracy ")
+        low, high = fold["bootstrap"]["sharpe_minus_best_baseline"]
+        assert f"[{low:+.2f}, {high:+.2f}]" in fold["verdict"]
     assert walk["pooled"]["samples"] == sum(f["rows"]["test"] for f in folds)
     assert walk["mean"]["accuracy"]["mean"] == pytest.approx(
         np.mean([f["accuracy"] for f in folds])

@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events import catalog as ev
-from libs.events.columns import ID, TENANT, Json, UTCDateTime, metadata
+from libs.events.columns import ID, MAX_POSITION, TENANT, Json, UTCDateTime, metadata
 from libs.events.readmodels.unit import ReadModel
 
 Status = Literal["queued", "running", "cancelling", "completed", "failed", "cancelled"]
@@ -471,11 +471,12 @@ def statuses(status: str | Collection[str]) -> list[str]:
 def parse_cursor(cursor: str) -> int:
     """A list page's cursor: the first_position below which the next page starts."""
     try:
-        return int(cursor)
+        position = int(cursor)
     except ValueError:
-        raise ValueError(
-            f"after_cursor {cursor!r} is not a cursor returned by a previous page"
-        ) from None
+        position = -1
+    if not 0 <= position <= MAX_POSITION:
+        raise ValueError(f"after_cursor {cursor!r} is not a cursor returned by a previous page")
+    return position
 
 
 READ_MODEL = ReadModel(table=trainings, row_type=TrainingState)

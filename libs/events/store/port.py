@@ -40,9 +40,6 @@ from libs.events.readmodels.unit import ReadModel, RowT
 from libs.events.store.apikeys import ApiKeyRecord
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord
 
-# Log positions are BIGINTs: anything above can name no event (and would overflow the driver).
-MAX_POSITION = 2**63 - 1
-
 
 class StoredEvent(NamedTuple):
     position: int

@@ -46,7 +46,7 @@ def resolve_model_path(
     strategy_dir = Path(models_dir) / validate_name("strategy", strategy)
     keys = sorted({m.timeframe for m in list_models(models_dir, strategy=strategy)})
     if not keys:
-        raise ModelNotFoundError("strategy", f"no saved models for {strategy!r} in {models_dir}")
+        raise ModelNotFoundError("strategy", f"no saved models for {strategy!r}")
     if timeframe is None:
         if len(keys) > 1:
             raise ModelNotFoundError(

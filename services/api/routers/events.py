@@ -18,7 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.routing import Match
 from starlette.types import Scope
 
-from libs.events.store.port import MAX_POSITION
+from libs.events.columns import MAX_POSITION
 from services.api.auth import key_usable
 from services.api.deps import PartsDep, PrincipalDep, StoreDep
 from services.api.errors import invalid

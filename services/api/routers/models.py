@@ -8,8 +8,9 @@ Tenancy: a model belongs to the tenant of the training that made it (the `models
 A caller sees, reads and predicts with its own tenant's models only (another tenant's answer
 404, like a model that does not exist); admins see every model in the folder, including ones
 trained outside the service. The folders are shared between tenants, so for a caller who is not
-an admin `latest` (and a version without its timeframe) is resolved among the caller's own
-models, from the read model: the newest version the tenant trained, never another tenant's.
+an admin every reference is resolved among the caller's own models, from the read model, before
+the disk is read (`latest`: the newest version the tenant trained, never another tenant's), and
+every miss answers the same `model {strategy}/{version} not found`.
 """
 
 from __future__ import annotations
@@ -93,11 +94,12 @@ async def _resolve_for(
 ) -> Path:
     """The folder of the caller's model `{strategy}/{version}`, or a 404/422 problem."""
     ref = parse_ref(version)
-    if not principal.sees_all_tenants and (ref.version == LATEST or ref.timeframe is None):
-        ref = await _own_ref(store, principal, strategy, ref)
-    path = await anyio.to_thread.run_sync(resolve_ref, models_dir, strategy, ref)
-    await _check_owner(store, principal, strategy, path)
-    return path
+    if principal.sees_all_tenants:
+        return await anyio.to_thread.run_sync(resolve_ref, models_dir, strategy, ref)
+    # Ownership first, from the read model only: what the disk holds for other tenants (their
+    # versions, timeframes) must not shape the answer, so every miss reads the same.
+    own = await _own_ref(store, principal, strategy, ref, version)
+    return await anyio.to_thread.run_sync(_own_path, models_dir, strategy, own, version)
 
 
 def parse_ref(version: str) -> VersionRef:
@@ -109,23 +111,41 @@ def parse_ref(version: str) -> VersionRef:
     return ref
 
 
+def _not_found(strategy: str, version: str) -> Problem:
+    return Problem(
+        404, f"model {strategy}/{version} not found", kind="not-found", title="Model not found"
+    )
+
+
+def _checked_names(strategy: str, ref: VersionRef) -> None:
+    """422 for a strategy or timeframe that is not a model folder name."""
+    from libs.pipeline.storage.layout import ModelNameError, validate_name
+
+    try:
+        validate_name("strategy", strategy)
+        if ref.timeframe is not None:
+            validate_name("timeframe", ref.timeframe)
+    except ModelNameError as exc:  # the timeframe key comes from the `version` path segment
+        raise invalid("strategy" if exc.field == "strategy" else "version", str(exc)) from None
+
+
 async def _own_ref(
-    store: EventStore, principal: Principal, strategy: str, ref: VersionRef
+    store: EventStore, principal: Principal, strategy: str, ref: VersionRef, version: str
 ) -> VersionRef:
     """`ref` made explicit among the tenant's own models: its timeframe (when the tenant has
-    models for one timeframe only) and, for `latest`, the tenant's newest version."""
+    models for one timeframe only) and, for `latest`, the tenant's newest version; a 404 when
+    the tenant has no such model (whether or not another tenant has)."""
+    _checked_names(strategy, ref)
     where: dict[str, Any] = {"strategy": strategy, "tenant": principal.tenant}
     if ref.timeframe is not None:
         where["timeframe"] = ref.timeframe
     rows = await store.find(models_rm.READ_MODEL, where=where)
-    if ref.version != LATEST:
+    if ref.version != LATEST:  # compared here: a huge number never reaches SQL
         rows = [row for row in rows if row.version == ref.version]
-    timeframes = sorted({row.timeframe for row in rows})
     if not rows:
-        named = f"{ref.timeframe}_{ref.version}" if ref.timeframe else str(ref.version)
-        detail = f"model {strategy}/{named} not found"
-        raise Problem(404, detail, kind="not-found", title="Model not found")
-    if len(timeframes) > 1:
+        raise _not_found(strategy, version)
+    timeframes = sorted({row.timeframe for row in rows})
+    if len(timeframes) > 1:  # the tenant's own timeframes only
         raise invalid(
             "version",
             f"{strategy!r} has models for several timeframes; pick one of {', '.join(timeframes)}",
@@ -134,41 +154,35 @@ async def _own_ref(
     return VersionRef(newest.timeframe, newest.version)
 
 
+def _own_path(models_dir: Path, strategy: str, own: VersionRef, version: str) -> Path:
+    """The folder of a model the caller owns; the same 404 when it is gone from disk."""
+    from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
+    from libs.pipeline.storage.layout import ModelNameError
+
+    try:
+        return resolve_model_path(models_dir, strategy, own.timeframe, own.version).resolve()
+    except (ModelNotFoundError, ModelNameError):
+        raise _not_found(strategy, version) from None
+
+
 def resolve(models_dir: Path, strategy: str, version: str) -> Path:
     """The model folder a `{strategy}/{version}` path names on disk, or a 404/422 problem."""
     return resolve_ref(models_dir, strategy, parse_ref(version))
 
 
 def resolve_ref(models_dir: Path, strategy: str, ref: VersionRef) -> Path:
-    """The model folder `ref` names, or a 404/422 problem."""
+    """The model folder `ref` names (any tenant's: for admins), or a 404/422 problem."""
     from libs.pipeline.storage.catalog import ModelNotFoundError, resolve_model_path
     from libs.pipeline.storage.layout import ModelNameError
 
+    _checked_names(strategy, ref)
     try:
         path = resolve_model_path(models_dir, strategy, ref.timeframe, ref.version)
     except ModelNotFoundError as exc:
         raise Problem(404, str(exc), kind="not-found", title="Model not found") from None
-    except ModelNameError as exc:  # a name that could escape models_dir
-        # The timeframe key comes from the `version` path segment.
-        raise invalid("strategy" if exc.field == "strategy" else "version", str(exc)) from None
+    except ModelNameError as exc:  # a folder on disk with a timeframe that is not a safe name
+        raise invalid("version", str(exc)) from None
     return path.resolve()
-
-
-async def _check_owner(store: EventStore, principal: Principal, strategy: str, path: Path) -> None:
-    """404 unless the model at `path` is the caller's tenant's (admins: any model)."""
-    if principal.sees_all_tenants:
-        return
-    from libs.pipeline.storage.layout import parse_version_dir
-
-    parsed = parse_version_dir(path.name)
-    rows = []
-    if parsed is not None:
-        timeframe, number = parsed
-        where = {"strategy": strategy, "timeframe": timeframe, "version": number}
-        rows = await store.find(models_rm.READ_MODEL, where=where)
-    if not rows or rows[0].tenant != principal.tenant:
-        detail = f"model {strategy}/{path.name} not found"
-        raise Problem(404, detail, kind="not-found", title="Model not found")
 
 
 def _predict(

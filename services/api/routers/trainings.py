@@ -13,6 +13,7 @@ import anyio
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from libs.events.catalog import CancelRequested, TrainingRequested
+from libs.events.columns import MAX_POSITION
 from libs.events.readmodels.trainings import CANCELLING, MAX_PAGE, QUEUED, Status
 from libs.pipeline import names
 from services.api import idempotency
@@ -43,10 +44,18 @@ def links_for(training_id: str) -> Links:
 
 async def visible_training(store: Any, principal: Any, training_id: str) -> Any:
     """The training's read model, or 404 (also for another tenant's training)."""
+    if not could_be_training_id(training_id):
+        raise not_found("training", training_id)
     state = await store.get_training(training_id)
     if state is None or not principal.owns(state.tenant):
         raise not_found("training", training_id)
     return state
+
+
+def could_be_training_id(training_id: str) -> bool:
+    """False for an id no stored training can have: a NUL byte, which Postgres text refuses
+    (an error there, not a miss), so it must not reach SQL."""
+    return "\x00" not in training_id
 
 
 @router.post(
@@ -105,7 +114,7 @@ async def list_trainings(
     store: StoreDep,
     principal: PrincipalDep,
     status: Status | None = None,
-    strategy: Annotated[str | None, Query(max_length=names.STRATEGY.max_length)] = None,
+    strategy: Annotated[str | None, Query(pattern=names.STRATEGY.pattern)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> TrainingPage:
@@ -127,7 +136,7 @@ async def get_training(
     training_id: str,
     store: StoreDep,
     principal: PrincipalDep,
-    as_of: Annotated[int | None, Query(ge=0, description="a log position")] = None,
+    as_of: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description="a log position")] = None,
 ) -> TrainingView:
     state = await visible_training(store, principal, training_id)
     if as_of is not None:

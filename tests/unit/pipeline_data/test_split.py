@@ -82,6 +82,26 @@ def test_explicit_cut_dates(two_symbols):
     assert split.report["method"] == "dates"
 
 
+def test_no_purge_with_a_symbol_that_ends_before_the_cuts(strategy, bars_dir):
+    """BBB's last bar comes before the validation start: with purge_bars 0 there is no bar
+    at the cut to count back from, and BBB keeps every labelled row for training."""
+    bars_dir(symbol="AAA", bars=900, seed=1, start="2021-01-01")
+    folder = bars_dir(symbol="BBB", bars=300, seed=2, start="2021-01-01")
+    doc = strategy()
+    doc["training_data"]["symbols"] = {"mode": "multi_symbol", "list": ["AAA", "BBB"]}
+    doc["training"]["data_split"] = {
+        "validation_start": "2021-01-20",
+        "test_start": "2021-02-01",
+        "purge_bars": 0,
+    }
+    parts, split = run_phases(load_strategy(doc), folder)
+    bbb = next(p for p in parts if p.symbol == "BBB")
+    assert bbb.close.index.max() < pd.Timestamp("2021-01-20", tz="UTC")
+    assert split.rows["BBB"]["train"] == int((bbb.y != UNKNOWN).sum()) > 0
+    assert split.rows["BBB"]["validation"] == split.rows["BBB"]["test"] == 0
+    assert split.index["AAA"]["test"].min() == pd.Timestamp("2021-02-01", tz="UTC")
+
+
 def test_the_purge_gap_holds_and_no_train_label_reads_a_later_split(two_symbols):
     cfg, folder = two_symbols
     parts, split = run_phases(cfg, folder)

@@ -179,6 +179,26 @@ def test_judge_compares_with_the_baselines_on_the_same_rows_and_says_no_without_
     assert best["accuracy"] == max(b["accuracy"] for b in coin["baselines"].values())
 
 
+def test_no_skill_without_beating_the_best_baseline_on_sharpe():
+    """More accurate than every baseline and a Sharpe above zero, but a steady rise that buying
+    and holding rides better: not evidence of skill."""
+    rng = np.random.default_rng(2)
+    returns = 0.001 + rng.normal(0, 0.0003, 400)  # up nearly every bar
+    y = np.where(rng.random(400) < 0.8, 0, 2)  # labels the prices do not follow
+    context = context_of(returns, momentum=rng.choice([0, 2], 400))
+    evaluation = EvaluationConfig(bootstrap_resamples=500, cost_bps=0.0)
+    m = judge(y, y, context, evaluation, periods=252, block=5, seed=0)
+    ci = m["bootstrap"]
+    assert ci["accuracy_minus_best_baseline"][0] > 0 and ci["sharpe"][0] > 0
+    riding = m["baselines"]["buy_and_hold"]["trading"]["sharpe"]  # majority BUY: the same
+    assert m["best_baseline"]["sharpe"] == riding > m["trading"]["sharpe"]
+    low, high = ci["sharpe_minus_best_baseline"]
+    assert high < 0
+    assert not m["skill"] and m["verdict"].startswith("evidence of skill at 95 %: no")
+    assert f"= {m['trading']['sharpe'] - m['best_baseline']['sharpe']:+.2f}" in m["verdict"]
+    assert f"[{low:+.2f}, {high:+.2f}]" in m["verdict"]
+
+
 def test_periods_per_year_is_measured_on_the_bar_times():
     daily = pd.date_range("2021-01-01", periods=366, freq="D", tz="UTC")
     assert periods_per_year(daily) == pytest.approx(365 / (365 / 365.25))
