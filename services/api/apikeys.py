@@ -23,12 +23,13 @@ from datetime import UTC, datetime
 
 import anyio
 
+from libs.pipeline import names
 from libs.events.store.apikeys import ROLES, ApiKeyRecord, DuplicateApiKey
 from libs.events.store.port import EventStore
 
 PREFIX = "ktrdr"
 KEY_PATTERN = re.compile(r"^ktrdr_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{32,128})$")
-TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TENANT_PATTERN = names.TENANT.pattern
 NAME_PATTERN = r"^[\x21-\x7e][\x20-\x7e]{0,199}$"  # printable ASCII
 
 # scrypt at the cost OWASP recommends for interactive logins (16 MiB, ~50 ms).
@@ -103,8 +104,8 @@ def new_record(
     """The row to store for `key` (made by `generate_key()` or given by the operator)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    if not re.fullmatch(TENANT_PATTERN, tenant):
-        raise ValueError("tenant: lowercase letters, digits, '-' and '_', at most 64")
+    if not names.TENANT.matches(tenant):
+        raise ValueError(f"tenant: {names.TENANT.rule()}")
     parsed = parse_key(key)
     return ApiKeyRecord(
         key_id=parsed.key_id,

@@ -18,6 +18,7 @@ from pathlib import Path
 from libs.events.catalog import DeviceInfo, Event, TrainingRequested
 from libs.pipeline.progress import TrainingCancelled
 from libs.pipeline.request import TrainingRequest, TrainingResult
+from libs.pipeline.storage.layout import tenant_models_dir
 from services.trainer.cancellation import RunToken, StopReason
 from services.trainer.errors import check_dates, describe_failure
 from services.trainer.publisher import OrderedPublisher
@@ -150,7 +151,8 @@ class AttemptRunner:
         return TrainingRequest(
             strategy=dict(request.strategy),
             data_dir=self.config.data_dir,
-            models_dir=self.config.models_dir,
+            # The tenant's own tree: its own version numbers, never another tenant's folder.
+            models_dir=tenant_models_dir(self.config.models_dir, request.tenant),
             symbols=list(request.symbols) or None,
             timeframes=list(request.timeframes) or None,
             start_date=request.start_date,

@@ -1,5 +1,6 @@
-"""The `models` read model: the registry of trained models, one row per (strategy, timeframe,
-version), from the accepted Completed events. A version, once recorded, is never overwritten."""
+"""The `models` read model: the registry of trained models, one row per (tenant, strategy,
+timeframe, version), from the accepted Completed events. Each tenant has its own model folders
+and so its own version numbers; a version, once recorded, is never overwritten."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from libs.events.readmodels.unit import ReadModel
 models = sa.Table(
     "models",
     metadata,
-    sa.Column("strategy", sa.String(200), primary_key=True),
-    sa.Column("timeframe", sa.String(16), primary_key=True),
-    sa.Column("version", sa.Integer(), primary_key=True),
+    sa.Column("strategy", sa.String(200), nullable=False),
+    sa.Column("timeframe", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("path", sa.String(1024), nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("bytes", sa.BigInteger(), nullable=False),
@@ -35,6 +36,7 @@ models = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("test_metrics", Json, nullable=True),
     sa.Column("position", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("tenant", "strategy", "timeframe", "version"),
     sa.Index(None, "training_id"),
 )
 
@@ -54,8 +56,9 @@ class ModelRow:
     position: int
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.strategy, self.timeframe, self.version)
+    def key(self) -> tuple[str, str, str, int]:
+        """The primary key: (tenant, strategy, timeframe, version)."""
+        return (self.tenant, self.strategy, self.timeframe, self.version)
 
     def to_row(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -82,10 +82,7 @@ def check_names(
     section = "training_data" if raw.training_data is not None else "data"
     name, issues = raw.name, []
     if not names.STRATEGY.matches(name):
-        message = (
-            f"{name!r} must be 1-{names.STRATEGY.max_length} letters, digits, _ . - "
-            "(it names a folder under models/)"
-        )
+        message = f"{name!r} must be {names.STRATEGY.rule()} (it names a folder under models/)"
         issues.append(ConfigIssue(("name",), message))
     for label, values in (("symbols", symbols), ("timeframes", frames)):
         duplicates = sorted({v for v in values if values.count(v) > 1})

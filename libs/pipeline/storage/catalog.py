@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from libs.pipeline import names
 from libs.pipeline.storage.layout import (
     LATEST,
     existing_versions,
@@ -72,7 +73,8 @@ def resolve_model_path(
 
 
 def list_models(models_dir: Path, strategy: str | None = None) -> list[ModelInfo]:
-    """Every complete model folder (temp folders of savers in progress are skipped)."""
+    """Every complete model folder directly under `models_dir` (temp folders of savers in
+    progress are skipped; so is the tenants' folder, whose trees are listed one at a time)."""
     root = Path(models_dir)
     if strategy is not None:
         validate_name("strategy", strategy)
@@ -80,6 +82,8 @@ def list_models(models_dir: Path, strategy: str | None = None) -> list[ModelInfo
         return []
     found: list[ModelInfo] = []
     for strategy_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if strategy_dir.name == names.TENANTS_FOLDER:
+            continue
         if strategy is not None and strategy_dir.name != strategy:
             continue
         for entry in sorted(strategy_dir.iterdir()):

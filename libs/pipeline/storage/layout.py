@@ -1,6 +1,11 @@
 """The on-disk layout of saved models: `models/{strategy}/{timeframe}_v{N}/` + a
 `{timeframe}_latest` pointer, and the two race-free operations on it.
 
+Models trained by the service live in their tenant's own tree,
+`models/tenants/{tenant}/{strategy}/...` (`tenant_models_dir`), so each tenant has its own
+version numbers; models trained outside the service (`ktrdr train`) keep `models/{strategy}/...`.
+`tenants` is therefore not a strategy name (`names.TENANTS_FOLDER`).
+
 Versions are allocated without a lock: a finished model folder is renamed into place, and
 rename(2) refuses to replace a non-empty folder, so of two savers racing for v{N} one wins and
 the other retries with N+1. The latest pointer (a symlink, or a one-line file where symlinks are
@@ -33,25 +38,49 @@ _FOLDER = re.compile(r"^(?P<tf>.+)_v(?P<n>\d+)$")
 _TF_LATEST = re.compile(rf"^(?P<tf>.+)_{LATEST}$")
 _NUMBER = re.compile(r"^v?(?P<n>\d+)$")
 
-NameField = Literal["strategy", "timeframe"]
+NameField = Literal["strategy", "timeframe", "tenant"]
+
+
+_RULES = {"strategy": names.MODEL_FOLDER, "timeframe": names.MODEL_FOLDER, "tenant": names.TENANT}
 
 
 class ModelNameError(ValueError):
-    """A strategy or timeframe that is not a safe folder name; `field` says which."""
+    """A strategy, timeframe or tenant that is not a safe folder name; `field` says which."""
 
     def __init__(self, field: NameField, value: str) -> None:
         self.field: NameField = field
         self.value = value
-        super().__init__(
-            f"{field}: {value!r} is not a valid model name; use {names.MODEL_FOLDER.rule()}"
-        )
+        rule = _RULES[field].rule()
+        if field == "strategy":
+            rule += f", not {names.TENANTS_FOLDER!r}"
+        super().__init__(f"{field}: {value!r} is not a valid model name; use {rule}")
 
 
 def validate_name(field: NameField, value: str) -> str:
-    """A strategy or timeframe used as a folder name: it must not escape models_dir."""
-    if not names.MODEL_FOLDER.matches(value):
+    """A strategy, timeframe or tenant used as a folder name: it must not escape models_dir,
+    and a strategy folder must not be the tenants' folder."""
+    if not _RULES[field].matches(value) or (
+        field == "strategy" and value == names.TENANTS_FOLDER
+    ):
         raise ModelNameError(field, value)
     return value
+
+
+def tenant_models_dir(models_dir: Path, tenant: str) -> Path:
+    """The root of one tenant's models: `{models_dir}/tenants/{tenant}`."""
+    return Path(models_dir) / names.TENANTS_FOLDER / validate_name("tenant", tenant)
+
+
+def tenant_dirs(models_dir: Path) -> list[tuple[str, Path]]:
+    """(tenant, its models root) for every tenant folder under `models_dir`, by name."""
+    root = Path(models_dir) / names.TENANTS_FOLDER
+    if not root.is_dir() or root.is_symlink():
+        return []
+    return [
+        (entry.name, entry)
+        for entry in sorted(root.iterdir())
+        if entry.is_dir() and not entry.is_symlink() and names.TENANT.matches(entry.name)
+    ]
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ async def table_names(url: str) -> set[str]:
 
 
 async def cli_round_trip(url: str, cwd: Path) -> None:
-    assert "0002" in ktrdr(url, "db", "upgrade", cwd=cwd)
+    assert "0003" in ktrdr(url, "db", "upgrade", cwd=cwd)
     assert await table_names(url) == TABLES | {"alembic_version"}
-    assert "0002 (head)" in ktrdr(url, "db", "current", cwd=cwd)
+    assert "0003 (head)" in ktrdr(url, "db", "current", cwd=cwd)
     ktrdr(url, "db", "downgrade", "base", cwd=cwd)
     assert await table_names(url) == {"alembic_version"}
     ktrdr(url, "db", "upgrade", cwd=cwd)
@@ -73,7 +73,19 @@ async def test_migrated_schema_matches_the_metadata(engine):
             )
         )
     assert diff == []
-    assert await current_revision(engine) == "0002"
+    # Autogenerate does not compare primary keys: compare them here, columns in order.
+    async with engine.connect() as conn:
+        migrated = await conn.run_sync(
+            lambda c: {
+                name: sa.inspect(c).get_pk_constraint(name)["constrained_columns"]
+                for name in TABLES
+            }
+        )
+    assert migrated == {
+        t.name: [c.name for c in t.primary_key.columns] for t in metadata.tables.values()
+    }
+    assert migrated["models"] == ["tenant", "strategy", "timeframe", "version"]
+    assert await current_revision(engine) == "0003"
 
 
 async def test_downgrade_to_base_and_back_through_an_engine(engine):
@@ -83,4 +95,4 @@ async def test_downgrade_to_base_and_back_through_an_engine(engine):
         left = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
     assert left & TABLES == set()
     await upgrade_engine(engine)
-    assert await current_revision(engine) == "0002"
+    assert await current_revision(engine) == "0003"

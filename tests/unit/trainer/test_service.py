@@ -19,7 +19,7 @@ async def test_one_training_publishes_the_full_sequence_in_order(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(epochs=2, batches=3)
         await h.trainer(pipeline)
-        req = requested()
+        req = requested(tenant="acme")
         await h.bus.publish(req)
         terminal = await h.wait_terminal(req.training_id)
 
@@ -41,10 +41,23 @@ async def test_one_training_publishes_the_full_sequence_in_order(tmp_path):
         assert started.device.type == "cpu" and started.trainer_id == "t0"
         assert terminal.model.sha256 == "ab" * 32 and terminal.model.bytes == 123
         assert terminal.test_metrics == {"accuracy": 0.5}
-        # The request reached the pipeline as a TrainingRequest on the trainer's own dirs.
+        # The request reached the pipeline as a TrainingRequest on the trainer's own dirs, with
+        # the models saved in the tenant's own tree.
         (sent,) = pipeline.calls
-        assert sent.training_id == req.training_id and sent.models_dir == tmp_path / "models"
+        assert sent.training_id == req.training_id
+        assert sent.models_dir == tmp_path / "models" / "tenants" / "acme"
         assert sent.device == "cpu" and sent.seed == req.seed
+
+
+async def test_a_tenant_that_is_no_folder_name_fails_before_training(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(epochs=1, batches=1)
+        await h.trainer(pipeline)
+        req = requested(tenant="../other")
+        await h.bus.publish(req)
+        terminal = await h.wait_terminal(req.training_id)
+        assert terminal.type == "Failed" and "tenant" in terminal.message
+        assert pipeline.calls == []
 
 
 async def test_cancel_mid_training_stops_within_one_batch(tmp_path):
