@@ -72,7 +72,9 @@ async def test_rebuild_finds_drift_and_swap_repairs_it(store, engine):
     found = {(d.table, d.key[0], d.column) for d in report.differences}
     assert ("trainings", "t-0", "status") in found
     assert ("training_epochs", "t-1", None) in found
-    assert ("models", "neuro_mean_reversion", None) in found
+    missing_models = {d.key for d in report.differences if d.table == "models"}
+    assert {key[1:3] for key in missing_models} == {("neuro_mean_reversion", "1d")}
+    assert {key[0] for key in missing_models} == {"default", "acme"}  # keys lead with the tenant
     assert report.differences_total == len(report.differences) == 1 + 2 + 2
     status = next(d for d in report.differences if d.column == "status")
     assert (status.live, status.rebuilt) == (FAILED, "completed")

@@ -79,7 +79,9 @@ def test_epoch_and_model_rows_are_derived_from_accepted_events():
     assert epoch.epoch is not None and epoch.epoch.key == ("t-1", 1, 1)
     assert epoch.epoch.val_loss == 0.7 and epoch.epoch.position == 2
     done = apply(epoch.state, s.completed(version=3), 3)
-    assert done.model is not None and done.model.key == (s.strategy, s.timeframe, 3)
+    assert done.model is not None
+    assert done.model.key == ("default", s.strategy, s.timeframe, 3)
+    assert models.READ_MODEL.key(done.model) == done.model.key  # the key is the primary key
     assert done.model.training_id == "t-1" and done.model.test_metrics == {"accuracy": 0.61}
 
 
