@@ -100,6 +100,18 @@ async def test_read_models_are_folded_in_the_append(store):
     assert await store.list_models(tenant="someone-else") == []
 
 
+async def test_each_tenant_has_its_own_model_versions(store):
+    acme, other = TrainingScript("t-a", tenant="acme"), TrainingScript("t-b", tenant="other")
+    for s in (acme, other):  # both tenants' first model of one strategy and timeframe
+        await store.append(s.run(epochs=1, batches=1, version=1))
+    models = await store.list_models(strategy=acme.strategy, timeframe=acme.timeframe)
+    assert sorted((m.tenant, m.version, m.training_id) for m in models) == [
+        ("acme", 1, "t-a"),
+        ("other", 1, "t-b"),
+    ]
+    assert [m.training_id for m in await store.list_models(tenant="other")] == ["t-b"]
+
+
 async def test_heartbeats_update_trainers_but_are_not_stored(store):
     s = TrainingScript("t-1")
     older = s.heartbeat("t9", running=["t-1"])

@@ -3,6 +3,8 @@ real processes on the real Postgres + RabbitMQ, driven over HTTP like any client
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -46,6 +48,13 @@ async def test_a_training_streams_every_event_and_its_model_predicts(client, clu
 
     model = completed.data["model"]
     version = f"{model['timeframe']}_v{model['version']}"
+    # Saved in the submitting key's tenant's tree ("default": the bootstrap admin's).
+    tenant_tree = cluster.models_dir / "tenants" / "default" / model["strategy"]
+    assert Path(model["path"]) == tenant_tree / version
+    listed = (await client.get("/api/v1/models")).json()["items"]
+    assert {"tenant": "default", "name": version} in [
+        {"tenant": i["tenant"], "name": i["name"]} for i in listed
+    ]
     response = await client.post(
         f"/api/v1/models/{model['strategy']}/{version}/predict",
         json={"symbol": "EURUSD", "bars": 5},

@@ -129,7 +129,7 @@ class TrainingScript:
             strategy=self.strategy,
             timeframe=self.timeframe,
             version=version,
-            path=f"models/{self.strategy}/{self.timeframe}_v{version}",
+            path=f"models/tenants/{self.tenant}/{self.strategy}/{self.timeframe}_v{version}",
             sha256="ab" * 32,
             bytes=12345,
         )
@@ -260,7 +260,7 @@ def completed(tid: str | None = None, source: str = "trainer:t1", attempt: int =
             strategy="s",
             timeframe="1h",
             version=1,
-            path="models/s/1h_v1",
+            path="models/tenants/default/s/1h_v1",
             sha256="0" * 64,
             bytes=10,
         ),

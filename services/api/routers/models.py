@@ -4,26 +4,35 @@
 `1h_latest`, `v3` / `3` or `latest` (when the strategy has models for one timeframe only).
 Everything torch-related is imported lazily and runs in a worker thread.
 
-Tenancy: a model belongs to the tenant of the training that made it (the `models` read model).
-A caller sees, reads and predicts with its own tenant's models only (another tenant's answer
-404, like a model that does not exist); admins see every model in the folder, including ones
-trained outside the service. The folders are shared between tenants, so for a caller who is not
-an admin every reference is resolved among the caller's own models, from the read model, before
-the disk is read (`latest`: the newest version the tenant trained, never another tenant's), and
-every miss answers the same `model {strategy}/{version} not found`.
+Tenancy: each tenant's models live in its own folder, `{models_dir}/tenants/{tenant}/`, with
+its own version numbers, and belong to it through the `models` read model. A caller lists,
+reads and predicts with its own tenant's models only: every reference is resolved among the
+caller's own rows of the read model before its folder is read (`latest`: the newest version the
+tenant trained), and every miss -- another tenant's model included -- answers the same
+`model {strategy}/{version} not found`. Admins list every tenant's models (each item names its
+tenant) and the models trained outside the service (`ktrdr train`: `{models_dir}/{strategy}/`,
+tenant null); they read another tenant's with `?tenant=` (default: their own) and an outside
+one with `?local=true`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from libs.events.readmodels import models as models_rm
 from libs.events.store.port import EventStore
-from libs.pipeline.storage.layout import LATEST, VersionRef, parse_version_ref
+from libs.pipeline import names
+from libs.pipeline.storage.layout import (
+    LATEST,
+    VersionRef,
+    parse_version_ref,
+    tenant_dirs,
+    tenant_models_dir,
+)
 from services.api.deps import PartsDep, PrincipalDep, SettingsDep, StoreDep
 from services.api.errors import Problem, invalid
 from services.api.model_cache import ModelCache
@@ -34,15 +43,47 @@ from services.api.schemas import Prediction, PredictRequest, PredictResponse
 router = APIRouter(prefix="/models", tags=["models"])
 
 
+TenantQuery = Annotated[
+    str | None,
+    Query(
+        pattern=names.TENANT.pattern,
+        description=(
+            "Admins: whose model to read (default: the admin's own tenant). Other callers "
+            "see their own tenant's models only; any other tenant reads as not found."
+        ),
+    ),
+]
+LocalQuery = Annotated[
+    bool,
+    Query(
+        description=(
+            "Admins: read a model trained outside the service (`ktrdr train`, saved under "
+            "`{models_dir}/{strategy}/`, no tenant) instead of a tenant's."
+        ),
+    ),
+]
+
+
 @router.get("")
 async def list_models(
     settings: SettingsDep, store: StoreDep, principal: PrincipalDep, strategy: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
+    """The caller's saved models, each with its `tenant`. Admins get every tenant's models
+    and the ones trained outside the service (`tenant` null), each with links that name them."""
     from libs.pipeline.storage.catalog import list_models as list_saved
     from libs.pipeline.storage.layout import ModelNameError
 
+    models_dir = settings.models_dir
+    if principal.sees_all_tenants:
+        roots = [(None, models_dir), *tenant_dirs(models_dir)]
+    else:
+        roots = [(principal.tenant, tenant_models_dir(models_dir, principal.tenant))]
     try:
-        found = await anyio.to_thread.run_sync(lambda: list_saved(settings.models_dir, strategy))
+        found = [
+            (tenant, info)
+            for tenant, root in roots
+            for info in await anyio.to_thread.run_sync(list_saved, root, strategy)
+        ]
     except ModelNameError as exc:
         raise invalid(exc.field, str(exc)) from None
     if not principal.sees_all_tenants:
@@ -50,19 +91,35 @@ async def list_models(
             row.key
             for row in await store.find(models_rm.READ_MODEL, where={"tenant": principal.tenant})
         }
-        found = [i for i in found if (i.strategy, i.timeframe, i.version) in owned]
-    return {"items": [_summary(info, settings.models_dir) for info in found]}
+        found = [
+            (tenant, i)
+            for tenant, i in found
+            if (tenant, i.strategy, i.timeframe, i.version) in owned
+        ]
+    query = principal.sees_all_tenants
+    return {"items": [_summary(info, tenant, query) for tenant, info in found]}
 
 
 @router.get("/{strategy}/{version}")
 async def get_model(
-    strategy: str, version: str, parts: PartsDep, principal: PrincipalDep
+    strategy: str,
+    version: str,
+    parts: PartsDep,
+    principal: PrincipalDep,
+    tenant: TenantQuery = None,
+    local: LocalQuery = False,
 ) -> dict[str, Any]:
+    """One saved model: metadata, metrics, features and its strategy. Callers read their own
+    tenant's models; admins name another tenant with `?tenant=` (default: their own) or a model
+    trained outside the service with `?local=true`."""
     settings = parts.settings
-    path = await _resolve_for(parts.store, principal, settings.models_dir, strategy, version)
+    owner, path = await _resolve_for(
+        parts.store, principal, settings.models_dir, strategy, version, tenant, local
+    )
     loaded = await anyio.to_thread.run_sync(parts.model_cache.get, path)
     return {
         "strategy": strategy,
+        "tenant": owner,
         "timeframe": loaded.metadata.get("timeframe"),
         "version": path.name,
         "path": str(path.relative_to(settings.models_dir.resolve())),
@@ -75,12 +132,23 @@ async def get_model(
 
 @router.post("/{strategy}/{version}/predict", response_model=PredictResponse)
 async def predict(
-    strategy: str, version: str, body: PredictRequest, parts: PartsDep, principal: PrincipalDep
+    strategy: str,
+    version: str,
+    body: PredictRequest,
+    parts: PartsDep,
+    principal: PrincipalDep,
+    tenant: TenantQuery = None,
+    local: LocalQuery = False,
 ) -> PredictResponse:
+    """Signals of a saved model on the latest bars of a symbol. Callers predict with their own
+    tenant's models; admins name another tenant with `?tenant=` (default: their own) or a model
+    trained outside the service with `?local=true`."""
     settings = parts.settings
     if body.bars > settings.max_predict_bars:
         raise invalid("bars", f"at most {settings.max_predict_bars}")
-    path = await _resolve_for(parts.store, principal, settings.models_dir, strategy, version)
+    _, path = await _resolve_for(
+        parts.store, principal, settings.models_dir, strategy, version, tenant, local
+    )
     rows = await anyio.to_thread.run_sync(
         _predict, parts.model_cache, path, settings.data_dir, body
     )
@@ -90,16 +158,34 @@ async def predict(
 
 
 async def _resolve_for(
-    store: EventStore, principal: Principal, models_dir: Path, strategy: str, version: str
-) -> Path:
-    """The folder of the caller's model `{strategy}/{version}`, or a 404/422 problem."""
+    store: EventStore,
+    principal: Principal,
+    models_dir: Path,
+    strategy: str,
+    version: str,
+    tenant: str | None,
+    local: bool,
+) -> tuple[str | None, Path]:
+    """(its tenant, the folder) of the model `{strategy}/{version}` the caller may read (from
+    the tenant's folder, or with `local` the folder of models trained outside the service), or
+    a 404/422 problem."""
     ref = parse_ref(version)
     if principal.sees_all_tenants:
-        return await anyio.to_thread.run_sync(resolve_ref, models_dir, strategy, ref)
+        if local and tenant is not None:
+            raise invalid("local", "name a tenant or local=true, not both")
+        owner = None if local else tenant or principal.tenant
+        root = models_dir if owner is None else tenant_models_dir(models_dir, owner)
+        return owner, await anyio.to_thread.run_sync(resolve_ref, root, strategy, ref)
+    if local or (tenant is not None and tenant != principal.tenant):
+        _checked_names(strategy, ref)
+        raise _not_found(strategy, version)  # not the caller's: reads like a missing model
     # Ownership first, from the read model only: what the disk holds for other tenants (their
     # versions, timeframes) must not shape the answer, so every miss reads the same.
     own = await _own_ref(store, principal, strategy, ref, version)
-    return await anyio.to_thread.run_sync(_own_path, models_dir, strategy, own, version)
+    root = tenant_models_dir(models_dir, principal.tenant)
+    return principal.tenant, await anyio.to_thread.run_sync(
+        _own_path, root, strategy, own, version
+    )
 
 
 def parse_ref(version: str) -> VersionRef:
@@ -226,17 +312,18 @@ def _predict(
     ]
 
 
-def _summary(info: Any, models_dir: Path) -> dict[str, Any]:
+def _summary(info: Any, tenant: str | None, query: bool) -> dict[str, Any]:
+    """One list item; with `query` (admins) its links name its tenant or `local=true`."""
+    link = model_path(info.strategy, info.path.name)
+    suffix = ("?local=true" if tenant is None else f"?tenant={tenant}") if query else ""
     return {
         "strategy": info.strategy,
+        "tenant": tenant,
         "timeframe": info.timeframe,
         "version": info.version,
         "name": info.path.name,
         "created_at": info.created_at,
         "test_accuracy": info.test_accuracy,
         "latest": info.latest,
-        "links": {
-            "self": model_path(info.strategy, info.path.name),
-            "predict": f"{model_path(info.strategy, info.path.name)}/predict",
-        },
+        "links": {"self": link + suffix, "predict": f"{link}/predict{suffix}"},
     }

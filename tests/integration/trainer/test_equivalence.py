@@ -66,7 +66,7 @@ def start_ktrdr_train(start: str, end: str, models_dir: Path) -> subprocess.Pope
 async def test_bus_trainer_and_ktrdr_train_give_identical_weights_and_metrics(
     probe, spawn, tmp_path
 ):
-    req = nmr_request(epochs=3, seed=1234)
+    req = nmr_request(epochs=3, seed=1234).model_copy(update={"tenant": "acme"})
     cli_models = tmp_path / "cli-models"
     cli = start_ktrdr_train(req.start_date, req.end_date, cli_models)
     trainer = spawn("equivalence")  # boots while `ktrdr train` runs
@@ -78,6 +78,10 @@ async def test_bus_trainer_and_ktrdr_train_give_identical_weights_and_metrics(
     assert completed.type == "Completed", completed
 
     bus_dir, cli_dir = Path(completed.model.path), single_model_dir(cli_models)
+    # The trainer saves in the request's tenant's tree; `ktrdr train` in the plain one.
+    tenant_tree = trainer.models_dir / "tenants" / "acme" / req.strategy_name
+    assert bus_dir.parent == tenant_tree and cli_dir.parent == cli_models / req.strategy_name
+    assert bus_dir.name == cli_dir.name and bus_dir.name.endswith("_v1")
     bus_weights, cli_weights = state_dict(bus_dir), state_dict(cli_dir)
     assert bus_weights.keys() == cli_weights.keys() and bus_weights
     for name, tensor in bus_weights.items():

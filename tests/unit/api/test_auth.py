@@ -221,39 +221,101 @@ def one_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return models
 
 
+def place(api: Api, one_model: Path, tenant: str, *folders: str) -> Path:
+    """Copies of the trained model as `tenants/{tenant}/tiny_rsi/{folder}`, latest pointers
+    moved as a saver moves them; the tenant's strategy folder."""
+    from libs.pipeline.storage.layout import update_latest_pointer
+
+    strategy_dir = api.settings.models_dir / "tenants" / tenant / "tiny_rsi"
+    for folder in folders:
+        shutil.copytree(one_model / "tiny_rsi" / "1h_v1", strategy_dir / folder)
+    for timeframe in {folder.rsplit("_v", 1)[0] for folder in folders}:
+        update_latest_pointer(strategy_dir, timeframe)
+    return strategy_dir
+
+
+async def completed(api: Api, tenant: str, version: int, timeframe: str = "1h") -> None:
+    """The read model's row: `tenant` trained tiny_rsi `{timeframe}_v{version}`."""
+    script = TrainingScript(
+        str(uuid.uuid4()), tenant=tenant, strategy="tiny_rsi", timeframe=timeframe
+    )
+    await api.store.append([script.requested(), script.started(), script.completed(version)])
+
+
 async def test_a_tenant_lists_reads_and_predicts_only_with_its_own_models(
     api: Api, one_model: Path
 ) -> None:
-    shutil.copytree(one_model, api.settings.models_dir, symlinks=True)
-    script = TrainingScript(str(uuid.uuid4()), tenant="acme", strategy="tiny_rsi", timeframe="1h")
-    await api.store.append([script.requested(), script.started(), script.completed(version=1)])
+    place(api, one_model, "acme", "1h_v1")
+    await completed(api, "acme", 1)
     acme = await api.client_as("trainer-user", "acme")
     model = "/api/v1/models/tiny_rsi/1h_v1"
     body = {"symbol": "EURUSD", "bars": 3}
     listed = (await acme.get("/api/v1/models")).json()["items"]
-    assert [m["name"] for m in listed] == ["1h_v1"]
+    assert [(m["tenant"], m["name"]) for m in listed] == [("acme", "1h_v1")]
+    assert listed[0]["links"]["self"] == model  # its own: no tenant to name
     assert (await acme.get(model)).status_code == 200
+    assert (await acme.get(f"{model}?tenant=acme")).status_code == 200
     assert (await acme.post(f"{model}/predict", json=body)).status_code == 200
-    # The default tenant's trainer-user: not its model.
+    # The default tenant's trainer-user: not its model, even naming acme's tenant.
     assert (await api.client.get("/api/v1/models")).json()["items"] == []
     assert (await api.client.get(model)).status_code == 404
+    assert (await api.client.get(f"{model}?tenant=acme")).status_code == 404
     assert (await api.client.post(f"{model}/predict", json=body)).status_code == 404
+    assert (await api.client.post(f"{model}/predict?tenant=acme", json=body)).status_code == 404
 
 
-async def test_latest_is_the_callers_newest_model_even_when_another_tenant_trained_later(
+async def test_two_tenants_each_get_v1_and_admins_see_both_with_their_tenants(
     api: Api, one_model: Path
 ) -> None:
-    from libs.pipeline.storage.layout import update_latest_pointer
+    from libs.pipeline.storage.layout import rename_into_next_version, tenant_models_dir
 
-    shutil.copytree(one_model, api.settings.models_dir, symlinks=True)
-    folder = api.settings.models_dir / "tiny_rsi"
-    shutil.copytree(folder / "1h_v1", folder / "1h_v2")
-    update_latest_pointer(folder, "1h")  # on disk, latest is now v2: the other tenant's
-    for tenant, version in (("acme", 1), ("globex", 2)):
-        script = TrainingScript(
-            str(uuid.uuid4()), tenant=tenant, strategy="tiny_rsi", timeframe="1h"
+    for tenant in ("acme", "globex"):  # each saver allocates in its own tenant's tree
+        strategy_dir = tenant_models_dir(api.settings.models_dir, tenant) / "tiny_rsi"
+        strategy_dir.mkdir(parents=True)
+        tmp = strategy_dir / ".tmp-1h"
+        shutil.copytree(one_model / "tiny_rsi" / "1h_v1", tmp)
+        _, version = rename_into_next_version(tmp, strategy_dir, "1h")
+        assert version == 1
+        await completed(api, tenant, version)
+    rows = await api.store.list_models(strategy="tiny_rsi")
+    assert sorted((m.tenant, m.version) for m in rows) == [("acme", 1), ("globex", 1)]
+
+    admin = await api.client_as("admin")
+    listed = (await admin.get("/api/v1/models")).json()["items"]
+    assert [(m["tenant"], m["name"], m["links"]["self"]) for m in listed] == [
+        ("acme", "1h_v1", "/api/v1/models/tiny_rsi/1h_v1?tenant=acme"),
+        ("globex", "1h_v1", "/api/v1/models/tiny_rsi/1h_v1?tenant=globex"),
+    ]
+    for tenant in ("acme", "globex"):
+        client = await api.client_as("reader", tenant)
+        mine = (await client.get("/api/v1/models")).json()["items"]
+        assert [(m["tenant"], m["name"]) for m in mine] == [(tenant, "1h_v1")]
+        got = (await client.get("/api/v1/models/tiny_rsi/latest")).json()
+        assert got["path"] == f"tenants/{tenant}/tiny_rsi/1h_v1"
+        got = (await admin.get(f"/api/v1/models/tiny_rsi/v1?tenant={tenant}")).json()
+        assert (got["tenant"], got["path"]) == (tenant, f"tenants/{tenant}/tiny_rsi/1h_v1")
+        predicted = await admin.post(
+            f"/api/v1/models/tiny_rsi/v1/predict?tenant={tenant}",
+            json={"symbol": "EURUSD", "bars": 2},
         )
-        await api.store.append([script.requested(), script.completed(version=version)])
+        assert predicted.status_code == 200, predicted.text
+    # Without ?tenant= an admin reads its own tenant's ("default": none here).
+    assert (await admin.get("/api/v1/models/tiny_rsi/v1")).status_code == 404
+    assert (await admin.get("/api/v1/models/tiny_rsi/v1?tenant=Not..A/tenant")).status_code in (
+        404,
+        422,
+    )
+    assert (await admin.get("/api/v1/models/tiny_rsi/v1?tenant=Acme")).status_code == 422
+
+
+async def test_latest_is_the_callers_newest_model_even_when_its_folder_holds_a_newer_one(
+    api: Api, one_model: Path
+) -> None:
+    # On disk acme's latest is v2, a folder no Completed of acme's recorded: never shown.
+    place(api, one_model, "acme", "1h_v1", "1h_v2")
+    place(api, one_model, "globex", "1h_v1", "1h_v2")
+    await completed(api, "acme", 1)
+    await completed(api, "globex", 2)
     acme = await api.client_as("trainer-user", "acme")
     body = {"symbol": "EURUSD", "bars": 3}
     for latest in ("latest", "1h_latest", "v1"):
@@ -265,7 +327,9 @@ async def test_latest_is_the_callers_newest_model_even_when_another_tenant_train
     globex = await api.client_as("trainer-user", "globex")
     assert (await globex.get("/api/v1/models/tiny_rsi/latest")).json()["version"] == "1h_v2"
     admin = await api.client_as("admin")
-    assert (await admin.get("/api/v1/models/tiny_rsi/latest")).json()["version"] == "1h_v2"
+    for tenant in ("acme", "globex"):  # admins read the folder itself
+        latest = await admin.get(f"/api/v1/models/tiny_rsi/latest?tenant={tenant}")
+        assert latest.json()["version"] == "1h_v2"
 
 
 async def test_another_tenants_model_reads_exactly_like_a_missing_one(
@@ -273,16 +337,12 @@ async def test_another_tenants_model_reads_exactly_like_a_missing_one(
 ) -> None:
     """Ownership is settled from the read model before the disk is read: no miss reveals what
     other tenants have (their versions, timeframes) or where the server keeps models."""
-    shutil.copytree(one_model, api.settings.models_dir, symlinks=True)
-    folder = api.settings.models_dir / "tiny_rsi"
-    shutil.copytree(folder / "1h_v1", folder / "1h_v2")
-    shutil.copytree(folder / "1h_v1", folder / "4h_v1")
+    # acme's folder also holds folders acme never trained (as a restore or a copy may leave).
+    place(api, one_model, "acme", "1h_v1", "1h_v2", "4h_v1")
+    place(api, one_model, "globex", "1h_v2", "4h_v1")
     owners = (("acme", "1h", 1), ("globex", "1h", 2), ("globex", "4h", 1), ("acme", "1h", 3))
     for tenant, timeframe, version in owners:  # acme's v3 is gone from disk
-        script = TrainingScript(
-            str(uuid.uuid4()), tenant=tenant, strategy="tiny_rsi", timeframe=timeframe
-        )
-        await api.store.append([script.requested(), script.completed(version=version)])
+        await completed(api, tenant, version, timeframe)
     acme = await api.client_as("trainer-user", "acme")
     body = {"symbol": "EURUSD", "bars": 3}
     misses = [
@@ -290,12 +350,13 @@ async def test_another_tenants_model_reads_exactly_like_a_missing_one(
         for version in ("1h_v9", "1h_v2", "4h_v1", "4h_latest", "v2", "1h_v3", "2" * 30)
     ] + [("nope", "latest"), ("nope", "1h_v1")]
     for strategy, version in misses:
-        for answer in (
-            await acme.get(f"/api/v1/models/{strategy}/{version}"),
-            await acme.post(f"/api/v1/models/{strategy}/{version}/predict", json=body),
-        ):
-            assert answer.status_code == 404, (version, answer.text)
-            assert answer.json()["detail"] == f"model {strategy}/{version} not found"
+        for query in ("", "?tenant=globex", "?local=true"):
+            for answer in (
+                await acme.get(f"/api/v1/models/{strategy}/{version}{query}"),
+                await acme.post(f"/api/v1/models/{strategy}/{version}/predict{query}", json=body),
+            ):
+                assert answer.status_code == 404, (version, query, answer.text)
+                assert answer.json()["detail"] == f"model {strategy}/{version} not found"
     assert (await acme.get("/api/v1/models/tiny_rsi/v1")).json()["version"] == "1h_v1"
     # Admins see every tenant's models on disk: told what exists, never the server's folder.
     admin = await api.client_as("admin")
@@ -303,7 +364,8 @@ async def test_another_tenants_model_reads_exactly_like_a_missing_one(
         detail = (await admin.get(f"/api/v1/models/{strategy}/{version}")).json()["detail"]
         assert "not found" in detail or "no saved models" in detail, detail
         assert api.settings.models_dir.parent.name not in detail, detail
-    assert "available: 1, 2" in (await admin.get("/api/v1/models/tiny_rsi/1h_v9")).json()["detail"]
+    missing = await admin.get("/api/v1/models/tiny_rsi/1h_v9?tenant=acme")
+    assert "available: 1, 2" in missing.json()["detail"]
 
 
 async def test_admins_create_list_and_revoke_keys_and_a_revoked_key_fails_at_once(

@@ -34,8 +34,9 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def with_models(api: Api, trained_models: Path) -> Api:
-    """Models trained outside the service (no read-model row): only admins see them."""
-    shutil.copytree(trained_models, api.settings.models_dir, symlinks=True)
+    """Models in the admin's own tenant folder (`tenants/default`) with no read-model row:
+    admins read any folder, their own tenant's by default."""
+    shutil.copytree(trained_models, api.settings.models_dir / "tenants" / "default", symlinks=True)
     api.client.headers.update(bearer(await api.key("admin")))
     return api
 
@@ -43,15 +44,42 @@ async def with_models(api: Api, trained_models: Path) -> Api:
 async def test_list_and_get_model(with_models: Api) -> None:
     api = with_models
     items = (await api.client.get("/api/v1/models")).json()["items"]
-    found = [(i["strategy"], i["timeframe"], i["version"]) for i in items]
-    assert found == [("tiny_rsi", "1h", 1)]
+    found = [(i["tenant"], i["strategy"], i["timeframe"], i["version"]) for i in items]
+    assert found == [("default", "tiny_rsi", "1h", 1)]
     assert items[0]["latest"] is True
+    assert items[0]["links"]["self"] == "/api/v1/models/tiny_rsi/1h_v1?tenant=default"
     for version in ("1h_v1", "latest", "1h_latest", "v1", "1"):
         r = await api.client.get(f"/api/v1/models/tiny_rsi/{version}")
         assert r.status_code == 200, (version, r.text)
         body = r.json()
         assert body["version"] == "1h_v1" and body["features"]["count"] > 0
         assert body["config"]["name"] == "tiny_rsi"
+        assert body["tenant"] == "default" and body["path"] == "tenants/default/tiny_rsi/1h_v1"
+
+
+async def test_models_trained_outside_the_service_are_listed_to_admins_and_read_with_local(
+    api: Api, trained_models: Path
+) -> None:
+    """`ktrdr train` into the service's models folder: `{strategy}/...`, no tenant."""
+    shutil.copytree(trained_models, api.settings.models_dir, symlinks=True)
+    admin = await api.client_as("admin")
+    (item,) = (await admin.get("/api/v1/models")).json()["items"]
+    assert (item["tenant"], item["name"]) == (None, "1h_v1")
+    assert item["links"]["self"] == "/api/v1/models/tiny_rsi/1h_v1?local=true"
+    body = (await admin.get(item["links"]["self"])).json()
+    assert (body["tenant"], body["path"]) == (None, "tiny_rsi/1h_v1")
+    predicted = await admin.post(item["links"]["predict"], json={"symbol": "EURUSD", "bars": 2})
+    assert predicted.status_code == 200, predicted.text
+    # Not in the admin's tenant folder, and local and a tenant together are refused.
+    assert (await admin.get("/api/v1/models/tiny_rsi/latest")).status_code == 404
+    both = await admin.get("/api/v1/models/tiny_rsi/latest?local=true&tenant=default")
+    assert both.status_code == 422
+    # Other roles never see them: unlisted, and `local=true` reads like a missing model.
+    user = await api.client_as("trainer-user")
+    assert (await user.get("/api/v1/models")).json()["items"] == []
+    answer = await user.get("/api/v1/models/tiny_rsi/latest?local=true")
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == "model tiny_rsi/latest not found"
 
 
 async def test_predict_latest_bars(with_models: Api) -> None:
