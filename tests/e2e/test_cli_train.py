@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -49,9 +50,12 @@ def test_train_then_list_then_predict(tmp_path):
     assert saved["verdict"][:40] in trained.stdout
     assert "[11/11] saving" in trained.stdout  # every phase was shown
 
+    # A service's tenant tree in the same folder is not a strategy of `ktrdr models list`.
+    shutil.copytree(folder, models / "tenants" / "acme" / "neuro_mean_reversion" / folder.name)
     listed = run("models", "list", "--models-dir", str(models))
     assert listed.returncode == 0, listed.stderr
     assert "neuro_mean_reversion" in listed.stdout and "v1 (latest)" in listed.stdout
+    assert "tenants" not in listed.stdout and "acme" not in listed.stdout
 
     predicted = run(
         "models", "predict", "neuro_mean_reversion", "--bars", "4", "--models-dir", str(models)

@@ -221,6 +221,12 @@ def test_data_split_must_sum_to_one():
     assert problem.startswith("training.data_split") and "must be 1" in problem
 
 
+def test_a_strategy_cannot_be_named_tenants():
+    """`models/tenants/` holds the service's per-tenant trees beside the strategy folders."""
+    (problem,) = problems_of(V1_YAML.replace("name: neuro_mean_reversion", "name: tenants"))
+    assert problem.startswith("name") and "not 'tenants'" in problem
+
+
 def test_base_timeframe_must_be_listed():
     (problem,) = problems_of(v2_yaml().replace("base_timeframe: 1h", "base_timeframe: 1d"))
     assert "base_timeframe" in problem and "'1d'" in problem

@@ -162,6 +162,32 @@ def test_names_cannot_escape_the_models_dir(tmp_path, name):
     assert list_models(models_dir) == []
 
 
+def test_tenant_trees_have_their_own_versions_and_local_listing_leaves_them_out(tmp_path):
+    local = save(tmp_path)  # `ktrdr train`: {models_dir}/{strategy}
+    acme = save(layout.tenant_models_dir(tmp_path, "acme"))
+    globex = save(layout.tenant_models_dir(tmp_path, "globex"))
+    assert (local.version, acme.version, globex.version) == (1, 1, 1)
+    assert acme.path == tmp_path / "tenants" / "acme" / "strat" / "1h_v1"
+    assert [(i.strategy, i.path) for i in list_models(tmp_path)] == [("strat", local.path)]
+    assert [t for t, _ in layout.tenant_dirs(tmp_path)] == ["acme", "globex"]
+    assert [i.path for i in list_models(tmp_path / "tenants" / "globex")] == [globex.path]
+
+
+def test_tenants_is_no_strategy_and_tenant_names_cannot_escape(tmp_path):
+    from libs.pipeline import names
+
+    # `tenants/` beside the strategy folders holds the tenants' trees: no strategy takes it.
+    with pytest.raises(layout.ModelNameError, match="not 'tenants'") as info:
+        save(tmp_path, strategy="tenants")
+    assert info.value.field == "strategy"
+    assert not names.STRATEGY.matches("tenants") and names.STRATEGY.matches("tenants2")
+    for bad in ("../x", "Acme", "a/b", "", ".x"):
+        with pytest.raises(layout.ModelNameError) as info:
+            layout.tenant_models_dir(tmp_path, bad)
+        assert info.value.field == "tenant"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failed_save_leaves_nothing_behind(tmp_path):
     with pytest.raises(TypeError):
         save_model(
