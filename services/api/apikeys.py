@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 
 import anyio
 
-from libs.pipeline import names
 from libs.events.store.apikeys import ROLES, ApiKeyRecord, DuplicateApiKey
 from libs.events.store.port import EventStore
+from libs.pipeline import names
 
 PREFIX = "ktrdr"
 KEY_PATTERN = re.compile(r"^ktrdr_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{32,128})$")

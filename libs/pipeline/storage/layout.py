@@ -59,9 +59,7 @@ class ModelNameError(ValueError):
 def validate_name(field: NameField, value: str) -> str:
     """A strategy, timeframe or tenant used as a folder name: it must not escape models_dir,
     and a strategy folder must not be the tenants' folder."""
-    if not _RULES[field].matches(value) or (
-        field == "strategy" and value == names.TENANTS_FOLDER
-    ):
+    if not _RULES[field].matches(value) or (field == "strategy" and value == names.TENANTS_FOLDER):
         raise ModelNameError(field, value)
     return value
 

@@ -183,9 +183,7 @@ async def _resolve_for(
     # versions, timeframes) must not shape the answer, so every miss reads the same.
     own = await _own_ref(store, principal, strategy, ref, version)
     root = tenant_models_dir(models_dir, principal.tenant)
-    return principal.tenant, await anyio.to_thread.run_sync(
-        _own_path, root, strategy, own, version
-    )
+    return principal.tenant, await anyio.to_thread.run_sync(_own_path, root, strategy, own, version)
 
 
 def parse_ref(version: str) -> VersionRef:
