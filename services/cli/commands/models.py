@@ -16,7 +16,8 @@ def list_command(
     strategy: str | None = typer.Option(None, help="Only this strategy's models."),
     models_dir: Path | None = typer.Option(None, help="Default KTRDR_MODELS_DIR."),
 ) -> None:
-    """Every saved model: strategy, timeframe, version, created, test accuracy, path."""
+    """Every model saved by `ktrdr train`: strategy, timeframe, version, created, test
+    accuracy, path. (The service's models, under tenants/, are listed by the API.)"""
     from rich.table import Table
 
     from libs.pipeline.storage.catalog import list_models
