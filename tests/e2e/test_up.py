@@ -77,7 +77,10 @@ async def test_up_with_no_configuration_trains_and_stops_cleanly(workdir: Path):
         assert events[-1].event == "Completed", [e.event for e in events]
         assert view["status"] == "completed" and view["position"] == events[-1].id
         assert (workdir / "var" / "ktrdr.db").is_file()  # created and migrated on start
-        assert (workdir / "models" / "e2e_tiny").is_dir()
+        # Saved in the tenant's own tree (the bootstrap admin's tenant), not beside `ktrdr
+        # train`'s strategy folders.
+        assert (workdir / "models" / "tenants" / "default" / "e2e_tiny").is_dir()
+        assert not (workdir / "models" / "e2e_tiny").exists()
         up.popen.send_signal(signal.SIGTERM)
         assert await exit_code(up) == 0, up.tail()
     finally:
