@@ -34,7 +34,7 @@ from libs.events.readmodels.trainings import (
 from libs.events.readmodels.unit import ReadModel, RowT
 from libs.events.store import rules
 from libs.events.store.apikeys import ApiKeyRecord, DuplicateApiKey
-from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord, claimed_training
+from libs.events.store.idempotency import IdempotencyRecord
 from libs.events.store.port import AppendResult, Idempotency, RelayLease, StoredEvent
 
 
@@ -57,9 +57,7 @@ class InMemoryEventStore:
         fold: bool = True,
         idempotency: Idempotency | None = None,
     ) -> AppendResult:
-        claim = IdempotencyClaim(*idempotency) if isinstance(idempotency, tuple) else idempotency
-        recorded, stream = rules.split(events)
-        requested_id = claimed_training(stream) if claim else ""
+        recorded, stream, claim, requested_id = rules.plan(events, idempotency)
         if claim:
             earlier = self._claims.get((claim.tenant, claim.key))
             if earlier is not None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from libs.events import catalog as ev
 from libs.events.notify.port import Notification
 from libs.events.readmodels.registry import RECORDING
 from libs.events.readmodels.unit import ReadModel
-from libs.events.store.port import StoredEvent
+from libs.events.store.idempotency import IdempotencyClaim, claimed_training
+from libs.events.store.port import Idempotency, StoredEvent
 
 Recorded = list[tuple[ReadModel[Any], list[Any]]]  # (read model, its rows), registry order
 
@@ -31,6 +32,21 @@ def split(events: Sequence[ev.Event]) -> tuple[Recorded, list[ev.Event]]:
         for model in models:
             recorded.setdefault(model.name, (model, []))[1].append(model.record[event.type](event))
     return list(recorded.values()), stream
+
+
+class AppendPlan(NamedTuple):
+    """What an append is asked to do, sorted out the same way by every adapter."""
+
+    recorded: Recorded  # rows of events the log does not keep
+    stream: list[ev.Event]  # the events to store
+    claim: IdempotencyClaim | None
+    claimed_training: str  # the training a first use of `claim` will point at ("" if none)
+
+
+def plan(events: Sequence[ev.Event], idempotency: Idempotency | None) -> AppendPlan:
+    claim = IdempotencyClaim(*idempotency) if isinstance(idempotency, tuple) else idempotency
+    recorded, stream = split(events)
+    return AppendPlan(recorded, stream, claim, claimed_training(stream) if claim else "")
 
 
 def training_ids(stored: Sequence[StoredEvent]) -> list[str]:

@@ -39,7 +39,7 @@ from libs.events.readmodels.trainings import TrainingState, fold_stream
 from libs.events.readmodels.unit import ReadModel, RowT
 from libs.events.store import rules
 from libs.events.store.apikeys import ApiKeyRecord, DuplicateApiKey
-from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord, claimed_training
+from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord
 from libs.events.store.lease import AdvisoryLease
 from libs.events.store.port import AppendResult, Idempotency, RelayLease, StoredEvent
 from libs.events.store.rows import insert_new, select_events, stored_event
@@ -77,9 +77,7 @@ class SqlEventStore:
         fold: bool = True,
         idempotency: Idempotency | None = None,
     ) -> AppendResult:
-        claim = IdempotencyClaim(*idempotency) if isinstance(idempotency, tuple) else idempotency
-        recorded, stream = rules.split(events)
-        requested_id = claimed_training(stream) if claim else ""
+        recorded, stream, claim, requested_id = rules.plan(events, idempotency)
         async with self.write_transaction() as conn:
             if claim:
                 replay = await _earlier_training(conn, claim)
