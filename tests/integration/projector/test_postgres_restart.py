@@ -5,9 +5,7 @@ nothing is lost, nothing is stored twice, and the projector recovers by itself."
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import uuid
-from pathlib import Path
 
 import aio_pika
 import pytest
@@ -21,8 +19,8 @@ from services.bootstrap import open_stack
 from services.projector.service import ProjectorService
 from services.projector.settings import ProjectorSettings
 from tests.contract.conftest import AMQP_URL
-from tests.integration.projector.private_postgres import PrivatePostgres, server_bin
 from tests.support.events import TrainingScript
+from tests.support.private_servers import PrivatePostgres, server_bin
 
 pytestmark = [
     pytest.mark.integration,
@@ -32,7 +30,7 @@ pytestmark = [
 
 @pytest.fixture
 def cluster():
-    server = PrivatePostgres(Path(tempfile.mkdtemp(prefix="ktrdr-pg-")))
+    server = PrivatePostgres()
     server.start()
     try:
         yield server
