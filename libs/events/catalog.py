@@ -222,7 +222,9 @@ class PhaseStarted(Event):
 @register
 class BatchProgress(Event):
     TYPE: ClassVar[str] = "BatchProgress"
-    SCHEMA_VERSION: ClassVar[int] = 2  # v1 had loss/accuracy and percent 0..100; see upcasting
+    # v1 had loss/accuracy and percent 0..100; v3 lets the running figures be null (unknown
+    # yet: before the epoch's first statistics fold); see upcasting
+    SCHEMA_VERSION: ClassVar[int] = 3
     ROUTING_KEY: ClassVar[str] = "training.batch_progress"
     EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
 
@@ -230,17 +232,19 @@ class BatchProgress(Event):
     total_epochs: int
     batch: int
     total_batches: int
-    running_loss: float
-    running_accuracy: float
+    running_loss: float | None = None  # None: not known yet, never a stand-in 0
+    running_accuracy: float | None = None
     samples_per_s: float
     progress: float  # 0..1 over the training phase
     eta_s: float | None = None
 
     def summary(self) -> str:
         eta = f" eta {self.eta_s:.0f}s" if self.eta_s is not None else ""
+        loss = "?" if self.running_loss is None else f"{self.running_loss:.4f}"
+        acc = "?" if self.running_accuracy is None else f"{self.running_accuracy:.3f}"
         return (
             f"epoch {self.epoch}/{self.total_epochs} batch {self.batch}/{self.total_batches}: "
-            f"loss {self.running_loss:.4f} acc {self.running_accuracy:.3f}{eta}"
+            f"loss {loss} acc {acc}{eta}"
         )
 
 

@@ -48,3 +48,11 @@ def batch_progress_v1_to_v2(raw: Raw) -> Raw:
     raw["progress"] = float(raw.pop("percent")) / 100.0
     raw.setdefault("eta_s", None)
     return raw
+
+
+@upcaster("BatchProgress", 2)
+def batch_progress_v2_to_v3(raw: Raw) -> Raw:
+    # v3 only widens running_loss / running_accuracy to "null when unknown". A v2 event's 0.0
+    # may have stood for "unknown" (reported before the epoch's first fold) but cannot be told
+    # from a real 0, so it is kept as it is.
+    return raw

@@ -33,8 +33,10 @@ class BatchInfo:
     total_epochs: int
     batch: int  # 1-based within the epoch
     total_batches: int
-    loss: float  # running mean over the epoch so far
-    accuracy: float  # running accuracy over the epoch so far
+    # Running mean loss / accuracy over the epoch's batches folded so far; None before the
+    # epoch's first fold (statistics are folded lazily, see training/loop.py).
+    loss: float | None
+    accuracy: float | None
     samples_per_s: float
     progress: float  # 0..1 over the whole training phase
     eta_s: float | None

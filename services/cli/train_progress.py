@@ -81,7 +81,7 @@ class ConsoleReporter(Reporter):
             return
         self._last_batch = now
         stats = (
-            f"loss {info.loss:.4f} acc {info.accuracy:.3f} "
+            f"loss {_figure(info.loss, '.4f')} acc {_figure(info.accuracy, '.3f')} "
             f"{info.samples_per_s:,.0f} rows/s ETA {_duration(info.eta_s)}"
         )
         label = f"epoch {info.epoch}/{info.total_epochs}"
@@ -183,3 +183,8 @@ def print_summary(console: Console, result: Any) -> None:
     console.print(
         f"[bold green]saved[/] {model.strategy} {model.timeframe} v{model.version} → {model.path}"
     )
+
+
+def _figure(value: float | None, spec: str) -> str:
+    """A running figure, or "?" while it is unknown (before the epoch's first fold)."""
+    return "?" if value is None else format(value, spec)

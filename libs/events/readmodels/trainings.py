@@ -328,11 +328,13 @@ def _batch_progress(state: TrainingState, e: ev.BatchProgress, changes: Changes)
     if (e.epoch, e.batch) < (epoch or 0, batch or 0):
         return
     latest = dict(_current(state, changes, "latest_metrics") or {})
-    latest.update(
-        running_loss=finite(e.running_loss),
-        running_accuracy=finite(e.running_accuracy),
-        samples_per_s=finite(e.samples_per_s),
-    )
+    latest["samples_per_s"] = finite(e.samples_per_s)
+    # Unknown running figures (None: before the epoch's first statistics fold) leave the last
+    # known ones in place, so a finished training keeps its final running figures.
+    if e.running_loss is not None:
+        latest["running_loss"] = finite(e.running_loss)
+    if e.running_accuracy is not None:
+        latest["running_accuracy"] = finite(e.running_accuracy)
     changes.update(
         epoch=e.epoch,
         total_epochs=e.total_epochs,

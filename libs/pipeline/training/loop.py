@@ -96,13 +96,20 @@ class _RunningStats:
         self.losses.clear()
         self.logits.clear()
 
+    # None until the first fold of the epoch: an unknown figure is absent, never a fake 0.
     @property
-    def loss(self) -> float:
-        return self.loss_sum / self.folded_rows if self.folded_rows else 0.0
+    def loss(self) -> float | None:
+        return self.loss_sum / self.folded_rows if self.folded_rows else None
 
     @property
-    def accuracy(self) -> float:
-        return self.correct / self.folded_rows if self.folded_rows else 0.0
+    def accuracy(self) -> float | None:
+        return self.correct / self.folded_rows if self.folded_rows else None
+
+    def epoch_figures(self) -> tuple[float, float]:
+        """The whole epoch's mean loss and accuracy (every batch folded: the epoch is over)."""
+        self.fold()
+        assert self.folded_rows, "an epoch has at least one row"
+        return self.loss_sum / self.folded_rows, self.correct / self.folded_rows
 
 
 @torch.no_grad()
@@ -211,9 +218,10 @@ def train_model(
             if token.is_cancelled():
                 raise TrainingCancelled(phase="training", epoch=epoch)
 
+        train_loss, train_acc = stats.epoch_figures()
         val_loss, val_acc = evaluate_loss(model, criterion, Xv, yv)
         if math.isnan(val_loss):  # no validation rows: judge epochs on the training figures
-            val_loss, val_acc = stats.loss, stats.accuracy
+            val_loss, val_acc = train_loss, train_acc
         improved = stopper.update(epoch, val_loss, val_acc)
         if improved:
             best_state = _snapshot(model)
@@ -221,8 +229,8 @@ def train_model(
         info = EpochInfo(
             epoch=epoch,
             total_epochs=params.epochs,
-            train_loss=stats.loss,
-            train_accuracy=stats.accuracy,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
             val_loss=val_loss,
             val_accuracy=val_acc,
             learning_rate=lr,

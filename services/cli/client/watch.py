@@ -95,7 +95,8 @@ class WatchDisplay:
             total=d["total_batches"],
             completed=d["batch"],
             visible=True,
-            info=f"loss {d['running_loss']:.4f} acc {d['running_accuracy']:.3f}{eta}",
+            info=f"loss {_figure(d.get('running_loss'), '.4f')} "
+            f"acc {_figure(d.get('running_accuracy'), '.3f')}{eta}",
         )
 
     def _on_EpochCompleted(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
@@ -131,3 +132,8 @@ def _summary(kind: str, data: dict[str, Any]) -> str:
         return from_view(data).summary()
     except ValueError:
         return kind
+
+
+def _figure(value: float | None, spec: str) -> str:
+    """A running figure, or "?" while it is unknown (before the epoch's first fold)."""
+    return "?" if value is None else format(value, spec)

@@ -214,6 +214,24 @@ def test_progress_never_moves_backwards_within_an_attempt():
     assert state.latest_metrics["running_loss"] == newer_batch.running_loss
 
 
+def test_unknown_running_figures_keep_the_last_known_ones():
+    s = TrainingScript("t-1")
+    known = s.batch(1, 13)
+    unknown = s.batch(2, 1).model_copy(update={"running_loss": None, "running_accuracy": None})
+    state = fold_all([s.requested(), s.started(), known, unknown, s.completed()])
+    assert state.latest_metrics["running_loss"] == known.running_loss != 0
+    assert state.latest_metrics["running_accuracy"] == known.running_accuracy
+    assert (state.epoch, state.batch) == (2, 1)  # the position still moved on
+
+
+def test_running_figures_are_absent_until_known():
+    s = TrainingScript("t-1")
+    unknown = s.batch(1, 1).model_copy(update={"running_loss": None, "running_accuracy": None})
+    state = fold_all([s.requested(), s.started(), unknown])
+    assert "running_loss" not in state.latest_metrics
+    assert "running_accuracy" not in state.latest_metrics
+
+
 def test_epoch_completed_out_of_order_keeps_latest_and_best():
     s = TrainingScript("t-1")
     e1, e2, e3 = s.epoch_completed(1, 0.9), s.epoch_completed(2, 0.4), s.epoch_completed(3, 0.6)

@@ -34,16 +34,37 @@ def test_batch_progress_v1_becomes_v2() -> None:
         "percent": 25.0,
     }
     event = from_dict(v1)
-    assert isinstance(event, BatchProgress) and event.schema_version == 2
+    assert isinstance(event, BatchProgress) and event.schema_version == BatchProgress.SCHEMA_VERSION
     assert (event.running_loss, event.running_accuracy, event.progress) == (0.5, 0.6, 0.25)
     assert event.eta_s is None
 
 
+def test_batch_progress_v2_becomes_v3_with_its_figures_kept() -> None:
+    v2 = {
+        **ENVELOPE,
+        "type": "BatchProgress",
+        "schema_version": 2,
+        "epoch": 1,
+        "total_epochs": 2,
+        "batch": 1,
+        "total_batches": 4,
+        "running_loss": 0.0,
+        "running_accuracy": 0.25,
+        "samples_per_s": 10.0,
+        "progress": 0.125,
+    }
+    event = from_dict(v2)
+    assert isinstance(event, BatchProgress) and event.schema_version == 3
+    # A v2 zero cannot be told from a real zero: it is kept, not guessed away.
+    assert (event.running_loss, event.running_accuracy) == (0.0, 0.25)
+
+
 def test_every_step_up_to_the_current_version_exists() -> None:
-    assert set(UPCASTERS) == {("BatchProgress", 1)}  # a new step needs its fixture test here
-    assert BatchProgress.SCHEMA_VERSION == 2
+    # a new step needs its fixture test here
+    assert set(UPCASTERS) == {("BatchProgress", 1), ("BatchProgress", 2)}
+    assert BatchProgress.SCHEMA_VERSION == 3
 
 
 def test_a_newer_version_than_the_code_knows_is_refused() -> None:
     with pytest.raises(ValueError, match="newer than this code"):
-        upcast({"type": "BatchProgress", "schema_version": 3}, 2)
+        upcast({"type": "BatchProgress", "schema_version": 4}, 3)

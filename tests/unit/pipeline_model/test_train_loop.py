@@ -140,6 +140,21 @@ def test_batch_reports_are_complete_and_exact_at_epoch_end(problem):
     assert kinds.index("epoch") == 13  # the epoch report follows its last batch
 
 
+def test_running_figures_are_none_until_folded_never_zero(problem):
+    """Statistics fold lazily: before an epoch's first fold the running figures are unknown
+    (None), and every figure that is reported is the real running mean (never a stand-in 0)."""
+    reporter = RecordingReporter()
+    # A fold interval longer than the run: only each epoch's last batch folds.
+    train_model(new_model(), *problem, params(epochs=2), reporter=reporter, stats_interval_s=3600)
+    batches = [info for kind, info in reporter.calls if kind == "batch"]
+    for info in batches:
+        if info.batch < info.total_batches:
+            assert info.loss is None and info.accuracy is None
+        else:
+            assert info.loss is not None and info.loss > 0
+            assert info.accuracy is not None
+
+
 def test_running_figures_match_an_independent_computation(problem):
     """Recompute epoch 1's mean loss/accuracy with the same seed from a loop of our own."""
     X, y, Xv, yv = problem
