@@ -73,6 +73,33 @@ def run_up(options: UpOptions, announce: Callable[[str], None] = print) -> int:
         k: v for k, v in (("host", options.host), ("port", options.port)) if v
     }
     api_settings = ApiSettings(**overrides)
+    with _own_database(api_settings.database_url):
+        return _run_owning(api_settings, options, announce)
+
+
+@contextlib.contextmanager
+def _own_database(database_url: str) -> Iterator[None]:
+    """Hold the SQLite file's owner lock for the whole run (services/cli/owner_lock.py)."""
+    from libs.events.settings import IN_MEMORY_DATABASE_URL
+    from services.cli.owner_lock import DatabaseInUse, OwnerLock, sqlite_file
+
+    try:
+        database = None if database_url == IN_MEMORY_DATABASE_URL else sqlite_file(database_url)
+    except ValueError as error:
+        raise StartupError(f"KTRDR_DATABASE_URL: {error}") from None
+    if database is None:  # Postgres is shared by design; memory:// belongs to this process
+        yield
+        return
+    try:
+        with OwnerLock(database):
+            yield
+    except DatabaseInUse as error:
+        raise StartupError(str(error)) from None
+
+
+def _run_owning(
+    api_settings: ApiSettings, options: UpOptions, announce: Callable[[str], None]
+) -> int:
     if _should_migrate(api_settings.database_url, options.migrate):
         from libs.events.migrate import upgrade
 

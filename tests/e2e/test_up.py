@@ -122,6 +122,36 @@ async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):
         again.stop()
 
 
+async def test_a_second_up_on_the_same_database_refuses_and_the_first_keeps_training(
+    workdir: Path,
+):
+    port = free_port()
+    up = start_up(workdir, port, "up-owner")
+    try:
+        url = await announced_url(up)
+        await wait_ready(url, [up])
+        async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=30) as client:
+            training_id = await submit(client, epochs=30)
+            async with SseReader(client, f"/api/v1/trainings/{training_id}/events") as sse:
+                await sse.until(lambda e: e.event == "BatchProgress", RUN_S)
+                second = await asyncio.to_thread(
+                    subprocess.run,
+                    [str(KTRDR), "up", "--port", str(free_port())],
+                    env=base_env(),
+                    cwd=workdir,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                events = await sse.to_end(RUN_S)
+        assert second.returncode != 0
+        assert "in use by another ktrdr process" in second.stderr
+        assert f"pid {up.popen.pid}" in second.stderr, second.stderr
+        assert events[-1].event == "Completed", [e.event for e in events]
+    finally:
+        up.stop()
+
+
 async def test_up_on_a_busy_port_says_so(workdir: Path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
