@@ -12,9 +12,8 @@ from services.cli.owner_lock import DatabaseInUse, OwnerLock, sqlite_file
 
 def test_a_second_owner_is_refused_with_the_holder_named(tmp_path: Path) -> None:
     database = tmp_path / "var" / "ktrdr.db"
-    with OwnerLock(database):
-        with pytest.raises(DatabaseInUse) as refused:
-            OwnerLock(database).acquire()  # flock: per open file, so this process conflicts too
+    with OwnerLock(database), pytest.raises(DatabaseInUse) as refused:
+        OwnerLock(database).acquire()  # flock: per open file, so this process conflicts too
     message = str(refused.value)
     assert str(database) in message and f"pid {os.getpid()}" in message
     assert "KTRDR_DATABASE_URL" in message
