@@ -319,7 +319,8 @@ class Failed(Event):
 class Cancelled(Event):
     TYPE: ClassVar[str] = "Cancelled"
     ROUTING_KEY: ClassVar[str] = "training.cancelled"
-    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
+    # The API cancels a training no trainer has started (nothing to stop), the trainer one it runs.
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer", "api"})
     CONTROL: ClassVar[bool] = True
 
     phase: str | None = None  # None when cancelled before any phase ran

@@ -38,6 +38,7 @@ from libs.pipeline.progress import (
 from libs.pipeline.request import TrainingRequest, TrainingResult
 from libs.pipeline.split import walk_forward_windows
 from libs.pipeline.storage.save import save_model
+from libs.pipeline.training.checkpoint import CheckpointSink
 from libs.pipeline.training.loop import train_model
 from libs.pipeline.training.setup import EarlyStopParams, SchedulerParams, TrainParams
 
@@ -112,7 +113,11 @@ def train_strategy(
     request: TrainingRequest,
     reporter: Reporter | None = None,
     token: CancellationToken | None = None,
+    checkpoints: CheckpointSink | None = None,
 ) -> TrainingResult:
+    """Run every phase of `request`. With `checkpoints`, the training phase continues from the
+    sink's latest checkpoint and keeps new ones there (training/checkpoint.py); the phases
+    before it are deterministic, so they are simply run again."""
     reporter = reporter or NullReporter()
     token = token or Never()
     started = time.perf_counter()
@@ -195,6 +200,7 @@ def train_strategy(
             device=device.torch_device,
             reporter=reporter,
             token=token,
+            checkpoints=checkpoints,
         ),
     )
     periods = periods_per_year(pd.concat([c["time"] for c in split.context.values()]))

@@ -152,6 +152,44 @@ async def test_a_second_up_on_the_same_database_refuses_and_the_first_keeps_trai
         up.stop()
 
 
+async def test_cancel_of_a_training_no_trainer_serves_is_final_at_once_and_watch_exits(
+    workdir: Path,
+):
+    """`ktrdr up` runs a CPU trainer only: a `cuda` request waits for a trainer that never
+    comes. Its cancel must not wait for one."""
+    port = free_port()
+    up = start_up(workdir, port, "up-cancel")
+    watch: Process | None = None
+    try:
+        url = await announced_url(up)
+        await wait_ready(url, [up])
+        async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=30) as client:
+            training_id = await submit(client, epochs=2, device="cuda")
+            watch = Process(
+                "watch",
+                ["watch", training_id],
+                env=base_env(KTRDR_API_URL=url),
+                cwd=workdir,
+                logs=workdir,
+            )
+            async with SseReader(client, f"/api/v1/trainings/{training_id}/events") as sse:
+                await sse.until(lambda e: e.event == "TrainingRequested", 30)
+                asked = asyncio.get_running_loop().time()
+                answer = await client.post(f"/api/v1/trainings/{training_id}/cancel")
+                ended = await sse.until(lambda e: e.event == "Cancelled", 5)
+                took = asyncio.get_running_loop().time() - asked
+            view = (await client.get(f"/api/v1/trainings/{training_id}")).json()
+        assert answer.status_code == 202 and answer.json()["status"] == "cancelled"
+        assert took < 1.0, took
+        assert view["status"] == "cancelled" and view["started_at"] is None
+        assert "reason" in ended.data
+        assert await exit_code(watch) == 130, watch.tail()
+    finally:
+        if watch is not None:
+            watch.stop()
+        up.stop()
+
+
 async def test_up_on_a_busy_port_says_so(workdir: Path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

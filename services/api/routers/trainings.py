@@ -12,9 +12,9 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from libs.events.catalog import CancelRequested, TrainingRequested
+from libs.events.catalog import Cancelled, CancelRequested, Event, TrainingRequested
 from libs.events.columns import MAX_POSITION
-from libs.events.readmodels.trainings import CANCELLING, MAX_PAGE, QUEUED, Status
+from libs.events.readmodels.trainings import CANCELLED, CANCELLING, MAX_PAGE, QUEUED, Status
 from libs.pipeline import names
 from services.api import idempotency
 from services.api.deps import PrincipalDep, SettingsDep, StoreDep, SubmitterDep
@@ -171,20 +171,33 @@ async def cancel_training(
             kind="already-finished",
             title="Training already finished",
         )
+    reason = body.reason if body else "cancelled by user"
+    # No trainer has started it (attempt 0): nothing is running to stop, so the cancel is
+    # terminal at once -- whether or not a trainer for its device is up. A trainer that dequeues
+    # it later finds the Cancelled on the control stream and acks it without running a phase.
+    # (One that published Started in this very instant gets the CancelRequested and stops within
+    # a batch; its own Cancelled then folds into nothing, the training being cancelled already.)
+    never_started = state.attempt == 0
+    events: list[Event] = []
     if not state.cancel_requested:  # a repeated cancel is accepted, not appended twice
-        reason = body.reason if body else "cancelled by user"
-        await store.append(
-            [
-                CancelRequested(
-                    training_id=training_id,
-                    tenant=state.tenant,
-                    source="api",
-                    reason=reason,
-                    requested_by=principal.name,
-                )
-            ]
+        events.append(
+            CancelRequested(
+                training_id=training_id,
+                tenant=state.tenant,
+                source="api",
+                reason=reason,
+                requested_by=principal.name,
+            )
         )
-    return CancelAccepted(training_id=training_id, status=CANCELLING)
+    if never_started:
+        events.append(
+            Cancelled(training_id=training_id, tenant=state.tenant, source="api", reason=reason)
+        )
+    if events:
+        await store.append(events)
+    return CancelAccepted(
+        training_id=training_id, status=CANCELLED if never_started else CANCELLING
+    )
 
 
 def _accepted(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.events.catalog import CancelRequested
+from libs.events.catalog import Cancelled, CancelRequested
 from tests.unit.api.conftest import Api, requested, tiny_run
 
 
@@ -74,17 +74,35 @@ async def test_unknown_training_is_a_404_problem(api: Api) -> None:
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_cancel_202_then_repeat_appends_once(api: Api) -> None:
+async def test_cancel_of_a_running_training_is_cooperative_and_appended_once(api: Api) -> None:
     tid = await requested(api.store)
+    await api.store.append(tiny_run(tid, epochs=2, batches=2, outcome="none"))
     r = await api.client.post(f"/api/v1/trainings/{tid}/cancel")
     assert r.status_code == 202 and r.json()["status"] == "cancelling"
     r = await api.client.post(f"/api/v1/trainings/{tid}/cancel", json={"reason": "again"})
     assert r.status_code == 202
-    cancels = [
-        s.event for s in await api.store.read_stream(tid) if isinstance(s.event, CancelRequested)
-    ]
+    stream = [s.event for s in await api.store.read_stream(tid)]
+    cancels = [e for e in stream if isinstance(e, CancelRequested)]
     assert len(cancels) == 1 and cancels[0].source == "api"
+    assert not any(isinstance(e, Cancelled) for e in stream)  # the trainer says when it stopped
     assert (await api.client.get(f"/api/v1/trainings/{tid}")).json()["status"] == "cancelling"
+
+
+async def test_cancel_of_a_queued_training_is_final_at_once(api: Api) -> None:
+    tid = await requested(api.store)
+    r = await api.client.post(f"/api/v1/trainings/{tid}/cancel", json={"reason": "not needed"})
+    assert r.status_code == 202 and r.json()["status"] == "cancelled"
+    stream = [s.event for s in await api.store.read_stream(tid)]
+    assert [e.type for e in stream] == ["TrainingRequested", "CancelRequested", "Cancelled"]
+    assert stream[-1].source == "api" and stream[-1].reason == "not needed"
+    assert stream[-1].phase is None
+    view = (await api.client.get(f"/api/v1/trainings/{tid}")).json()
+    assert view["status"] == "cancelled" and view["started_at"] is None
+    # A trainer that dequeues it later changes nothing: its events fold into nothing.
+    await api.store.append(tiny_run(tid, epochs=2, batches=2))
+    assert (await api.client.get(f"/api/v1/trainings/{tid}")).json()["status"] == "cancelled"
+    r = await api.client.post(f"/api/v1/trainings/{tid}/cancel")
+    assert r.status_code == 409
 
 
 async def test_cancel_terminal_is_409_and_unknown_404(api: Api) -> None:
