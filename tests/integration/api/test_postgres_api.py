@@ -78,7 +78,7 @@ async def test_cancel_and_list_on_postgres(pg_api: PgApi) -> None:
         await pg_api.client.get("/api/v1/trainings", params={"limit": 2, "cursor": page["next"]})
     ).json()
     assert [i["training_id"] for i in rest["items"]] == [ids[0]] and rest["next"] is None
-    assert rest["items"][0]["status"] == "cancelling"
+    assert rest["items"][0]["status"] == "cancelled"  # it was queued: final at once
     assert (await pg_api.client.post(f"/api/v1/trainings/{ids[1]}/cancel")).status_code == 409
     ready = await pg_api.client.get("/readyz")
     assert ready.status_code == 200, ready.text
