@@ -1,0 +1,83 @@
+"""The suite's checker itself: it must catch what it exists to catch. A test double of the
+projector that drops one event on the way to the log, an SSE stream with a gap, a cancel that
+ended failed and a second Completed are each reported (SQLite: no servers needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from libs.events.catalog import Event
+from libs.events.store.sql import SqlEventStore
+from tests.reliability.invariants import Expectations, violations
+from tests.support.events import TrainingScript
+from tests.support.postgres import migrated_sqlite
+
+pytestmark = pytest.mark.reliability
+
+
+class LossyProjector:
+    """Stores what it is handed, one event at a time, but silently drops the `drop`-th."""
+
+    def __init__(self, store: SqlEventStore, drop: int | None) -> None:
+        self.store, self.drop, self.handled = store, drop, 0
+
+    async def handle(self, event: Event) -> None:
+        self.handled += 1
+        if self.handled != self.drop:
+            await self.store.append([event])
+
+
+def _run(training_id: str) -> list[Event]:
+    script = TrainingScript(training_id)
+    events: list[Event] = [script.requested(), script.started(), script.phase("training", 8)]
+    events += [script.batch(1, b, total_epochs=1, total_batches=3) for b in (1, 2, 3)]
+    return [*events, script.epoch_completed(1, 0.4, total_epochs=1), script.completed()]
+
+
+async def _project(tmp_path: Path, drop: int | None, expect: Expectations) -> list[str]:
+    confirmed = _run("t-1")
+    expect.trainings.add("t-1")
+    async with migrated_sqlite(tmp_path / "log.db") as engine:
+        store = SqlEventStore(engine)
+        projector = LossyProjector(store, drop)
+        for event in confirmed:
+            await projector.handle(event)
+        return await violations(store, confirmed, expect)
+
+
+async def test_a_faithful_projector_passes(tmp_path: Path) -> None:
+    expect = Expectations()
+    expect.streams["t-1"] = list(range(1, 9))
+    assert await _project(tmp_path, drop=None, expect=expect) == []
+
+
+async def test_one_dropped_event_is_caught(tmp_path: Path) -> None:
+    found = await _project(tmp_path, drop=4, expect=Expectations())  # a BatchProgress
+    assert len(found) == 1 and found[0].startswith("lost: BatchProgress"), found
+
+
+async def test_a_gap_in_an_sse_stream_is_caught(tmp_path: Path) -> None:
+    expect = Expectations()
+    expect.streams["t-1"] = [1, 2, 3, 5, 6, 7, 8]
+    found = await _project(tmp_path, drop=None, expect=expect)
+    assert found and "missing [4]" in found[0], found
+
+
+async def test_a_cancel_that_did_not_end_cancelled_is_caught(tmp_path: Path) -> None:
+    expect = Expectations()
+    expect.cancelled.add("t-1")
+    found = await _project(tmp_path, drop=None, expect=expect)
+    assert found == ["t-1: cancel accepted but it ended completed"], found
+
+
+async def test_a_second_completed_is_caught(tmp_path: Path) -> None:
+    confirmed = _run("t-1")
+    again = TrainingScript("t-1").completed(attempt=2, trainer="t2")
+    async with migrated_sqlite(tmp_path / "log.db") as engine:
+        store = SqlEventStore(engine)
+        await store.append(confirmed)
+        await store.append([again])
+        found = await violations(store, [*confirmed, again], Expectations({"t-1"}))
+    assert any("2 Completed events" in line for line in found), found
