@@ -48,6 +48,8 @@ from libs.events.settings import IN_MEMORY_DATABASE_URL, BrokerSettings, Databas
 from libs.events.store.port import EventStore
 
 if TYPE_CHECKING:
+    from libs.artifacts.port import ArtifactStore
+    from libs.artifacts.settings import ArtifactSettings
     from libs.events.migrate import SchemaStatus
 
 log = logging.getLogger("ktrdr.bootstrap")
@@ -315,3 +317,10 @@ async def _close(stack: Stack, connector: asyncio.Task[None] | None) -> None:
         await stack._notifier.stop()
     if stack._engine is not None:
         await stack._engine.dispose()
+
+
+def open_artifacts(settings: ArtifactSettings) -> ArtifactStore:
+    """The artifact store the settings name (KTRDR_ARTIFACTS_URL): checkpoints, models."""
+    from libs.artifacts.factory import artifact_store_from_url
+
+    return artifact_store_from_url(settings.artifacts_url)

@@ -190,17 +190,28 @@ class CancelRequested(Event):
 @register
 class Started(Event):
     TYPE: ClassVar[str] = "Started"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: where the attempt resumes (resume_epoch/_batch)
     ROUTING_KEY: ClassVar[str] = "training.started"
     EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
 
     trainer_id: str
     host: str
     device: DeviceInfo
+    # The attempt continues a checkpoint of an earlier one: in epoch `resume_epoch` (1-based),
+    # `resume_batch` of its batches done. None: it starts from the beginning.
+    resume_epoch: int | None = None
+    resume_batch: int = 0
 
     def summary(self) -> str:
+        resumes = (
+            f", resuming at epoch {self.resume_epoch}"
+            + (f" batch {self.resume_batch + 1}" if self.resume_batch else "")
+            if self.resume_epoch is not None
+            else ""
+        )
         return (
             f"started on {self.trainer_id} ({self.host}), device {self.device.type} "
-            f"{self.device.name}, attempt {self.attempt}"
+            f"{self.device.name}, attempt {self.attempt}{resumes}"
         )
 
 

@@ -56,3 +56,11 @@ def batch_progress_v2_to_v3(raw: Raw) -> Raw:
     # may have stood for "unknown" (reported before the epoch's first fold) but cannot be told
     # from a real 0, so it is kept as it is.
     return raw
+
+
+@upcaster("Started", 1)
+def started_v1_to_v2(raw: Raw) -> Raw:
+    # v2 says where an attempt resumes; every v1 attempt started from the beginning.
+    raw.setdefault("resume_epoch", None)
+    raw.setdefault("resume_batch", 0)
+    return raw

@@ -9,24 +9,28 @@ for the control reader that cancels the run's token.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+from libs.artifacts.port import ArtifactStore
 from libs.events.catalog import DeviceInfo, Event, TrainingRequested
 from libs.pipeline.progress import TrainingCancelled
 from libs.pipeline.request import TrainingRequest, TrainingResult
 from libs.pipeline.storage.layout import tenant_models_dir
 from services.trainer.cancellation import RunToken, StopReason
+from services.trainer.checkpoints import ArtifactCheckpoints
 from services.trainer.errors import check_dates, describe_failure
 from services.trainer.publisher import OrderedPublisher
 from services.trainer.reporter import EventReporter
 
 log = logging.getLogger("ktrdr.trainer.worker")  # the same logger as the worker it serves
 
-TrainFn = Callable[..., TrainingResult]  # train_strategy(request, reporter, token)
+# train_strategy(request, reporter, token, checkpoints=sink)
+TrainFn = Callable[..., TrainingResult]
 
 
 class GiveBack(Exception):
@@ -50,6 +54,18 @@ class WorkerConfig:
     data_dir: Path
     max_run_s: float
     batch_progress_interval_s: float
+    artifacts: ArtifactStore
+    checkpoint_interval_s: float | None = 300.0  # None: at epoch ends only
+    checkpoint_keep: int = 3
+
+    def checkpoints(self, tenant: str, training_id: str) -> ArtifactCheckpoints:
+        return ArtifactCheckpoints(
+            self.artifacts,
+            tenant,
+            training_id,
+            keep=self.checkpoint_keep,
+            interval_s=self.checkpoint_interval_s,
+        )
 
 
 class AttemptRunner:
@@ -71,18 +87,31 @@ class AttemptRunner:
         self._train_fn = train_fn
 
     async def run(
-        self, request: TrainingRequested, reporter: EventReporter, token: RunToken
+        self,
+        request: TrainingRequested,
+        reporter: EventReporter,
+        token: RunToken,
+        checkpoints: ArtifactCheckpoints,
     ) -> Event:
-        """Publish Started, train, and return the terminal event (the caller publishes it
-        with confirms). Raises GiveBack when this attempt must not publish one."""
+        """Publish Started (saying where the run resumes, if a checkpoint of an earlier attempt
+        exists), train, and return the terminal event (the caller publishes it with confirms).
+        Raises GiveBack when this attempt must not publish one."""
         identity = self.identity
+        loop = asyncio.get_running_loop()
+        resume = await loop.run_in_executor(self._executor, checkpoints.resume_point)
+        position = resume[0] if resume else None
         self._publisher.submit(
-            reporter.started(identity.trainer_id, identity.host, identity.device)
+            reporter.started(identity.trainer_id, identity.host, identity.device, position)
         )
-        log.info("training %s attempt %d started", request.training_id, reporter.envelope.attempt)
+        log.info(
+            "training %s attempt %d started%s",
+            request.training_id,
+            reporter.envelope.attempt,
+            f" from epoch {position.epoch} batch {position.batch}" if position else "",
+        )
         try:
             training_request = self._training_request(request)
-            result = await self._in_thread(training_request, reporter, token)
+            result = await self._in_thread(training_request, reporter, token, checkpoints)
         except TrainingCancelled as stop:
             return self._stopped(reporter, token, stop)
         except Exception as error:
@@ -100,10 +129,15 @@ class AttemptRunner:
         return reporter.completed(result)
 
     async def _in_thread(
-        self, request: TrainingRequest, reporter: EventReporter, token: RunToken
+        self,
+        request: TrainingRequest,
+        reporter: EventReporter,
+        token: RunToken,
+        checkpoints: ArtifactCheckpoints,
     ) -> TrainingResult:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self._train_fn, request, reporter, token)
+        train = functools.partial(self._train_fn, checkpoints=checkpoints)
+        future = loop.run_in_executor(self._executor, train, request, reporter, token)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:

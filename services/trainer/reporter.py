@@ -31,6 +31,7 @@ from libs.events.catalog import (
 from libs.pipeline.jsonable import jsonable
 from libs.pipeline.progress import BatchInfo, EpochInfo, Reporter
 from libs.pipeline.request import TrainingResult
+from libs.pipeline.training.checkpoint import Position
 
 E = TypeVar("E", bound=Event)
 
@@ -126,8 +127,21 @@ class EventReporter(Reporter):
         )
 
     # --- lifecycle events (built on the loop; the caller publishes them) -----------------------
-    def started(self, trainer_id: str, host: str, device: DeviceInfo) -> Started:
-        return self.make(Started, trainer_id=trainer_id, host=host, device=device)
+    def started(
+        self,
+        trainer_id: str,
+        host: str,
+        device: DeviceInfo,
+        resume: Position | None = None,
+    ) -> Started:
+        return self.make(
+            Started,
+            trainer_id=trainer_id,
+            host=host,
+            device=device,
+            resume_epoch=resume.epoch if resume else None,
+            resume_batch=resume.batch if resume else 0,
+        )
 
     def completed(self, result: TrainingResult) -> Completed:
         saved = result.model

@@ -21,8 +21,10 @@ import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
+from libs.artifacts.port import ArtifactStore
 from libs.events.bus.port import Delivery, EventBus, Subscription
 from libs.events.catalog import DeviceInfo, TrainerHeartbeat
+from services.bootstrap import open_artifacts
 from services.trainer.cancellation import ControlState, StopReason
 from services.trainer.heartbeat import Heartbeat
 from services.trainer.publisher import OrderedPublisher
@@ -52,9 +54,11 @@ class TrainerService:
         *,
         train_fn: TrainFn | None = None,
         device: DeviceInfo | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
+        self._artifacts = artifacts  # None: the store KTRDR_ARTIFACTS_URL names
         self._train_fn = train_fn
         self._device = device
         self._control = ControlState(settings.control_memory)
@@ -90,6 +94,9 @@ class TrainerService:
                 data_dir=settings.data_dir,
                 max_run_s=settings.max_run_s,
                 batch_progress_interval_s=settings.batch_progress_interval_s,
+                artifacts=self._artifacts or open_artifacts(settings),
+                checkpoint_interval_s=settings.checkpoint_interval_s or None,
+                checkpoint_keep=settings.checkpoint_keep,
             ),
             publisher=self.publisher,
             control=self._control,

@@ -12,6 +12,7 @@ import socket
 
 from pydantic import Field, model_validator
 
+from libs.artifacts.settings import ArtifactSettings
 from libs.events.settings import BrokerSettings
 from libs.pipeline.settings import DataDirs, DeviceSetting
 from libs.settings import LogSettings
@@ -26,9 +27,9 @@ def default_trainer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-class TrainerSettings(BrokerSettings, DataDirs, DeviceSetting, LogSettings):
-    """broker_url, topology_prefix, data_dir, models_dir, device and log_level come from the
-    mixins."""
+class TrainerSettings(BrokerSettings, DataDirs, DeviceSetting, ArtifactSettings, LogSettings):
+    """broker_url, topology_prefix, data_dir, models_dir, device, artifacts_url (where
+    checkpoints go) and log_level come from the mixins."""
 
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
     # Trainings run at once; also the prefetch of each request-queue consumer.
@@ -44,6 +45,10 @@ class TrainerSettings(BrokerSettings, DataDirs, DeviceSetting, LogSettings):
     max_run_s: float = Field(default=25 * 60, gt=0)
     # The broker's consumer_timeout as configured (docs/trainer.md); max_run_s must stay below.
     broker_consumer_timeout_s: float = Field(default=BROKER_CONSUMER_TIMEOUT_S, gt=0)
+    # Checkpoints: one at every epoch end, and within an epoch at most every this many seconds
+    # (0: no checkpoints within epochs); the newest `checkpoint_keep` of a training are kept.
+    checkpoint_interval_s: float = Field(default=300.0, ge=0)
+    checkpoint_keep: int = Field(default=3, ge=1, le=100)
     # How long to wait for the control stream to catch up before deciding on a request.
     control_sync_timeout_s: float = Field(default=10.0, gt=0)
     # Training ids remembered as cancelled / finished (bounded memory; oldest forgotten first).

@@ -35,6 +35,7 @@ from services.trainer.attempt import (
     WorkerConfig,
 )
 from services.trainer.cancellation import ControlState, RunToken, StopReason
+from services.trainer.checkpoints import ArtifactCheckpoints
 from services.trainer.publisher import OrderedPublisher
 from services.trainer.reporter import EventReporter, RunEnvelope
 
@@ -204,11 +205,20 @@ class TrainingWorker:
             attempt=attempt,
             batches=lambda: reporter.batches_seen,
         )
+        checkpoints = self.config.checkpoints(request.tenant, training_id)
         try:
-            terminal = await self._runner.run(request, reporter, token)
+            terminal = await self._runner.run(request, reporter, token, checkpoints)
         finally:
             self._control.unregister(training_id, token)
         await self._publisher.publish(terminal)
+        # Only once the outcome is confirmed: a crash before this still resumes from them.
+        await self._discard(checkpoints)
+
+    async def _discard(self, checkpoints: ArtifactCheckpoints) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, checkpoints.discard)
+        except Exception as error:  # a leftover costs disk space, never correctness
+            log.warning("checkpoints under %s not deleted: %s", checkpoints.prefix, error)
 
     def _emit_threadsafe(self) -> Callable[[Event], Any]:
         loop = asyncio.get_running_loop()

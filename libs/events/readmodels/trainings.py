@@ -9,7 +9,8 @@ Rules, in the order they are applied to an event for training T in state S:
 1. A trainer event (source "trainer:<id>") from an attempt older than S.attempt is a zombie's
    and is ignored. One from a newer attempt starts that attempt: progress (phase, epoch, batch,
    progress, eta, metrics) is reset and attempt/trainer/started_at set, even before its Started
-   arrives. API and projector events carry no attempt and always apply.
+   arrives; a Started that resumes a checkpoint keeps the metrics and sets the position it
+   resumes at. API and projector events carry no attempt and always apply.
 2. Terminal states (completed, failed, cancelled) are sticky: afterwards only a late
    TrainingRequested may fill in request metadata (strategy, symbols, ...); nothing moves the
    status, progress or result.
@@ -265,8 +266,17 @@ def _blank(event: ev.Event, position: int) -> TrainingState:
     )
 
 
+# What an attempt that resumes a checkpoint keeps of the earlier ones: the figures of the epochs
+# the checkpoint holds stay true.
+_RESUME_KEEPS = ("total_epochs", "latest_metrics", "best_metrics")
+
+
 def _new_attempt(state: TrainingState, event: ev.Event) -> dict[str, Any]:
     changes = dict(_ATTEMPT_RESET)
+    if isinstance(event, ev.Started) and event.resume_epoch is not None:
+        for name in _RESUME_KEEPS:
+            changes[name] = getattr(state, name)
+        changes.update(epoch=event.resume_epoch, batch=event.resume_batch)
     changes.update(
         attempt=event.attempt,
         trainer_id=event.source[len(TRAINER_SOURCE_PREFIX) :],

@@ -115,6 +115,8 @@ class TrainerProcess:
             "KTRDR_TOPOLOGY_PREFIX": prefix,
             "KTRDR_TRAINER_ID": trainer_id,
             "KTRDR_MODELS_DIR": str(self.models_dir),
+            # Shared by the test's trainers, as a volume or bucket is: any of them can resume.
+            "KTRDR_ARTIFACTS_URL": str(tmp / "artifacts"),
             "KTRDR_DATA_DIR": str(REPO / "data"),
             "KTRDR_DEVICE": "cpu",
             "KTRDR_TORCH_THREADS": "1",  # 2 shared cores: one thread each is fastest

@@ -40,7 +40,7 @@ def test_the_control_stream_binds_exactly_the_control_events() -> None:
 
 def test_type_and_schema_version_come_from_the_class_and_cannot_be_overridden() -> None:
     event = TrainingScript("t-1").started()
-    assert (event.type, event.schema_version) == ("Started", 1)
+    assert (event.type, event.schema_version) == ("Started", ev.Started.SCHEMA_VERSION)
     data = event.model_dump()
     with pytest.raises(pydantic.ValidationError):
         ev.Started.model_validate(data | {"type": "Completed"})

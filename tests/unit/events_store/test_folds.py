@@ -224,6 +224,21 @@ def test_unknown_running_figures_keep_the_last_known_ones():
     assert (state.epoch, state.batch) == (2, 1)  # the position still moved on
 
 
+def test_an_attempt_resuming_a_checkpoint_keeps_the_figures_and_continues():
+    s = TrainingScript("t-1")
+    first = [s.requested(), s.started(), s.batch(1, 13), s.epoch_completed(1, 0.9)]
+    first += [s.epoch_completed(2, 0.5), s.batch(3, 4)]
+    resumed = s.started(attempt=2, trainer="t2").model_copy(
+        update={"resume_epoch": 3, "resume_batch": 0}
+    )
+    state = fold_all([*first, resumed])
+    assert (state.attempt, state.trainer_id, state.status) == (2, "t2", "running")
+    assert (state.epoch, state.batch) == (3, 0)
+    assert state.best_metrics["epoch"] == 2 and state.latest_metrics["epoch"] == 2
+    fresh = fold_all([*first, s.started(attempt=2, trainer="t2")])
+    assert fresh.best_metrics is None and fresh.epoch is None  # a fresh start resets them
+
+
 def test_running_figures_are_absent_until_known():
     s = TrainingScript("t-1")
     unknown = s.batch(1, 1).model_copy(update={"running_loss": None, "running_accuracy": None})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from libs.events.catalog import BatchProgress
+from libs.events.catalog import BatchProgress, Started
 from libs.events.codec import from_dict
 from libs.events.upcasting import UPCASTERS, upcast
 
@@ -59,9 +59,23 @@ def test_batch_progress_v2_becomes_v3_with_its_figures_kept() -> None:
     assert (event.running_loss, event.running_accuracy) == (0.0, 0.25)
 
 
+def test_started_v1_becomes_v2_starting_from_the_beginning() -> None:
+    v1 = {
+        **ENVELOPE,
+        "type": "Started",
+        "schema_version": 1,
+        "trainer_id": "t1",
+        "host": "h",
+        "device": {"type": "cpu", "name": "cpu"},
+    }
+    event = from_dict(v1)
+    assert isinstance(event, Started) and event.schema_version == 2
+    assert (event.resume_epoch, event.resume_batch) == (None, 0)
+
+
 def test_every_step_up_to_the_current_version_exists() -> None:
     # a new step needs its fixture test here
-    assert set(UPCASTERS) == {("BatchProgress", 1), ("BatchProgress", 2)}
+    assert set(UPCASTERS) == {("BatchProgress", 1), ("BatchProgress", 2), ("Started", 1)}
     assert BatchProgress.SCHEMA_VERSION == 3
 
 

@@ -37,7 +37,9 @@ class FakePipeline:
         self._lock = threading.Lock()
         self.error: BaseException | None = None
 
-    def __call__(self, request: TrainingRequest, reporter: Any, token: Any) -> TrainingResult:
+    def __call__(
+        self, request: TrainingRequest, reporter: Any, token: Any, checkpoints: Any = None
+    ) -> TrainingResult:
         with self._lock:
             self.calls.append(request)
             self.running += 1
@@ -118,6 +120,7 @@ class Harness(TappedEvents):
             "data_dir": self.tmp_path / "data",
             "batch_progress_interval_s": 0,
             "heartbeat_interval_s": 60,
+            "artifacts_url": str(self.tmp_path / "artifacts"),
         }
         values.update(overrides)
         return TrainerSettings(**values)
