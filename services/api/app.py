@@ -7,7 +7,8 @@ Two ways to run it:
 - embedded (`ktrdr up`, tests): `create_app(settings, stack=stack)`; the caller opened the stack
   and owns it (the app never starts or closes its parts, the relay included).
 
-Every request but the probes (and the docs, when `public_docs`) needs an API key: the
+The dashboard (services/api/dashboard) is served at `/`. Every request but the probes, the
+dashboard's files (and the docs, when `public_docs`) needs an API key: the
 `RequireApiKey` middleware (services/api/auth.py) wraps the whole app, and every router also
 depends on `current_principal`. On start, KTRDR_BOOTSTRAP_API_KEY is stored as an admin key if it
 is not yet.
@@ -23,6 +24,7 @@ from fastapi import Depends, FastAPI
 
 from services.api.apikeys import ensure_bootstrap_key, parse_key
 from services.api.auth import RequireApiKey
+from services.api.dashboard import router as dashboard_router
 from services.api.deps import Components, current_principal
 from services.api.errors import install_error_handlers
 from services.api.paths import API_PREFIX
@@ -73,6 +75,8 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
     # The probes answer without a key, at the root and under the prefix.
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)
+    # The dashboard: its page at / and its assets under /ui/ (no data: the page asks for a key).
+    app.include_router(dashboard_router)
     for router in (
         trainings.router,
         events.router,

@@ -42,13 +42,22 @@ log = logging.getLogger("ktrdr.api.auth")
 
 HEALTH_PATHS = ("/healthz", "/readyz")
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+# The dashboard's page and assets (services/api/dashboard) hold no data: the page asks for a key.
+DASHBOARD_PATHS = ("/", "/ui")
+OPEN_PREFIXES = ("/ui/",)
 # Writing last_used_at on every request would turn reads into writes; once a minute is enough.
 TOUCH_EVERY = timedelta(seconds=60)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ktrdr"'}
 
 
+def is_open(path: str, open_: frozenset[str]) -> bool:
+    """Does `path` answer without a key: one of `open_` (see `open_paths`) or a dashboard
+    asset under OPEN_PREFIXES."""
+    return path in open_ or path.startswith(OPEN_PREFIXES)
+
+
 def open_paths(settings: ApiSettings) -> frozenset[str]:
-    paths = {*HEALTH_PATHS, *(API_PREFIX + p for p in HEALTH_PATHS)}
+    paths = {*HEALTH_PATHS, *(API_PREFIX + p for p in HEALTH_PATHS), *DASHBOARD_PATHS}
     if settings.public_docs:
         paths.update(DOCS_PATHS)
     return frozenset(paths)
@@ -188,7 +197,7 @@ class RequireApiKey:
         self.auth = Authenticator.from_settings(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open:
+        if scope["type"] != "http" or is_open(scope["path"], self.open):
             await self.app(scope, receive, send)
             return
         try:
