@@ -109,6 +109,16 @@ def seed_global_rngs(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def config_warnings(cfg: StrategyConfig) -> list[str]:
+    """What is worth saying about a strategy before it trains (entry points show it up front)."""
+    if not cfg.unused_sections:
+        return []
+    return [
+        "sections not used by training (kept in the saved config): "
+        + ", ".join(cfg.unused_sections)
+    ]
+
+
 def train_strategy(
     request: TrainingRequest,
     reporter: Reporter | None = None,
@@ -124,12 +134,7 @@ def train_strategy(
     cfg = resolve_config(request)
     device = DeviceManager.resolve(request.device)
     seed_global_rngs(request.seed)
-    warnings = []
-    if cfg.unused_sections:
-        warnings.append(
-            f"sections not used by training (kept in the saved config): "
-            f"{', '.join(cfg.unused_sections)}"
-        )
+    warnings = config_warnings(cfg)
     phases = _Phases(reporter, token)
     where = f"{', '.join(cfg.symbols)} {', '.join(cfg.timeframes)}"
 

@@ -7,10 +7,22 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Any
 
 import typer
+from typer.core import TyperOption
 
 import services.cli.commands as commands
+
+
+def _flags_without_a_type(option: TyperOption, ctx: Any) -> str | None:
+    """Help shows a flag as `--watch` (or `--migrate / --no-migrate`), not `--watch <bool>`:
+    a flag takes no value, so it has no type to show (Typer's help prints one since 0.2x)."""
+    return None if option.is_flag else _typed(option, ctx)
+
+
+_typed = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flags_without_a_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="ktrdr",

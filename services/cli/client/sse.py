@@ -4,6 +4,8 @@
 connection (network error, read timeout with no keep-alive, a server restart, a stream that
 ended early) it reconnects with `Last-Event-ID` = the last id it yielded, so the server resumes
 exactly after it: no gap, no duplicate (ids are also checked to be increasing, as a guard).
+Reconnects back off (BACKOFF_S, then its last step) and give up once the server has been gone
+for `give_up_after_s`: a stopped server ends `ktrdr watch` with "cannot reach the API".
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ def follow(
     read_timeout_s: float = 45.0,
     give_up_after_s: float = 120.0,
     on_reconnect: Callable[[int, str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[StreamEvent]:
     """Every event of the training after `after`, until (and including) its terminal event."""
     last = after
@@ -109,13 +113,16 @@ def follow(
             reason = "the stream ended before the terminal event"
         except (httpx.TransportError, httpx.StreamError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
-        now = time.monotonic()
+        now = clock()
         failing_since = failing_since or now
         if now - failing_since > give_up_after_s:
-            raise unreachable(client.base_url, RuntimeError(reason))
+            raise unreachable(
+                client.base_url,
+                RuntimeError(f"gave up after {give_up_after_s:g} s of reconnecting: {reason}"),
+            )
         if on_reconnect is not None:
             on_reconnect(last, reason)
-        time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+        sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
         attempt += 1
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from rich.table import Column, Table
+from rich import box
+from rich.table import Table
+
+from services.cli.client.ids import short_id
 
 STATUS_STYLE = {
     "completed": "green",
@@ -26,25 +30,70 @@ def training_table(view: dict[str, Any]) -> Table:
     return table
 
 
-def trainings_table(items: list[dict[str, Any]]) -> Table:
-    table = Table("strategy", "status", "phase", "epoch", "progress", "requested")
-    # The id must survive a narrow terminal whole: it is what every other command takes.
-    table.columns.insert(0, Column("training", no_wrap=True, min_width=36))
+def trainings_table(
+    items: list[dict[str, Any]], *, wide: bool = False, now: datetime | None = None
+) -> Table:
+    """`ktrdr list`: fits 80 columns with short ids (any unique prefix works as an id), status
+    words whole; `wide` adds the full id, the best validation loss and the model."""
+    now = now or datetime.now(UTC)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("training", no_wrap=True, min_width=36 if wide else 8)
+    table.add_column("status", no_wrap=True, min_width=10)  # "cancelling" stays whole
+    table.add_column("strategy", overflow="ellipsis", no_wrap=True, max_width=16)
+    table.add_column("epoch", no_wrap=True, justify="right", min_width=7)
+    table.add_column("prog", no_wrap=True, justify="right", min_width=4)
+    table.add_column("duration", no_wrap=True, justify="right", min_width=8)
+    if wide:
+        table.add_column("best val", no_wrap=True, justify="right")
+        table.add_column("model", no_wrap=True)
+    table.add_column("requested", no_wrap=True, min_width=11)
     for v in items:
-        table.add_row(
-            v["training_id"],
-            v.get("strategy") or "",
+        row = [
+            v["training_id"] if wide else short_id(v["training_id"]),
             _status(v["status"]),
-            v.get("phase") or "",
-            _of(v.get("epoch"), v.get("total_epochs")),
-            _percent(v.get("progress")),
-            (v.get("requested_at") or "")[:19],
-        )
+            v.get("strategy") or "—",
+            _of(v.get("epoch"), v.get("total_epochs")) or "—",
+            _percent(v.get("progress")) or "—",
+            duration(v, now),
+        ]
+        if wide:
+            best = (v.get("best_metrics") or {}).get("val_loss")
+            row += [f"{best:.4f}" if isinstance(best, int | float) else "—", _model(v) or "—"]
+        row.append(_when(v.get("requested_at")))
+        table.add_row(*row)
     return table
 
 
-def _rows(v: dict[str, Any]) -> list[tuple[str, Any]]:
+def duration(v: dict[str, Any], now: datetime) -> str:
+    """How long it ran (or has been running); "—" before it started."""
+    started = _parse(v.get("started_at"))
+    if started is None:
+        return "—"
+    seconds = int(((_parse(v.get("finished_at")) or now) - started).total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _parse(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _when(value: Any) -> str:
+    moment = _parse(value)
+    return moment.strftime("%m-%d %H:%M") if moment else "—"
+
+
+def _model(v: dict[str, Any]) -> str | None:
     model = v.get("model") or {}
+    return f"{model['strategy']}/{model['timeframe']}_v{model['version']}" if model else None
+
+
+def _rows(v: dict[str, Any]) -> list[tuple[str, Any]]:
     error = v.get("error") or {}
     latest = v.get("latest_metrics") or {}
     return [
@@ -62,10 +111,7 @@ def _rows(v: dict[str, Any]) -> list[tuple[str, Any]]:
         ("attempt", v.get("attempt") or None),
         ("trainer", v.get("trainer_id")),
         ("device", (v.get("device") or {}).get("name")),
-        (
-            "model",
-            f"{model['strategy']}/{model['timeframe']}_v{model['version']}" if model else None,
-        ),
+        ("model", _model(v)),
         ("error", f"{error.get('error_type')}: {error.get('message')}" if error else None),
         ("requested", v.get("requested_at")),
         ("started", v.get("started_at")),

@@ -1,6 +1,11 @@
 """`ktrdr watch`'s display: rich progress bars for phase, epoch and batch, plus one line per
 milestone (start, each phase, each epoch, the outcome) so a non-terminal log still tells the
-story. Exit codes: 0 completed, 1 failed, 130 cancelled (what a Ctrl-C'd local run gives).
+story. Exit codes: 0 completed, 1 failed, 130 cancelled (what a Ctrl-C'd local run gives), and
+EXIT_DETACHED when the user stops watching (Ctrl-C): the training itself goes on.
+
+Once the training has ended the bars agree with the outcome: no ETA and no batch bar; the phase
+counter reads like the log lines ("phase 9/11" is the ninth phase, begun); a training that
+stopped early says at which epoch and which epoch was best.
 """
 
 from __future__ import annotations
@@ -8,7 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from libs.events.catalog import Cancelled, Completed, Failed
 from libs.events.codec import from_view
@@ -16,11 +29,21 @@ from libs.events.codec import from_view
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
+EXIT_DETACHED = 4  # stopped watching; the training runs on (not 130: nothing was cancelled)
 EXIT_CODES = {
     Completed.TYPE: EXIT_COMPLETED,
     Failed.TYPE: EXIT_FAILED,
     Cancelled.TYPE: EXIT_CANCELLED,
 }
+
+
+class RemainingUntilEnded(TimeRemainingColumn):
+    """The time left, until the training has ended (then nothing: no ETA on a finished bar)."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("ended"):
+            return Text("")
+        return super().render(task)
 
 
 class WatchDisplay:
@@ -32,14 +55,18 @@ class WatchDisplay:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
+            RemainingUntilEnded(),
             console=console,
             transient=False,
         )
-        self.phase = self.progress.add_task("phase", total=None, info="waiting for a trainer")
-        self.epoch = self.progress.add_task("epoch", total=None, info="", visible=False)
-        self.batch = self.progress.add_task("batch", total=None, info="", visible=False)
+        add = self.progress.add_task
+        self.phase = add("phase", total=None, info="waiting for a trainer", ended=False)
+        self.epoch = add("epoch", total=None, info="", visible=False, ended=False)
+        self.batch = add("batch", total=None, info="", visible=False, ended=False)
         self.outcome: str | None = None
+        self.last_epoch: int | None = None  # the last completed epoch
+        self.total_epochs: int | None = None
+        self.best_epoch: int | None = None
 
     def __enter__(self) -> WatchDisplay:
         self.progress.start()
@@ -53,6 +80,14 @@ class WatchDisplay:
 
     def reconnecting(self, last: int, reason: str) -> None:
         self.log(f"[yellow]connection lost ({reason}); resuming after event {last}[/]")
+
+    def detached(self) -> None:
+        """The user stopped watching (Ctrl-C): say that the training goes on."""
+        self.log(
+            f"[yellow]stopped watching; training {self.training_id} continues on the server[/] "
+            f"(`ktrdr watch {self.training_id}` follows it again, "
+            f"`ktrdr cancel {self.training_id}` stops it)"
+        )
 
     def show(self, kind: str, data: dict[str, Any]) -> None:
         """Update the bars for `kind` and print its summary line; an event type with no method
@@ -80,8 +115,9 @@ class WatchDisplay:
         self.progress.update(self.batch, completed=0, visible=False)
 
     def _on_PhaseStarted(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
+        # Counted like the line ("phase 9/11: training"): phases begun, this one included.
         self.progress.update(
-            self.phase, total=d["total_phases"], completed=d["index"], info=d["phase"]
+            self.phase, total=d["total_phases"], completed=d["index"] + 1, info=d["phase"]
         )
         self.log(line)
 
@@ -100,6 +136,8 @@ class WatchDisplay:
         )
 
     def _on_EpochCompleted(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
+        self.last_epoch, self.total_epochs = d["epoch"], d["total_epochs"]
+        self.best_epoch = d.get("best_epoch")
         self.progress.update(
             self.epoch,
             total=d["total_epochs"],
@@ -114,15 +152,35 @@ class WatchDisplay:
         self.progress.update(
             self.phase, completed=self.progress.tasks[self.phase].total or 0, info="done"
         )
+        if self.last_epoch is not None:
+            epochs = self.last_epoch
+            early = self.total_epochs is not None and epochs < self.total_epochs
+            best = f", best {self.best_epoch}" if self.best_epoch is not None else ""
+            info = (
+                f"stopped early at epoch {epochs} of {self.total_epochs}{best}"
+                if early
+                else f"all {epochs} epochs{best}"
+            )
+            # A bar of the epochs that ran, full: the ones never run were not skipped work.
+            self.progress.update(self.epoch, total=epochs, completed=epochs, info=info)
+        self._end()
         self.log(f"[green]{line}[/]")
 
     def _on_Failed(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.outcome = Failed.TYPE
+        self._end()
         self.log(f"[red]{line}[/]")
 
     def _on_Cancelled(self, d: dict[str, Any], line: str) -> None:  # noqa: N802
         self.outcome = Cancelled.TYPE
+        self._end()
         self.log(f"[yellow]{line}[/]")
+
+    def _end(self) -> None:
+        """The training is over: no ETA anywhere, and no batch bar left half full."""
+        self.progress.update(self.batch, visible=False)
+        for task in (self.phase, self.epoch, self.batch):
+            self.progress.update(task, ended=True)
 
 
 def _summary(kind: str, data: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from services.cli.devices import DeviceClass, local_device
+
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
 
@@ -32,7 +34,9 @@ def train(
     batch_size: int | None = typer.Option(None, min=1, help="Override model.training.batch_size."),
     learning_rate: float | None = typer.Option(None, min=0.0, help="Override learning_rate."),
     seed: int = typer.Option(42, help="Seed: the same seed gives the same model."),
-    device: str | None = typer.Option(None, help="auto | cpu | cuda | mps (default KTRDR_DEVICE)."),
+    device: DeviceClass | None = typer.Option(
+        None, help="any (CUDA, else MPS, else CPU) or one device; default KTRDR_DEVICE."
+    ),
     models_dir: Path | None = typer.Option(None, help="Default KTRDR_MODELS_DIR."),
     data_dir: Path | None = typer.Option(None, help="Default KTRDR_DATA_DIR."),
 ) -> None:
@@ -43,7 +47,7 @@ def train(
     from libs.pipeline.config.strategy import load_strategy
     from libs.pipeline.data.ohlcv import DataError
     from libs.pipeline.device import DeviceError, configure_threads
-    from libs.pipeline.pipeline import train_strategy
+    from libs.pipeline.pipeline import config_warnings, train_strategy
     from libs.pipeline.progress import CancelFlag, TrainingCancelled
     from libs.pipeline.request import TrainingRequest
     from services.cli.consoles import make_console
@@ -71,8 +75,12 @@ def train(
 
     try:
         path = resolve_strategy(strategy, settings.strategies_dir)
+        loaded = load_strategy(path)
+        said = config_warnings(loaded)
+        for warning in said:  # before the training, while there is still time to stop it
+            errors.print(f"[yellow]warning:[/] {escape(warning)}")
         request = TrainingRequest(
-            strategy=load_strategy(path).snapshot(),
+            strategy=loaded.snapshot(),
             data_dir=data_dir or settings.data_dir,
             models_dir=models_dir or settings.models_dir,
             symbols=_split(symbols),
@@ -81,7 +89,7 @@ def train(
             end_date=end,
             overrides=overrides,
             seed=seed,
-            device=device or settings.device,
+            device=local_device(device) if device else settings.device,
         )
         configure_threads()
         previous = signal.signal(signal.SIGINT, on_sigint)
@@ -102,7 +110,8 @@ def train(
         errors.print("[yellow]aborted; nothing was saved[/]")
         raise typer.Exit(EXIT_CANCELLED) from None
     for warning in result.warnings:
-        errors.print(f"[yellow]warning:[/] {warning}")
+        if warning not in said:
+            errors.print(f"[yellow]warning:[/] {escape(warning)}")
     print_summary(console, result)
 
 
