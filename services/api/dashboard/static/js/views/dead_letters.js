@@ -50,7 +50,8 @@ export function render(root) {
         ),
       );
     } catch (error) {
-      clear(listArea).append(problem(error));
+      if (error.kind === "notfound") clear(listArea).append(emptyState("This service does not show its dead letters yet (no /api/v1/dead-letters)."));
+      else clear(listArea).append(problem(error));
     }
   }
 

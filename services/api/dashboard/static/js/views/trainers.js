@@ -35,7 +35,8 @@ export function render(root, _args, ctx) {
     },
     5,
     (error) => {
-      if (error) clear(listArea).append(problem(error));
+      if (error && error.kind === "notfound") clear(listArea).append(emptyState("This service does not list its trainers yet (no /api/v1/trainers)."));
+      else if (error) clear(listArea).append(problem(error));
       ctx.banner("");
     },
   );
