@@ -7,6 +7,7 @@ The tests of this module share one service and run in order (the first sees an e
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 
 from services.api.apikeys import generate_key
 from tests.browser.conftest import Service, run_async, screenshot
-from tests.e2e.harness import END, START, SseReader, history
+from tests.e2e.harness import END, FIXTURES, START, SseReader, history
 
 pytestmark = pytest.mark.browser
 
@@ -94,7 +95,11 @@ def test_a_bad_key_an_empty_list_and_an_outage_each_get_a_clear_message(
     expect(error).to_contain_text("The API key was refused")
     expect(page.locator("#nav")).to_be_hidden()
 
-    sign_in(page, service.key)
+    # Keyboard only: the prompt has the focus, Enter submits it.
+    page.goto("/")
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.keyboard.type(service.key)
+    page.keyboard.press("Enter")
     empty = page.locator("#trainings-list [data-empty]")
     empty.wait_for()
     assert "No trainings yet" in empty.inner_text()
@@ -183,7 +188,15 @@ def test_cancel_a_running_training_from_the_page(page: Any, service: Service) ->
     assert page.locator("#cancel").is_hidden()
     log = page.locator("#event-log tbody tr")
     assert log.last.get_attribute("data-type") == "Cancelled"
-    assert page.locator('#event-log tr[data-type="CancelRequested"]').count() == 1
+    requested = page.locator('#event-log tr[data-type="CancelRequested"]')
+    assert requested.count() == 1
+
+    # The audit view: the training as it stood right after the cancel was requested.
+    position = requested.get_attribute("data-position")
+    requested.get_by_role("button").click()
+    as_of = page.locator(f'#as-of [data-as-of="{position}"]')
+    expect(as_of).to_contain_text(f"As of position {position}")
+    expect(as_of.locator("[data-status]")).to_have_attribute("data-status", "cancelling")
 
 
 def test_compare_two_trainings(page: Any, service: Service) -> None:
@@ -226,3 +239,21 @@ def test_a_dropped_stream_resumes_with_no_gap(page: Any, service: Service) -> No
     )
     assert shown == [e["position"] for e in log]  # every event once, in order: no gap, no dup
     assert points(page, "loss-chart", "validation loss") == LONG_EPOCHS > before
+
+
+def test_an_uploaded_strategy_is_checked_and_its_errors_shown_by_the_file(
+    page: Any, service: Service, tmp_path: Path
+) -> None:
+    broken = tmp_path / "mine.yaml"
+    text = (FIXTURES / "e2e_tiny.yaml").read_text()
+    broken.write_text(text.replace("period: 14", "period: -3"))
+    sign_in(page, service.key)
+    page.goto("/#/submit")
+    page.locator("#strategy option[value=__upload__]").wait_for(state="attached")
+    page.get_by_label("Strategy", exact=True).select_option("__upload__")
+    page.get_by_label("Strategy file (YAML)").set_input_files(str(broken))
+    page.get_by_role("button", name="Submit training").click()
+    error = page.locator("#strategy_file-error")
+    expect(error).to_contain_text("period")
+    expect(page.locator("#form-error")).to_contain_text("not submitted")
+    expect(page).to_have_url(re.compile(r"#/submit$"))  # nothing was submitted
