@@ -62,8 +62,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped, not session-scoped: Playwright's sync API keeps an event loop running in
+    the test thread while it is started, and the async tests of later modules need it gone."""
     path = chromium_path()
     if path is None:
         _unavailable("Chromium is not installed (apt-get install chromium)")

@@ -106,7 +106,10 @@ export function render(root, _args, ctx) {
       const name = fieldFor(item.field, uploading);
       const target = name && document.getElementById(`${name}-error`);
       if (target && !target.closest("[hidden]")) {
-        target.append(h("span", { "data-field": item.field }, `${item.reason} `));
+        // A field inside the strategy (or an item of a list) is named: "indicators[0].period".
+        const inner = item.field.replace(/^strategy(_yaml)?\.?/, "");
+        const where = inner && inner !== name ? `${inner}: ` : "";
+        target.append(h("span", { "data-field": item.field }, `${where}${item.reason} `));
         document.getElementById(name).setAttribute("aria-invalid", "true");
       } else {
         unplaced.push(`${item.field}: ${item.reason}`);
