@@ -26,6 +26,7 @@ from services.api.apikeys import ensure_bootstrap_key, parse_key
 from services.api.auth import RequireApiKey
 from services.api.dashboard import router as dashboard_router
 from services.api.deps import Components, current_principal
+from services.api.edge import ContainErrors, RequestLimits
 from services.api.errors import install_error_handlers
 from services.api.paths import API_PREFIX
 from services.api.routers import events, health, keys, models, strategies, trainings
@@ -67,11 +68,13 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
         version="1",
         description="Submit, follow and cancel trainings of neuro-fuzzy trading models.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.components = None
     install_error_handlers(app)
+    # Added last = outermost: errors, then request limits, then authentication.
     app.add_middleware(RequireApiKey, settings=settings)
+    app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ContainErrors)
     # The probes answer without a key, at the root and under the prefix.
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)

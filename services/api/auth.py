@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.events.store.port import EventStore
 from services.api.apikeys import InvalidKeyFormat, Verifier, parse_key
-from services.api.errors import Problem, problem_response
+from services.api.errors import Problem, problem_response, unavailable
 from services.api.paths import API_PREFIX
 from services.api.principal import Principal
 from services.api.settings import ApiSettings
@@ -211,7 +211,7 @@ class RequireApiKey:
     async def _authenticate(self, scope: Scope) -> Principal:
         parts = getattr(scope["app"].state, "components", None)
         if parts is None:
-            raise Problem(503, "the service is starting or stopping", kind="unavailable")
+            raise unavailable("service (starting or stopping)")
         authorization = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
@@ -223,8 +223,6 @@ class RequireApiKey:
             return await self.auth.principal(parts.store, authorization, address)
         except Problem:
             raise
-        except Exception:  # the database did not answer: not the caller's fault, not a 500
-            log.exception("cannot check an API key")
-            raise Problem(
-                503, "cannot check the API key now; try again", kind="unavailable"
-            ) from None
+        except Exception as error:  # the database did not answer: not the caller's fault
+            log.warning("cannot check an API key: %s: %s", type(error).__name__, error)
+            raise unavailable("database (cannot check the API key)") from None

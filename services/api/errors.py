@@ -73,6 +73,21 @@ def invalid_many(errors: Iterable[FieldError], *, status: int = 422) -> Problem:
     return Problem(status, detail, errors=errors, kind="validation-error", title="Invalid request")
 
 
+RETRY_AFTER_S = 5  # what a 503 asks a client to wait before trying again
+
+
+def unavailable(what: str) -> Problem:
+    """503: a dependency (the database, the broker) does not answer; it is nobody's fault and
+    it passes."""
+    return Problem(
+        503,
+        f"the {what} is unavailable; try again shortly",
+        kind="unavailable",
+        title="Service unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def not_found(what: str, ident: str) -> Problem:
     return Problem(404, f"{what} {ident!r} not found", kind="not-found", title="Not found")
 

@@ -12,11 +12,14 @@ from dataclasses import MISSING
 from datetime import datetime
 from typing import Annotated, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from libs.events.catalog import DeviceClass
 from libs.events.readmodels.trainings import Status, TrainingState
 from libs.pipeline import names
+from services.api import text
+from services.api.errors import invalid
+from services.api.text import unstorable_at
 
 # A symbol or timeframe name: letters, digits, a few separators; nothing that makes a path.
 NAME_PATTERN = names.REQUEST_NAME.pattern
@@ -25,6 +28,14 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        where = unstorable_at(data)
+        if where is not None:
+            raise invalid(where, text.REASON)  # a Problem passes through pydantic as it is
+        return data
 
 
 class SubmitTraining(_Request):

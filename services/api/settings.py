@@ -12,10 +12,11 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 
 from libs.events.settings import BrokerSettings, DatabaseSettings
+from libs.pipeline.config.limits import HyperParameterLimits
 from libs.pipeline.settings import DataDirs, StrategyDirs
 
 
-class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs):
+class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs, HyperParameterLimits):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

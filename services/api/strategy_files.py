@@ -2,10 +2,11 @@
 
 - A strategy name is a file stem in `strategies_dir`; it can never escape that folder (no
   separators, no `..`, the resolved path must stay inside).
-- YAML text from a client is parsed HERE (safe_load, size-limited, no anchors/aliases: an alias
-  bomb is tiny as text but expands exponentially once the snapshot is serialised) and handed to
-  the pipeline as a mapping -- never as a string, which `load_strategy` would read as a file
-  path if it looked like one.
+- YAML text from a client is parsed HERE (safe_load; limited in size and in nesting, since the
+  composer recurses once per level; no anchors/aliases: an alias bomb is tiny as text but
+  expands exponentially once the snapshot is serialised) and handed to the pipeline as a
+  mapping -- never as a string, which `load_strategy` would read as a file path if it looked
+  like one.
 - The pipeline's `StrategyConfigError` carries each problem with its location in the strategy
   (`ConfigIssue.loc`); each becomes a field error under the request field that carried the
   strategy.
@@ -20,9 +21,12 @@ import yaml
 
 from libs.pipeline import names
 from libs.pipeline.config.errors import ConfigIssue, StrategyConfigError, format_path
-from services.api.errors import FieldError, invalid, invalid_many
+from services.api.errors import FieldError, Problem, invalid, invalid_many
+from services.api.text import REASON, unstorable_at
 
 SUFFIXES = (".yaml", ".yml")
+# A strategy is a handful of levels deep; the parser recurses once per level.
+MAX_YAML_DEPTH = 32
 
 
 def strategy_names(strategies_dir: Path) -> list[str]:
@@ -36,7 +40,7 @@ def strategy_names(strategies_dir: Path) -> list[str]:
 
 
 def strategy_path(strategies_dir: Path, name: str, *, field: str = "strategy") -> Path:
-    """The file for `name`, or a 422 naming `field` (a bad or unknown name)."""
+    """The file for `name`; a 422 naming `field` for a malformed name, a 404 for an unknown one."""
     if not names.STRATEGY.matches(name):
         raise invalid(
             field,
@@ -48,7 +52,10 @@ def strategy_path(strategies_dir: Path, name: str, *, field: str = "strategy") -
         if candidate.parent == root and candidate.is_file():  # a symlink out is refused
             return candidate
     known = strategy_names(strategies_dir)
-    raise invalid(field, f"unknown strategy {name!r}; available: {', '.join(known) or 'none'}")
+    reason = f"unknown strategy {name!r}; available: {', '.join(known) or 'none'}"
+    raise Problem(
+        404, reason, errors=[FieldError(field, reason)], kind="not-found", title="Not found"
+    )
 
 
 def parse_yaml(text: str, *, field: str, max_bytes: int) -> dict[str, Any]:
@@ -59,13 +66,24 @@ def parse_yaml(text: str, *, field: str, max_bytes: int) -> dict[str, Any]:
     if not text.strip():
         raise invalid(field, "is empty")
     try:
-        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise invalid(field, "YAML anchors and aliases (&name / *name) are not allowed")
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise invalid(field, "YAML anchors and aliases (&name / *name) are not allowed")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise invalid(field, f"nested deeper than {MAX_YAML_DEPTH} levels")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise invalid(field, f"not valid YAML: {exc}") from None
     if not isinstance(document, dict):
         raise invalid(field, "must be a YAML mapping of strategy sections")
+    where = unstorable_at(document, field)
+    if where is not None:
+        raise invalid(where, REASON)
     return document
 
 

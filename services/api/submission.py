@@ -2,10 +2,11 @@
 
 Everything a trainer would otherwise fail on minutes later is checked here and answered with a
 422 naming the field: strategy schema and overrides (the pipeline's own `load_strategy` /
-`apply_overrides`), dates, data files for every symbol and timeframe (a coarser one may be
-resampled from a finer file), a date range that overlaps the data, and finally the pipeline's
-`load_frames` itself (too few rows, NaNs, unsorted timestamps). Synchronous: call it in a worker
-thread.
+`apply_overrides`; override types strictly, and the hyper-parameter limits an admin set,
+libs/pipeline/config/limits.py), dates, data files for every symbol and timeframe (a coarser
+one may be resampled from a finer file), a date range that overlaps the data, and finally the
+pipeline's `load_frames` itself (too few rows, NaNs, unsorted timestamps). Synchronous: call
+it in a worker thread.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from libs.pipeline import dates
 from libs.pipeline.config.errors import ConfigIssue, StrategyConfigError, format_path
+from libs.pipeline.config.limits import HyperParameterLimits, limit_issues, override_type_issues
 from libs.pipeline.config.overrides import override_path
 from libs.pipeline.data.files import resolve_data_file
 from libs.pipeline.data.ohlcv import DataError
@@ -46,7 +48,7 @@ class ResolvedSubmission:
 
 def resolve_submission(body: SubmitTraining, settings: ApiSettings) -> ResolvedSubmission:
     base = _load_base_config(body, settings)
-    resolved = _apply_overrides(base, body)
+    resolved = _apply_overrides(base, body, settings)
     start, end = _parse_dates(body)
     warnings = [
         f"section {name!r} is not used by training"
@@ -77,15 +79,20 @@ def _load_base_config(body: SubmitTraining, settings: ApiSettings) -> Any:
     return load_config(document, field="strategy_yaml")
 
 
-def _apply_overrides(base: Any, body: SubmitTraining) -> Any:
+def _apply_overrides(base: Any, body: SubmitTraining, limits: HyperParameterLimits) -> Any:
     from libs.pipeline.config.strategy import apply_overrides
 
     try:
-        return apply_overrides(
+        if wrong_types := override_type_issues(body.overrides):
+            raise StrategyConfigError(wrong_types)
+        resolved = apply_overrides(
             base, symbols=body.symbols, timeframes=body.timeframes, overrides=body.overrides or None
         )
+        if too_much := limit_issues(resolved.snapshot(), limits):
+            raise StrategyConfigError(too_much)
     except StrategyConfigError as exc:
         raise invalid_many(override_error(issue, body) for issue in exc.issues) from None
+    return resolved
 
 
 def override_error(issue: ConfigIssue, body: SubmitTraining) -> FieldError:
@@ -145,9 +152,8 @@ def _check_data(
                 missing.append(
                     FieldError(
                         where,
-                        f"no data for {symbol} {timeframe}: "
-                        f"{data_dir / f'{symbol}_{timeframe}.csv'} "
-                        "is missing and no finer timeframe can be "
+                        f"no data for {symbol} {timeframe}: {symbol}_{timeframe}.csv "
+                        "is missing from the data folder and no finer timeframe can be "
                         "resampled",
                     )
                 )
@@ -185,12 +191,22 @@ def _load_frames(cfg: Any, data_dir: Path, body: SubmitTraining) -> None:
     try:
         load_frames(cfg, data_dir, body.start_date, body.end_date)
     except DataError as exc:
-        raise invalid_many(data_error(exc, body)) from None
+        raise invalid_many(data_error(exc, body, data_dir)) from None
 
 
-def data_error(exc: DataError, body: SubmitTraining) -> list[FieldError]:
+def data_error(
+    exc: DataError, body: SubmitTraining, data_dir: Path | None = None
+) -> list[FieldError]:
     """The request fields a data problem concerns, chosen by its kind: too few bars in a
-    requested date range is the dates' doing; anything else is the data's."""
+    requested date range is the dates' doing; anything else is the data's. File names are
+    shown relative to the data folder: clients have no business knowing server paths."""
+    message = str(exc) if data_dir is None else without_server_paths(str(exc), data_dir)
     if exc.kind == "too_few_bars" and (body.start_date or body.end_date):
-        return [FieldError("start_date", str(exc)), FieldError("end_date", str(exc))]
-    return [FieldError("data", str(exc))]
+        return [FieldError("start_date", message), FieldError("end_date", message)]
+    return [FieldError("data", message)]
+
+
+def without_server_paths(message: str, folder: Path) -> str:
+    for root in dict.fromkeys((str(folder.resolve()), str(folder))):
+        message = message.replace(root + "/", "").replace(root, "the data folder")
+    return message

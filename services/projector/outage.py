@@ -14,59 +14,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import exc as sa_exc
+from libs.events.outage import names_an_outage
 
 log = logging.getLogger("ktrdr.projector")
 
+__all__ = ["Probe", "database_down", "names_an_outage"]
+
 Probe = Callable[[], Awaitable[object]]  # raises unless the database answers; result unused
 PROBE_TIMEOUT_S = 3.0
-
-
-def names_an_outage(error: BaseException) -> bool:
-    """True when the error itself says the connection is gone, refused or busy."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        if isinstance(
-            current,
-            (
-                sa_exc.OperationalError,
-                sa_exc.InterfaceError,
-                sa_exc.DisconnectionError,
-                sa_exc.TimeoutError,
-                OSError,
-                TimeoutError,
-            ),
-        ):
-            return True
-        if _is_asyncpg_connection_error(current):
-            return True
-        orig = getattr(current, "orig", None)  # SQLAlchemy keeps the driver's error here
-        if isinstance(orig, BaseException) and id(orig) not in seen:
-            current = orig
-            continue
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _is_asyncpg_connection_error(error: BaseException) -> bool:
-    try:
-        import asyncpg
-    except ImportError:  # SQLite-only installs
-        return False
-    return isinstance(
-        error,
-        (
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.InterfaceError,
-            asyncpg.exceptions.AdminShutdownError,
-            asyncpg.exceptions.OperatorInterventionError,
-        ),
-    )
 
 
 async def database_down(error: BaseException, probe: Probe) -> bool:

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
 
 from libs.events.readmodels import models as models_rm
 from libs.events.store.port import EventStore
@@ -64,6 +65,12 @@ LocalQuery = Annotated[
 ]
 
 
+# A model version in the path ('1h_v3', 'latest'): bounded, so no number is too long to parse.
+VersionSegment = Annotated[
+    str, PathParam(max_length=64, description="e.g. 1h_v3, 1h_latest, v3, latest")
+]
+
+
 @router.get("")
 async def list_models(
     settings: SettingsDep, store: StoreDep, principal: PrincipalDep, strategy: str | None = None
@@ -103,7 +110,7 @@ async def list_models(
 @router.get("/{strategy}/{version}")
 async def get_model(
     strategy: str,
-    version: str,
+    version: VersionSegment,
     parts: PartsDep,
     principal: PrincipalDep,
     tenant: TenantQuery = None,
@@ -133,7 +140,7 @@ async def get_model(
 @router.post("/{strategy}/{version}/predict", response_model=PredictResponse)
 async def predict(
     strategy: str,
-    version: str,
+    version: VersionSegment,
     body: PredictRequest,
     parts: PartsDep,
     principal: PrincipalDep,
@@ -162,7 +169,7 @@ async def _resolve_for(
     principal: Principal,
     models_dir: Path,
     strategy: str,
-    version: str,
+    version: VersionSegment,
     tenant: str | None,
     local: bool,
 ) -> tuple[str | None, Path]:

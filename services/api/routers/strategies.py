@@ -7,7 +7,9 @@ from typing import Any
 import anyio
 from fastapi import APIRouter
 
+from libs.pipeline.config.limits import limit_issues
 from services.api.deps import PrincipalDep, SettingsDep
+from services.api.errors import invalid_many
 from services.api.schemas import (
     StrategyDetail,
     StrategyList,
@@ -15,7 +17,13 @@ from services.api.schemas import (
     ValidateStrategy,
     ValidationResult,
 )
-from services.api.strategy_files import load_config, parse_yaml, strategy_names, strategy_path
+from services.api.strategy_files import (
+    issue_at,
+    load_config,
+    parse_yaml,
+    strategy_names,
+    strategy_path,
+)
 
 router = APIRouter(prefix="/strategies", tags=["strategies"])
 
@@ -42,7 +50,10 @@ async def validate_strategy(
         document = parse_yaml(
             body.strategy_yaml, field="strategy_yaml", max_bytes=settings.max_strategy_yaml_bytes
         )
-        return load_config(document, field="strategy_yaml")
+        cfg = load_config(document, field="strategy_yaml")
+        if too_much := limit_issues(cfg.snapshot(), settings):
+            raise invalid_many(issue_at("strategy_yaml", issue) for issue in too_much)
+        return cfg
 
     cfg = await anyio.to_thread.run_sync(load)
     return ValidationResult(

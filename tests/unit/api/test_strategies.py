@@ -15,7 +15,7 @@ async def test_list_and_get(api: Api) -> None:
     assert detail["timeframes"] == ["1h"] and detail["unused_sections"] == ["decisions"]
     assert detail["config"]["name"] == "tiny_rsi"
     r = await api.client.get("/api/v1/strategies/nope")
-    assert r.status_code == 422 and "tiny_rsi" in r.json()["errors"][0]["reason"]
+    assert r.status_code == 404 and "tiny_rsi" in r.json()["errors"][0]["reason"]
 
 
 async def test_validate_ok_with_warnings_and_field_errors(api: Api) -> None:

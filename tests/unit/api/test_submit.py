@@ -78,7 +78,7 @@ async def test_strategy_name_cannot_escape_the_folder(api: Api, name: str) -> No
 
 async def test_unknown_strategy_lists_the_known_ones(api: Api) -> None:
     r = await submit(api, {"strategy": "nope"})
-    assert r.status_code == 422
+    assert r.status_code == 404
     assert "tiny_rsi" in fields(r)["strategy"]
 
 
