@@ -28,6 +28,7 @@ from typing import Any
 
 from libs.events.bus.port import Delivery
 from libs.events.catalog import Event
+from services.projector.admission import Admission
 from services.projector.outage import Probe, database_down
 
 log = logging.getLogger("ktrdr.projector")
@@ -76,10 +77,12 @@ class GroupCommitter:
         max_batch: int = 500,
         linger_s: float = 0.001,
         backoff: Backoff | None = None,
+        admission: Admission | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self._commit, self._probe = commit, probe
+        self._admission = admission
         self._max_batch, self._linger_s = max_batch, linger_s
         self._backoff = backoff or Backoff(0.05, 5.0)
         self._waiting: deque[_Waiting] = deque()
@@ -129,7 +132,11 @@ class GroupCommitter:
         return done
 
     async def handle(self, delivery: Delivery) -> None:
-        """A bus handler: ack (return) only after the event's commit."""
+        """A bus handler: ack (return) only after the event's commit. With an admission, what
+        it refuses raises Reject (dead-lettered with the reason) and what the log already
+        holds (the relay's copies of API events) is acked without a commit."""
+        if self._admission is not None and not await self._admission.fold_it(delivery.event):
+            return
         await self.submit(delivery.event)
 
     # --- lifecycle -----------------------------------------------------------------------------

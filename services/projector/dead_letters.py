@@ -8,7 +8,9 @@ transaction, the request itself (a no-op duplicate when the API stored it) and a
 then publishes the Failed like any API event, so trainers see the training is over.
 
 The Failed's event_id is derived from the request's, so a redelivered dead letter produces the
-very same event and the store de-duplicates it. A training that is already over is left alone.
+very same event and the store de-duplicates it. A training that is already over is left alone,
+and so is one the log does not know (a request that never came from the API: its dead letter
+stays in ktrdr.dead for an operator).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from libs.events.bus.policy import QUEUE_HEADER, REASON_HEADER
 from libs.events.bus.port import Delivery
 from libs.events.bus.topology import Topology
 from libs.events.catalog import Event, Failed, TrainingRequested
@@ -30,7 +33,10 @@ _FAILED_NAMESPACE = uuid.UUID("6b747264-0000-4000-8000-646561646c74")  # "ktrd" 
 
 
 def failed_for(
-    request: TrainingRequested, death: Mapping[str, Any] | None, topology: Topology
+    request: TrainingRequested,
+    death: Mapping[str, Any] | None,
+    topology: Topology,
+    headers: Mapping[str, Any] | None = None,
 ) -> Failed:
     """The Failed that closes a dead-lettered request (same request → same event_id)."""
     return Failed(
@@ -40,12 +46,18 @@ def failed_for(
         source=PROJECTOR_SOURCE,
         correlation_id=str(request.event_id),
         error_type=DEAD_LETTERED,
-        message=describe_death(death, topology),
+        message=describe_death(death, topology, headers),
         retryable=False,
     )
 
 
-def describe_death(death: Mapping[str, Any] | None, topology: Topology) -> str:
+def describe_death(
+    death: Mapping[str, Any] | None, topology: Topology, headers: Mapping[str, Any] | None = None
+) -> str:
+    recorded = (headers or {}).get(REASON_HEADER)
+    if recorded:  # parked by its consumer, which said why (bus/policy.py)
+        queue = (headers or {}).get(QUEUE_HEADER) or "the request queue"
+        return f"the training request was dead-lettered from {queue}: {recorded}"
     if not death:
         return "the training request was dead-lettered (no x-death header); no trainer ran it"
     queue = str(death.get("queue") or "the request queue")
@@ -70,7 +82,8 @@ def _delivery_limit(queue: str, topology: Topology) -> int:
 
 
 Append = Callable[[Sequence[Event]], Awaitable[Any]]
-IsOver = Callable[[str], Awaitable[bool]]
+# None: the log does not know the training; else whether it is over.
+IsOver = Callable[[str], Awaitable[bool | None]]
 
 
 class DeadLetterHandler:
@@ -87,13 +100,20 @@ class DeadLetterHandler:
                 "ignoring dead letter %s %s: not a training request", request.type, request.event_id
             )
             return
-        if await self._is_over(request.training_id):
+        over = await self._is_over(request.training_id)
+        if over is None:  # not from the API: nothing to close (it stays in ktrdr.dead)
+            log.warning(
+                "dead-lettered request of %s ignored: the log does not know that training",
+                request.training_id,
+            )
+            return
+        if over:
             log.info(
                 "dead-lettered request of %s ignored: the training is already over",
                 request.training_id,
             )
             return
-        failed = failed_for(request, delivery.death, self._topology)
+        failed = failed_for(request, delivery.death, self._topology, delivery.headers)
         await self._append([request, failed])
         self.failed += 1
         log.warning("training %s failed: %s", request.training_id, failed.message)

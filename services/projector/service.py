@@ -24,6 +24,7 @@ from libs.events.bus import is_in_process
 from libs.events.bus.port import EventBus, Subscription
 from libs.events.store.port import EventStore
 from services.bootstrap import backoff_delay
+from services.projector.admission import Admission
 from services.projector.consumer import Backoff, GroupCommitter
 from services.projector.dead_letters import DeadLetterHandler
 from services.projector.outage import Probe
@@ -48,6 +49,7 @@ class ProjectorService:
             max_batch=settings.projector_batch_max,
             linger_s=settings.projector_linger_ms / 1000,
             backoff=Backoff(settings.projector_retry_min_s, settings.projector_retry_max_s),
+            admission=Admission(store),
         )
         self.dead_letters = DeadLetterHandler(
             self.committer.submit_many, self._is_over, bus.topology
@@ -99,13 +101,11 @@ class ProjectorService:
             stats.poison,
         )
 
-    async def _is_over(self, training_id: str) -> bool:
-        try:
-            state = await self.store.get_training(training_id)
-        except Exception as error:  # noqa: BLE001 - best effort: folds keep terminal states
-            log.debug("could not read %s: %r", training_id, error)
-            return False
-        return state is not None and state.is_terminal
+    async def _is_over(self, training_id: str) -> bool | None:
+        """None when the log does not know the training (an outage raises: the dead letter is
+        requeued and tried again)."""
+        state = await self.store.get_training(training_id)
+        return None if state is None else state.is_terminal
 
 
 # --- `ktrdr projector` ---------------------------------------------------------------------------

@@ -31,8 +31,15 @@ class FailureInfo:
     traceback: str | None
 
 
+# A Failed's message is read by people; an error text of megabytes would also make the event
+# too large for the bus (libs/events/bus/messages.MAX_EVENT_BYTES), so it is cut.
+MAX_MESSAGE_CHARS = 4000
+
+
 def describe_failure(error: BaseException) -> FailureInfo:
     message = str(error).strip() or type(error).__name__
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = f"{message[:MAX_MESSAGE_CHARS]}... ({len(message)} characters, cut)"
     return FailureInfo(
         error_type=type(error).__name__,
         message=message,

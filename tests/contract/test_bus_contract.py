@@ -7,7 +7,17 @@ import json
 
 import pytest
 
-from libs.events.bus.port import Delivery, EventBus, PublishFailed
+from libs.events.bus.messages import MAX_EVENT_BYTES
+from libs.events.bus.policy import (
+    HANDLER_FAILED,
+    QUEUE_HEADER,
+    REASON_HEADER,
+    REASON_KIND_HEADER,
+    ROUTING_KEY_HEADER,
+    TOO_LARGE,
+    UNDECODABLE,
+)
+from libs.events.bus.port import Delivery, EventBus, PublishFailed, Reject
 from libs.events.catalog import Event
 from tests.contract.conftest import WAIT_S, Harness
 from tests.support import events as make
@@ -177,17 +187,37 @@ async def test_failing_handler_is_retried_then_dead_lettered_and_the_consumer_go
     assert [d.delivery_count for d in attempts] == list(range(limit + 1))
     assert [d.redelivered for d in attempts] == [False] + [True] * limit
 
+    # On its last try the consumer parks it itself, saying why (the broker could not).
     parked = await harness.next_dead()
     assert parked.message_id == str(poison.event_id)
-    assert parked.headers["x-death"][0]["reason"] == "delivery_limit"
-    # The projector hears about the dead request (to turn it into Failed).
+    assert parked.headers[REASON_KIND_HEADER] == HANDLER_FAILED
+    assert parked.headers[QUEUE_HEADER] == topo.trainer_queue("cpu")
+    assert parked.headers[ROUTING_KEY_HEADER] == "training.requested.cpu"
+    reason = parked.headers[REASON_HEADER]
+    assert f"after {limit + 1} deliveries" in reason and "handler refuses this one" in reason
+    # The projector hears about the dead request (to turn it into Failed), with the reason.
     dead = await dead_requests.next()
     assert dead.event == poison
-    assert dead.death is not None
-    assert (dead.death["reason"], dead.death["queue"]) == (
-        "delivery_limit",
-        topo.trainer_queue("cpu"),
-    )
+    assert dead.headers[REASON_HEADER] == reason
+
+
+async def test_a_handler_rejection_is_parked_at_once_with_its_reason(harness: Harness) -> None:
+    topo = harness.topology
+    bad, good = make.requested("cpu"), make.requested("cpu")
+
+    async def refuse(delivery: Delivery) -> None:
+        if delivery.event.event_id == bad.event_id:
+            raise Reject("nobody asked for this", kind="unknown_training")
+        await collector(delivery)
+
+    collector = Collector()
+    await harness.bus.consume(topo.trainer_queue("cpu"), refuse)
+    await harness.bus.publish_many([bad, good])
+    await collector.until(good)
+    parked = await harness.next_dead()
+    assert parked.message_id == str(bad.event_id)
+    assert parked.headers[REASON_HEADER] == "nobody asked for this"
+    assert parked.headers[REASON_KIND_HEADER] == "unknown_training"
 
 
 @pytest.mark.parametrize(
@@ -200,16 +230,39 @@ async def test_failing_handler_is_retried_then_dead_lettered_and_the_consumer_go
     ],
     ids=["bad-json", "unknown-type", "schema-error", "not-an-object"],
 )
-async def test_undecodable_body_is_dead_lettered_at_once(harness: Harness, body: bytes) -> None:
-    collector = Collector()
-    await harness.bus.consume(harness.topology.trainer_queue("any"), collector)
+async def test_a_bad_body_is_dead_lettered_once_with_its_reason(
+    harness: Harness, body: bytes
+) -> None:
+    """The request queue and the projector's both get a copy; only the projector's consumer
+    parks it (with the reason), the trainer's drops its own, so it lands in ktrdr.dead once."""
+    topo = harness.topology
+    trainer, projector = Collector(), Collector()
+    await harness.bus.consume(topo.trainer_queue("any"), trainer)
+    await harness.bus.consume(topo.projector_queue, projector)
     await harness.inject("training.requested.any", body)
     good = make.requested("any")
     await harness.bus.publish(good)
-    assert ids(await collector.until(good)) == ids([good])  # the handler never saw the poison
+    assert ids(await trainer.until(good)) == ids([good])  # the handlers never saw the poison
+    assert ids(await projector.until(good)) == ids([good])
     parked = await harness.next_dead()
     assert parked.body == body
-    assert parked.headers["x-death"][0]["reason"] == "rejected"
+    assert parked.headers[REASON_KIND_HEADER] == UNDECODABLE
+    assert parked.headers[REASON_HEADER].startswith("not an event")
+    assert parked.headers[QUEUE_HEADER] == topo.projector_queue
+    # A second poison behind it is the next dead letter: the first one was parked only once.
+    await harness.inject("training.requested.any", b"second")
+    assert (await harness.next_dead()).body == b"second"
+
+
+async def test_an_oversized_body_is_dead_lettered_with_its_size(harness: Harness) -> None:
+    topo = harness.topology
+    projector = Collector()
+    await harness.bus.consume(topo.projector_queue, projector)
+    await harness.inject("training.failed", b"x" * (MAX_EVENT_BYTES + 1))
+    parked = await harness.next_dead()
+    assert parked.headers[REASON_KIND_HEADER] == TOO_LARGE
+    assert str(MAX_EVENT_BYTES) in parked.headers[REASON_HEADER]
+    assert projector.deliveries == []
 
 
 async def test_control_stream_replays_from_the_start_to_a_late_consumer(

@@ -21,6 +21,9 @@ APP_ID = "ktrdr"
 # Control-stream bookmark a consumer appends to learn when it has read everything before it.
 MARKER_TYPE = "ktrdr.control.marker"
 MARKER_HEADER = "x-ktrdr-marker"
+# The largest event body a consumer accepts (a strategy snapshot is far smaller; a multi-MB
+# error message is not an event worth keeping): larger ones are dead-lettered (policy.py).
+MAX_EVENT_BYTES = 1_048_576
 
 
 @dataclass(frozen=True)

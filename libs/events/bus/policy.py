@@ -1,28 +1,56 @@
 """The consumer failure policy, one function both adapters call for every delivery.
 
-    handler returns        → ACK          (the handler's work is committed; ack after it)
-    handler raises         → REQUEUE      (the quorum queue counts it in x-delivery-count and,
-                                           past x-delivery-limit, dead-letters it to ktrdr.dead;
-                                           the consumer goes on with the next message)
-    body cannot be decoded → DEAD_LETTER  (reject without requeue at once: retrying a bad body
-                                           cannot help), logged
-    handler cancelled      → REQUEUE, and the cancellation propagates (stop() or shutdown)
+    handler returns         → ACK           (the handler's work is committed; ack after it)
+    handler raises          → REQUEUE       (counted in x-delivery-count; the consumer goes on)
+      ... on the last try   → PARK          (the queue's delivery limit reached: retrying more
+                                             cannot help)
+    handler raises Reject   → PARK          (the handler says it can never be handled)
+    body too large or not   → PARK          (by the one queue that parks bad bodies: the
+    an event                                 projector's, which every event reaches; the other
+                                             queues' copies are dropped with a warning, so a
+                                             bad message lands in ktrdr.dead once)
+    handler cancelled       → REQUEUE, and the cancellation propagates (stop() or shutdown)
 
-Nothing is dropped silently: every non-ACK outcome is logged, and every dead letter lands in
-the parking-lot queue `ktrdr.dead`. On the control stream (no requeue, no dead-lettering) a
-failure is logged and the stream moves on: `settle_best_effort` always answers ACK.
+PARK = the consumer publishes a copy to the dead-letter exchange with the REASON in its headers
+(`x-ktrdr-reason`, `x-ktrdr-reason-kind`, the queue and routing key it came from), waits for the
+broker's confirm, then acks the original. A broker's own dead-lettering (reject, delivery limit)
+can carry no reason of ours. If the copy cannot be published, the message is rejected instead
+and the broker dead-letters it (reason lost, message kept). The broker's delivery limit stays
+the safety net for consumers that crash rather than raise.
+
+Nothing is dropped silently: every non-ACK outcome is logged. On the control stream (no requeue,
+no dead-lettering) a failure is logged once and the stream moves on: `settle_best_effort`
+always answers ACK (the projector parks its own copy of a bad message).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
+from typing import Any
 
-from libs.events.bus.messages import RawMessage
-from libs.events.bus.port import Handler
+from libs.events.bus.messages import MAX_EVENT_BYTES, RawMessage
+from libs.events.bus.port import Delivery, Handler, Reject
 
 log = logging.getLogger("ktrdr.bus")
+
+# Headers of a parked message (what `ktrdr dead` shows).
+REASON_HEADER = "x-ktrdr-reason"
+REASON_KIND_HEADER = "x-ktrdr-reason-kind"
+QUEUE_HEADER = "x-ktrdr-queue"
+ROUTING_KEY_HEADER = "x-ktrdr-routing-key"
+DEAD_AT_HEADER = "x-ktrdr-dead-at"
+MAX_REASON_CHARS = 2000
+
+# Why a message was parked (the `reason` label of ktrdr_dead_letters_total).
+UNDECODABLE = "undecodable"
+TOO_LARGE = "too_large"
+REJECTED = "rejected"
+HANDLER_FAILED = "handler_failed"
 
 
 class Outcome(Enum):
@@ -31,45 +59,124 @@ class Outcome(Enum):
     DEAD_LETTER = "dead_letter"
 
 
-async def settle(raw: RawMessage, handler: Handler) -> Outcome:
-    """Decode `raw`, run `handler`, say what to do with the message."""
+Park = Callable[[RawMessage, dict[str, Any]], Awaitable[None]]  # (message, reason headers)
+Parked = Callable[[str, str], None]  # (queue, reason kind): a hook for metrics
+
+
+@dataclass(frozen=True)
+class DeadLettering:
+    """How a queue's consumer parks messages (see the module docstring)."""
+
+    park: Park  # publishes the copy to the dead exchange; raises unless confirmed
+    delivery_limit: int | None  # the queue's; the try after which a failure is final
+    parks_bad_bodies: bool  # only the queue every event reaches parks undecodable ones
+
+
+_parked_hooks: list[Parked] = []
+
+
+def on_parked(hook: Parked) -> None:
+    """Call `hook(queue, kind)` for every message parked in this process (metrics)."""
+    _parked_hooks.append(hook)
+
+
+def reason_headers(raw: RawMessage, kind: str, reason: str) -> dict[str, Any]:
+    return {
+        REASON_HEADER: reason[:MAX_REASON_CHARS],
+        REASON_KIND_HEADER: kind,
+        QUEUE_HEADER: raw.queue,
+        ROUTING_KEY_HEADER: raw.routing_key,
+        DEAD_AT_HEADER: datetime.now(UTC).isoformat(),
+    }
+
+
+def decode(raw: RawMessage) -> tuple[Delivery | None, str, str]:
+    """(the delivery, "", "") or (None, reason kind, reason) for a body that is no event."""
+    if len(raw.body) > MAX_EVENT_BYTES:
+        return None, TOO_LARGE, f"{len(raw.body)} bytes, over the limit of {MAX_EVENT_BYTES}"
     try:
-        delivery = raw.to_delivery()
+        return raw.to_delivery(), "", ""
     except Exception as error:  # bad JSON, unknown type, schema error: all mean a bad body
-        log.error(
-            "dead-lettering undecodable message on %s (routing key %r, message_id %r): %s",
-            raw.queue,
-            raw.routing_key,
-            raw.message_id,
-            _first_line(error),
-        )
-        return Outcome.DEAD_LETTER
+        return None, UNDECODABLE, f"not an event: {_first_line(error)}"
+
+
+async def settle(raw: RawMessage, handler: Handler, dead: DeadLettering | None = None) -> Outcome:
+    """Decode `raw`, run `handler`, say what to do with the message (parking it first when
+    that is the answer and `dead` says how)."""
+    delivery, kind, reason = decode(raw)
+    if delivery is None:
+        if dead is not None and not dead.parks_bad_bodies:
+            log.warning(
+                "dropping a bad message on %s (routing key %r, message_id %r): %s; the "
+                "projector's copy is dead-lettered",
+                raw.queue,
+                raw.routing_key,
+                raw.message_id,
+                reason,
+            )
+            return Outcome.ACK
+        return await _park(raw, dead, kind, reason)
     try:
         await handler(delivery)
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Reject as rejected:
+        return await _park(raw, dead, rejected.kind, rejected.reason)
+    except Exception as error:
+        tries = delivery.delivery_count + 1
+        limit = dead.delivery_limit if dead is not None else None
+        if limit is not None and delivery.delivery_count >= limit:
+            why = f"its handler failed after {tries} deliveries (last: {_first_line(error)})"
+            log.error("giving up on %s %s", delivery.event.type, delivery.event.event_id)
+            return await _park(raw, dead, HANDLER_FAILED, why)
         log.exception(
             "handler failed on %s for %s %s (delivery %d)",
             raw.queue,
             delivery.event.type,
             delivery.event.event_id,
-            delivery.delivery_count + 1,
+            tries,
         )
         return Outcome.REQUEUE
     return Outcome.ACK
 
 
-async def settle_best_effort(raw: RawMessage, handler: Handler) -> Outcome:
-    """For the control stream and taps, which cannot requeue or dead-letter: log a failure and
-    move on."""
-    outcome = await settle(raw, handler)
-    if outcome is not Outcome.ACK:
-        log.error("skipping message %r on %s (%s)", raw.message_id, raw.queue, outcome.value)
+async def _park(raw: RawMessage, dead: DeadLettering | None, kind: str, reason: str) -> Outcome:
+    where = f"{raw.queue} (routing key {raw.routing_key!r}, message_id {raw.message_id!r})"
+    if dead is None:  # no way to record why: the broker dead-letters it
+        log.error("dead-lettering a message from %s: %s", where, reason)
+        return Outcome.DEAD_LETTER
+    try:
+        await dead.park(raw, reason_headers(raw, kind, reason))
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the broker's own dead-lettering keeps it
+        log.error("cannot park a message from %s (%r); rejecting it: %s", where, error, reason)
+        return Outcome.DEAD_LETTER
+    log.warning("dead-lettered a message from %s: %s", where, reason)
+    for hook in _parked_hooks:
+        hook(raw.queue, kind)
     return Outcome.ACK
 
 
-def _first_line(error: Exception) -> str:
+async def settle_best_effort(raw: RawMessage, handler: Handler) -> Outcome:
+    """For the control stream and taps, which cannot requeue or dead-letter: a bad body is
+    skipped (logged at INFO: every reader of a replayed stream meets it again, and the
+    projector has parked its own copy with the reason); a handler failure is logged and the
+    stream moves on."""
+    delivery, _, reason = decode(raw)
+    if delivery is None:
+        log.info("skipping a bad message %r on %s: %s", raw.message_id, raw.queue, reason)
+        return Outcome.ACK
+    try:
+        await handler(delivery)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("skipping message %r on %s: its handler failed", raw.message_id, raw.queue)
+    return Outcome.ACK
+
+
+def _first_line(error: BaseException) -> str:
     text = str(error)
     return text.splitlines()[0] if text else type(error).__name__
 

@@ -38,6 +38,17 @@ class TopologyMismatch(BusError):
     """A queue or exchange exists on the broker with different arguments than declared."""
 
 
+class Reject(BusError):
+    """Raised by a handler: this message can never be handled (retrying cannot help).
+
+    The bus dead-letters it at once to `ktrdr.dead`, recording `reason` on the message
+    (policy.py), so whoever reads the dead letter sees the real cause."""
+
+    def __init__(self, reason: str, *, kind: str = "rejected") -> None:
+        super().__init__(reason)
+        self.reason, self.kind = reason, kind
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One message handed to a handler."""

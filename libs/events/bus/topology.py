@@ -181,6 +181,22 @@ class Topology:
             ),
         ]
 
+    def parks_bad_bodies(self, queue: str) -> bool:
+        """Whether this queue's consumer dead-letters messages that are no event. Only the
+        projector's queue, which binds every routing key events use: the other copies of a bad
+        message are dropped, so it lands in ktrdr.dead once (policy.py)."""
+        return queue == self.projector_queue
+
+    def dead_letter_key(self, queue: str, routing_key: str) -> str:
+        """The routing key a message parked from `queue` is published with on the dead
+        exchange: the queue's dead-letter routing key if it has one (the projector's, so its
+        dead letters never reach projector.dead_requests), else its own."""
+        try:
+            arguments = self.queue(queue).arguments
+        except KeyError:
+            return routing_key
+        return str(arguments.get("x-dead-letter-routing-key", routing_key))
+
     def queue(self, name: str) -> QueueSpec:
         for spec in self.queues():
             if spec.name == name:

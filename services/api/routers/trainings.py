@@ -34,6 +34,9 @@ from services.api.trainer_presence import trainer_warnings
 
 router = APIRouter(prefix="/trainings", tags=["trainings"])
 
+# `seq` of the API's events of a training (its TrainingRequested has 0).
+API_SEQ_CANCEL = 1
+API_SEQ_CANCELLED = 2
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"  # printable ASCII, no spaces
 
 
@@ -187,11 +190,20 @@ async def cancel_training(
                 source="api",
                 reason=reason,
                 requested_by=principal.name,
+                # The API's events of a training are numbered: TrainingRequested 0, this 1, the
+                # Cancelled of a never-started one 2 (each is appended at most once).
+                seq=API_SEQ_CANCEL,
             )
         )
     if never_started:
         events.append(
-            Cancelled(training_id=training_id, tenant=state.tenant, source="api", reason=reason)
+            Cancelled(
+                training_id=training_id,
+                tenant=state.tenant,
+                source="api",
+                reason=reason,
+                seq=API_SEQ_CANCELLED,
+            )
         )
     if events:
         await store.append(events)

@@ -25,6 +25,7 @@ def runs(count: int, epochs: int = 2, batches: int = 20) -> list[list]:
 async def test_a_burst_is_committed_in_batches_once_each(rig: Rig):
     streams = runs(8)
     events = [e for stream in streams for e in stream]
+    await rig.direct.append([stream[0] for stream in streams])  # the API's requests
     await rig.publisher.publish_many(events)
     await rig.publisher.publish_many(events[:100])  # a redelivered stretch
     await rig.until_stored(len(events))
@@ -40,14 +41,15 @@ async def test_a_burst_is_committed_in_batches_once_each(rig: Rig):
 
 async def test_a_database_outage_loses_nothing_and_acks_nothing_early(rig: Rig):
     first, second = runs(2)
+    await rig.direct.append([first[0], second[0]])  # the API's requests
     await rig.publisher.publish_many(first[:20])
-    await rig.until_stored(20)
+    await rig.until_stored(21)
 
     rig.proxy.cut()
     await rig.publisher.publish_many(first[20:] + second)
     for _ in range(3):  # the projector keeps trying to reconnect, with backoff
         await asyncio.wait_for(rig.proxy.refusals.get(), 20)
-    assert await rig.direct.max_position() == 20  # nothing got through while it was down
+    assert await rig.direct.max_position() == 21  # nothing got through while it was down
     depth = await _ready_or_unacked(rig)
     assert depth == len(first) - 20 + len(second), "messages were acked without a commit"
 
@@ -74,6 +76,7 @@ async def test_a_request_the_broker_dead_letters_becomes_failed(rig: Rig):
 
     trainer = await rig.publisher.consume(rig.topology.trainer_queue("any"), crashing)
     try:
+        await rig.direct.append([request])
         await rig.publisher.publish(request)
 
         async def failed():

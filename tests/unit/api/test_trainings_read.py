@@ -105,6 +105,18 @@ async def test_cancel_of_a_queued_training_is_final_at_once(api: Api) -> None:
     assert r.status_code == 409
 
 
+async def test_the_api_events_of_a_training_carry_a_monotonic_seq(api: Api) -> None:
+    r = await api.client.post("/api/v1/trainings", json={"strategy": "tiny_rsi"})
+    tid = r.json()["training_id"]
+    await api.client.post(f"/api/v1/trainings/{tid}/cancel")
+    api_events = [s.event for s in await api.store.read_stream(tid) if s.event.source == "api"]
+    assert [(e.type, e.seq) for e in api_events] == [
+        ("TrainingRequested", 0),
+        ("CancelRequested", 1),
+        ("Cancelled", 2),  # never started: the API closes it at once
+    ]
+
+
 async def test_cancel_terminal_is_409_and_unknown_404(api: Api) -> None:
     tid = await requested(api.store)
     await api.store.append(tiny_run(tid, epochs=2, batches=2))

@@ -31,6 +31,11 @@ class Projected:
     bus: EventBus
 
     async def publish(self, *events: Any) -> None:
+        """Publish as the services do: an API event is appended to the log first (by the API)
+        and then published (by the relay); the projector folds only trainers' events."""
+        api_events = [e for e in events if e.source == "api"]
+        if api_events:
+            await self.store.append(api_events)
         await self.bus.publish_many(list(events))
 
     async def until(self, check: Callable[[], Any], within_s: float = 10.0) -> Any:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from libs.events.bus.policy import REASON_HEADER, REASON_KIND_HEADER
 from libs.events.bus.port import Delivery
 from libs.events.readmodels.trainings import COMPLETED, FAILED
+from services.projector.admission import NOT_FROM_A_TRAINER, UNKNOWN_TRAINING
 from services.projector.dead_letters import DEAD_LETTERED, PROJECTOR_SOURCE
 from tests.support.events import TrainingScript
 from tests.unit.projector.conftest import DELIVERY_LIMIT, Projected
@@ -75,10 +77,11 @@ async def test_a_newer_attempt_resets_progress_and_the_old_attempt_is_ignored(pr
 async def test_heartbeats_update_the_trainers_table(projected: Projected):
     run = script()
     beat = run.heartbeat(trainer="gpu-1", running=[run.training_id])
-    # Heartbeats are not stored in the log (no notification of their own): the request behind
+    # Heartbeats are not stored in the log (no notification of their own): the Started behind
     # it on the single-active queue is committed in the same batch or a later one.
-    await projected.publish(beat, run.requested())
-    await projected.until_stored(1)
+    await projected.publish(run.requested())
+    await projected.publish(beat, run.started())
+    await projected.until_stored(2)
     rows = [t for t in await projected.store.list_trainers() if t.trainer_id == "gpu-1"]
     assert len(rows) == 1 and rows[0].running == [run.training_id]
     assert rows[0].device["type"] == "cpu"
@@ -164,6 +167,65 @@ async def test_a_poison_event_is_dead_lettered_and_the_projector_keeps_going(pro
     assert projected.service.committer.stats.poison == DELIVERY_LIMIT + 1
     state = await projected.store.get_training(run.training_id)
     assert state.status == "running"
+
+
+async def _dead_letters(projected: Projected) -> asyncio.Queue[Delivery]:
+    parked: asyncio.Queue[Delivery] = asyncio.Queue()
+
+    async def park(delivery: Delivery) -> None:
+        await parked.put(delivery)
+
+    await projected.bus.consume(projected.bus.topology.dead_queue, park)
+    return parked
+
+
+async def test_events_of_a_training_the_log_does_not_know_are_dead_lettered_not_folded(
+    projected: Projected,
+):
+    parked = await _dead_letters(projected)
+    phantom = script()
+    started, cancel = phantom.started(), phantom.cancel_requested()
+    await projected.bus.publish_many([started, cancel])  # over the bus only, never the API
+    for expected in (started, cancel):
+        dead = await asyncio.wait_for(parked.get(), 10)
+        assert dead.event.event_id == expected.event_id
+        assert dead.headers[REASON_KIND_HEADER] == UNKNOWN_TRAINING
+        assert "which the log does not know" in dead.headers[REASON_HEADER]
+    # A real training behind them is folded: the phantom left no row and nothing in the log.
+    real = script()
+    await projected.publish(real.requested(), real.started())
+    await projected.until(lambda: _running(projected, real.training_id))
+    assert await projected.store.get_training(phantom.training_id) is None
+    assert await projected.store.read_stream(phantom.training_id) == []
+
+
+async def test_api_events_from_the_bus_are_never_stored_again(projected: Projected):
+    parked = await _dead_letters(projected)
+    run = script()
+    await projected.publish(run.requested())  # appended by the API, then relayed
+    forged = run.started().model_copy(update={"source": "api"})  # an API claim on a trainer type
+    await projected.bus.publish_many([run.requested(), forged, run.started()])
+    dead = await asyncio.wait_for(parked.get(), 10)
+    assert dead.event.event_id == forged.event_id
+    assert dead.headers[REASON_KIND_HEADER] == NOT_FROM_A_TRAINER
+    await projected.until(lambda: _running(projected, run.training_id))
+    stored = await projected.store.read_stream(run.training_id)
+    assert [s.event.type for s in stored] == ["TrainingRequested", "Started"]
+
+
+async def test_an_event_naming_another_tenant_is_dead_lettered(projected: Projected):
+    parked = await _dead_letters(projected)
+    run = script()
+    await projected.publish(run.requested())
+    other = run.started().model_copy(update={"tenant": "someone-else"})
+    await projected.bus.publish(other)
+    dead = await asyncio.wait_for(parked.get(), 10)
+    assert dead.event.event_id == other.event_id and "another tenant" in dead.headers[REASON_HEADER]
+
+
+async def _running(projected: Projected, training_id: str):
+    state = await projected.store.get_training(training_id)
+    return state if state is not None and state.status == "running" else None
 
 
 async def _terminal(projected: Projected, training_id: str):

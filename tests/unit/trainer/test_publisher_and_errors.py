@@ -92,3 +92,8 @@ def test_start_after_end_is_an_error_and_good_dates_pass():
         check_dates("2017-06-01", "2017-01-01")
     check_dates("2017-01-01", "2017-06-01T12:00")
     check_dates(None, None)
+
+
+def test_a_huge_error_message_is_cut_so_the_failed_event_stays_small() -> None:
+    info = describe_failure(RuntimeError("x" * 5_000_000))
+    assert len(info.message) < 5000 and "5000000 characters, cut" in info.message

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 import aio_pika
 import aiormq
@@ -23,8 +25,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, Abstr
 from libs.events.bus.amqp.consumers import AmqpSubscription, to_amqp_message
 from libs.events.bus.amqp.control import ControlSubscription
 from libs.events.bus.amqp.topology import declare_topology, delete_topology
-from libs.events.bus.messages import MARKER_HEADER, MARKER_TYPE
-from libs.events.bus.policy import settle, settle_best_effort
+from libs.events.bus.messages import CONTENT_TYPE, MARKER_HEADER, MARKER_TYPE, RawMessage
+from libs.events.bus.policy import DeadLettering, settle, settle_best_effort
 from libs.events.bus.port import EventBus, Handler, PublishFailed, Subscription, TopologyMismatch
 from libs.events.bus.topology import Topology
 from libs.events.catalog import Event
@@ -140,7 +142,12 @@ class AmqpBus(EventBus):
         if spec.kind == "stream":
             raise ValueError(f"{queue} is a stream; use consume_control()")
         channel, amqp_queue = await self._open(queue, prefetch)
-        subscription = AmqpSubscription(channel, amqp_queue, handler, settle)
+        dead = DeadLettering(
+            park=self._park,
+            delivery_limit=spec.delivery_limit,
+            parks_bad_bodies=self.topology.parks_bad_bodies(queue),
+        )
+        subscription = AmqpSubscription(channel, amqp_queue, handler, partial(settle, dead=dead))
         await subscription.start()
         return self._keep(subscription)
 
@@ -195,6 +202,23 @@ class AmqpBus(EventBus):
     def _keep(self, subscription: AmqpSubscription) -> Subscription:
         self._subscriptions.append(subscription)
         return subscription
+
+    async def _park(self, raw: RawMessage, reasons: dict[str, Any]) -> None:
+        """A copy of `raw` on the dead exchange with the reason headers, confirmed."""
+        if self._publisher is None:
+            raise PublishFailed("the bus is not started")
+        exchange = await self._publisher.get_exchange(self.topology.dead_exchange, ensure=False)
+        headers = {k: v for k, v in raw.headers.items() if k != "x-delivery-count"}
+        message = aio_pika.Message(
+            body=raw.body,
+            message_id=raw.message_id,
+            type=raw.type,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers={**headers, **reasons},
+        )
+        key = self.topology.dead_letter_key(raw.queue, raw.routing_key)
+        await exchange.publish(message, routing_key=key, timeout=self._publish_timeout_s)
 
     async def _publish_marker(self, marker: str) -> None:
         """Append a bookmark to the stream straight through the default exchange (no event

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 from libs.events.bus.memory.broker import InMemoryBroker, MemoryQueue, StoredMessage
-from libs.events.bus.messages import outgoing
-from libs.events.bus.policy import Outcome, drain, settle, settle_best_effort
+from libs.events.bus.messages import RawMessage, outgoing
+from libs.events.bus.policy import DeadLettering, Outcome, drain, settle, settle_best_effort
 from libs.events.bus.port import EventBus, Handler, PublishFailed, Subscription
 from libs.events.bus.topology import BindingSpec, QueueSpec, Topology
 from libs.events.catalog import Event
@@ -29,13 +31,14 @@ class QueueConsumer(Subscription):
         prefetch: int,
         *,
         best_effort: bool = False,
+        dead: DeadLettering | None = None,
         on_stop: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(queue.spec.name)
         self.caught_up.set()
         self._broker, self._queue, self._handler = broker, queue, handler
         self._prefetch = prefetch
-        self._settle = settle_best_effort if best_effort else settle
+        self._settle = settle_best_effort if best_effort else partial(settle, dead=dead)
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_stop = on_stop
 
@@ -168,7 +171,12 @@ class InMemoryBus(EventBus):
             raise ValueError(f"{queue} is a stream; use consume_control()")
         _check_prefetch(prefetch)
         target = self.broker.queue(queue)
-        consumer = QueueConsumer(self.broker, target, handler, prefetch)
+        dead = DeadLettering(
+            park=self._park,
+            delivery_limit=spec.delivery_limit,
+            parks_bad_bodies=self.topology.parks_bad_bodies(queue),
+        )
+        consumer = QueueConsumer(self.broker, target, handler, prefetch, dead=dead)
         return self._attach(target, consumer)
 
     async def consume_control(
@@ -195,6 +203,21 @@ class InMemoryBus(EventBus):
             on_stop=lambda: self.broker.delete_queue(name),
         )
         return self._attach(queue, consumer)
+
+    async def _park(self, raw: RawMessage, reasons: dict[str, Any]) -> None:
+        if not self._started:
+            raise PublishFailed("the bus is not started")
+        headers = {k: v for k, v in raw.headers.items() if k != "x-delivery-count"}
+        self.broker.publish(
+            StoredMessage(
+                self.topology.dead_exchange,
+                self.topology.dead_letter_key(raw.queue, raw.routing_key),
+                raw.body,
+                headers={**headers, **reasons},
+                type=raw.type,
+                message_id=raw.message_id,
+            )
+        )
 
     def _attach(self, queue: MemoryQueue, consumer: QueueConsumer) -> Subscription:
         queue.consumers.append(consumer)
