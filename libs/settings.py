@@ -8,6 +8,9 @@ import time.
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # extra="ignore": every process reads the same environment, full of the others' variables.
@@ -21,9 +24,18 @@ class KtrdrSettings(BaseSettings):
 
 
 class LogSettings(KtrdrSettings):
-    """KTRDR_LOG_LEVEL: the log level of a long-running service (api, projector, trainer)."""
+    """KTRDR_LOG_LEVEL and KTRDR_LOG_FORMAT (text | json, libs/logs.py) of a long-running
+    service (api, projector, trainer)."""
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+
+class MetricsSettings(KtrdrSettings):
+    """KTRDR_METRICS_PORT: where the projector or a trainer serves /metrics (None: nowhere).
+    The API serves /metrics on its own port."""
+
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 def redacted(url: str) -> str:

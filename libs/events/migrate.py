@@ -42,9 +42,14 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at `url` (sync; runs its own event loop)."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", *, keep_logging: bool = False) -> None:
+    """Migrate the database at `url` (sync; runs its own event loop). `keep_logging`: the
+    caller set up logging already, so Alembic's lines go through it (once) rather than through
+    alembic.ini's own console handler."""
+    config = alembic_config(url)
+    if keep_logging:
+        config.attributes["configure_logging"] = False
+    command.upgrade(config, revision)
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Collection
 from typing import Protocol
 
+from libs import metrics
 from libs.events.bus.port import EventBus
 from libs.events.catalog import TRAINER_ONLY_TYPES
 from libs.events.notify.port import RESYNC, Notification, NotificationQueue, Notifier
@@ -103,9 +104,11 @@ class OutboxRelay:
         sent = 0
         while True:
             high = await self._high_water()
+            metrics.RELAY_BACKLOG.set(max(0, high - cursor))
             batch = await self._store.read_all(cursor, self._batch_size, self._sources)
             if batch:
-                await self._bus.publish_many([stored.event for stored in batch])
+                with metrics.RELAY_PUBLISH_SECONDS.time():
+                    await self._bus.publish_many([stored.event for stored in batch])
                 cursor = batch[-1].position
                 await self._store.set_relay_cursor(self.name, cursor)  # only after the confirm
                 self._cursor = cursor
@@ -118,6 +121,7 @@ class OutboxRelay:
             if high - cursor >= self._skip_ahead_rows:  # persist only big skips: fewer writes
                 await self._store.set_relay_cursor(self.name, high)
             self._cursor = high
+        metrics.RELAY_BACKLOG.set(max(0, high - (self._cursor or 0)))
         return sent
 
     async def _high_water(self) -> int:

@@ -26,10 +26,11 @@ from services.api.apikeys import ensure_bootstrap_key, parse_key
 from services.api.auth import RequireApiKey
 from services.api.dashboard import router as dashboard_router
 from services.api.deps import Components, current_principal
-from services.api.edge import ContainErrors, RequestLimits
-from services.api.errors import install_error_handlers
+from services.api.docs import install_docs
+from services.api.edge import ContainErrors, MeasureRequests, RequestLimits
+from services.api.errors import install_error_handlers, problem_responses
 from services.api.paths import API_PREFIX
-from services.api.routers import events, health, keys, models, strategies, trainings
+from services.api.routers import events, health, keys, metrics, models, strategies, trainings
 from services.api.settings import ApiSettings
 from services.bootstrap import Stack, open_stack
 
@@ -68,18 +69,23 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
         version="1",
         description="Submit, follow and cancel trainings of neuro-fuzzy trading models.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.components = None
     install_error_handlers(app)
     # Added last = outermost: errors, then request limits, then authentication.
     app.add_middleware(RequireApiKey, settings=settings)
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
     app.add_middleware(ContainErrors)
+    app.add_middleware(MeasureRequests)
     # The probes answer without a key, at the root and under the prefix.
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX)
     # The dashboard: its page at / and its assets under /ui/ (no data: the page asks for a key).
     app.include_router(dashboard_router)
+    app.include_router(metrics.router)
     for router in (
         trainings.router,
         events.router,
@@ -87,7 +93,12 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
         models.router,
         keys.router,
     ):
-        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
+        app.include_router(
+            router,
+            prefix=API_PREFIX,
+            dependencies=[Depends(current_principal)],
+            responses=problem_responses(),
+        )
     return app
 
 

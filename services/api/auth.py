@@ -45,6 +45,8 @@ DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 # The dashboard's page and assets (services/api/dashboard) hold no data: the page asks for a key.
 DASHBOARD_PATHS = ("/", "/ui")
 OPEN_PREFIXES = ("/ui/",)
+METRICS_PATH = "/metrics"  # Prometheus scrapes it (routers/metrics.py)
+DOCS_ASSETS_PREFIX = "/docs/assets"  # services/api/docs.py serves Swagger UI's and ReDoc's files
 # Writing last_used_at on every request would turn reads into writes; once a minute is enough.
 TOUCH_EVERY = timedelta(seconds=60)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ktrdr"'}
@@ -60,6 +62,8 @@ def open_paths(settings: ApiSettings) -> frozenset[str]:
     paths = {*HEALTH_PATHS, *(API_PREFIX + p for p in HEALTH_PATHS), *DASHBOARD_PATHS}
     if settings.public_docs:
         paths.update(DOCS_PATHS)
+    if settings.public_metrics:
+        paths.add(METRICS_PATH)
     return frozenset(paths)
 
 
@@ -194,10 +198,17 @@ class RequireApiKey:
     def __init__(self, app: ASGIApp, *, settings: ApiSettings) -> None:
         self.app = app
         self.open = open_paths(settings)
+        # The docs pages' own scripts and styles (services/api/docs.py) open with the pages.
+        self.open_prefix = DOCS_ASSETS_PREFIX + "/" if settings.public_docs else None
         self.auth = Authenticator.from_settings(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_open(scope["path"], self.open):
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or is_open(path, self.open)
+            or (self.open_prefix is not None and path.startswith(self.open_prefix))
+        ):
             await self.app(scope, receive, send)
             return
         try:

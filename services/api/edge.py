@@ -15,11 +15,13 @@ a path or query parameter holding a character no database can store (text.py).
 from __future__ import annotations
 
 import logging
+from time import perf_counter
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs import metrics
 from libs.events.outage import names_an_outage
 from services.api.errors import Problem, invalid, problem_response, unavailable
 from services.api.text import REASON, UNSTORABLE
@@ -91,6 +93,37 @@ class ContainErrors:
         return Problem(500, "internal error; it has been logged", kind="internal-error")
 
 
+class MeasureRequests:
+    """ktrdr_http_requests_total{method,route,status} and ktrdr_http_request_seconds, by the
+    matched route's template (never the raw path: ids would make endless series)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = _route_template(scope)
+            method = str(scope.get("method", ""))
+            metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+            metrics.HTTP_SECONDS.labels(method=method, route=route).observe(
+                perf_counter() - started
+            )
+
+
 class RequestLimits:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -121,6 +154,18 @@ class RequestLimits:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path with its parameters named (`/api/v1/trainings/{training_id}`);
+    "unmatched" when no route matched (a 404, or refused before routing)."""
+    if scope.get("route") is None:
+        return "unmatched"
+    path = str(scope.get("path", ""))
+    for name, value in (scope.get("path_params") or {}).items():
+        if isinstance(value, str) and value:
+            path = path.replace(f"/{value}", f"/{{{name}}}", 1)
+    return path
 
 
 def _unstorable_path_or_query(scope: Scope) -> Problem | None:

@@ -56,6 +56,49 @@ class Problem(Exception):
         self.headers = headers
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "errors"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+
+_ERROR_STATUSES = {
+    400: "the request cannot be parsed",
+    401: "no valid API key (`WWW-Authenticate: Bearer`)",
+    403: "the key's role may not do this",
+    404: "no such resource, or another tenant's",
+    409: "conflicts with the resource's state",
+    413: "the body is over the size limit (stated in `detail`)",
+    422: "invalid request: `errors` names each field",
+    429: "too many failed authentications from this address (`Retry-After`)",
+    503: "the database or the broker is unavailable (`Retry-After`)",
+}
+
+
+def problem_responses() -> dict[int | str, dict[str, Any]]:
+    """The error answers every route may give, documented once for the OpenAPI document."""
+    return {
+        status: {
+            "description": description,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status, description in _ERROR_STATUSES.items()
+    }
+
+
 def invalid(field: str, reason: str, *, status: int = 422) -> Problem:
     """One bad field: the common case."""
     return Problem(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from libs import metrics
 from libs.events.catalog import TrainingRequested
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyConflict
 from libs.events.store.port import EventStore
@@ -52,10 +53,13 @@ async def append_request(
         raise ValueError("a TrainingRequested always names its training")
     if key is None:
         await store.append([event])
+        metrics.events_appended([event])
         return training_id
     try:
         result = await store.append([event], idempotency=(tenant, key, hashed))
     except IdempotencyConflict as exc:
         raise conflict(exc) from None
+    if result.replayed_training_id is None:
+        metrics.events_appended([event])
     # A concurrent request with the same key won the race: answer with its training.
     return result.replayed_training_id or training_id

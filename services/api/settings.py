@@ -35,6 +35,8 @@ class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs, Hype
 
     # Serve /docs and /openapi.json without a key (every other route but the probes needs one).
     public_docs: bool = True
+    # Serve /metrics without a key, for Prometheus (counts and timings, no training data).
+    public_metrics: bool = True
     # An admin key (`ktrdr_<key id>_<secret>`) created on start if it is not stored yet, for
     # scripted setups (KTRDR_BOOTSTRAP_API_KEY).
     bootstrap_api_key: SecretStr | None = None

@@ -25,6 +25,7 @@ from typing import Any
 
 from fastapi.sse import ServerSentEvent
 
+from libs import metrics
 from libs.events.codec import to_dict
 from libs.events.notify.port import RESYNC
 
@@ -68,6 +69,7 @@ async def follow_training(
     read it (a revoked or expired key): the stream then just ends, and the client's reconnect
     gets its 401."""
     subscription = notifier.subscribe()  # before the backlog read: see fact 2 above
+    metrics.SSE_SUBSCRIBERS.inc()
     try:
         # Read the state BEFORE the backlog: if it was terminal then, its terminal event is in
         # the log already, so the backlog read below covers it (or the client is past it).
@@ -102,6 +104,7 @@ async def follow_training(
             if cursor.finished:
                 return
     finally:
+        metrics.SSE_SUBSCRIBERS.dec()
         subscription.close()
 
 
@@ -118,6 +121,7 @@ async def _read_new(
         batch = await store.read_stream(training_id, after=cursor.position, limit=PAGE)
         for stored in batch:
             cursor.position = stored.position
+            metrics.SSE_EVENTS_SENT.inc()
             yield to_sse(stored)
             if stored.event.is_terminal:
                 cursor.finished = True

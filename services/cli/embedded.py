@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from libs.events.readmodels.trainings import ACTIVE_STATUSES, QUEUED
-from libs.settings import redacted
+from libs.logs import configure_logging
+from libs.settings import LogSettings, redacted
 from services.api.paths import API_PREFIX
 
 if TYPE_CHECKING:
@@ -100,16 +101,13 @@ def _own_database(database_url: str) -> Iterator[None]:
 def _run_owning(
     api_settings: ApiSettings, options: UpOptions, announce: Callable[[str], None]
 ) -> int:
+    # Before the migration, which then logs through it: each line once.
+    configure_logging(LogSettings(log_level=options.log_level))
     if _should_migrate(api_settings.database_url, options.migrate):
         from libs.events.migrate import upgrade
 
-        upgrade(api_settings.database_url)  # sync: Alembic runs its own event loop
-    # After the migration: Alembic's logging config would replace ours.
-    logging.basicConfig(
-        level=options.log_level.upper(),
-        force=True,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+        # sync: Alembic runs its own event loop
+        upgrade(api_settings.database_url, keep_logging=True)
     listener = bind(api_settings.host, api_settings.port)
     try:
         return asyncio.run(serve(api_settings, listener, options, announce))

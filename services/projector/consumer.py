@@ -24,10 +24,13 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from libs import metrics
 from libs.events.bus.port import Delivery
 from libs.events.catalog import Event
+from libs.logs import log_context
 from services.projector.admission import Admission
 from services.projector.outage import Probe, database_down
 
@@ -197,6 +200,7 @@ class GroupCommitter:
                 await self._isolate(batch, error)
                 return
             self._backoff.reset()
+            _measure([w.event for w in batch])
             self.stats.events += len(batch)
             self.stats.batches += 1
             self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
@@ -219,15 +223,28 @@ class GroupCommitter:
         (waiting,) = batch
         self.stats.poison += 1
         event = waiting.event
-        log.error(
-            "cannot append %s %s of training %s: %s",
-            event.type,
-            event.event_id,
-            event.training_id,
-            _brief(error),
-        )
+        with log_context(training_id=event.training_id, attempt=event.attempt, tenant=event.tenant):
+            log.error(
+                "cannot append %s %s of training %s: %s",
+                event.type,
+                event.event_id,
+                event.training_id,
+                _brief(error),
+            )
         if not waiting.done.done():
             waiting.done.set_exception(PoisonEvent(f"{event.type} {event.event_id}: {error}"))
+
+
+def _measure(events: list[Event]) -> None:
+    now = datetime.now(UTC)
+    metrics.PROJECTOR_BATCH.observe(len(events))
+    metrics.events_appended(events)
+    for event in events:
+        metrics.EVENTS_FOLDED.labels(type=event.type).inc()
+        if event.training_id is not None:
+            metrics.PROJECTOR_LAG.observe(max(0.0, (now - event.occurred_at).total_seconds()))
+        if event.is_terminal:
+            metrics.TRAININGS_FINISHED.labels(status=event.type.lower()).inc()
 
 
 def _brief(error: BaseException) -> str:

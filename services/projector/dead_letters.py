@@ -24,6 +24,7 @@ from libs.events.bus.policy import QUEUE_HEADER, REASON_HEADER
 from libs.events.bus.port import Delivery
 from libs.events.bus.topology import Topology
 from libs.events.catalog import Event, Failed, TrainingRequested
+from libs.logs import log_context
 
 log = logging.getLogger("ktrdr.projector")
 
@@ -94,6 +95,11 @@ class DeadLetterHandler:
         self.failed = 0  # Failed events appended by this handler
 
     async def handle(self, delivery: Delivery) -> None:
+        event = delivery.event
+        with log_context(training_id=event.training_id, tenant=event.tenant):
+            await self._handle(delivery)
+
+    async def _handle(self, delivery: Delivery) -> None:
         request = delivery.event
         if not isinstance(request, TrainingRequested) or not request.training_id:
             log.warning(

@@ -23,6 +23,8 @@ import signal
 from libs.events.bus import is_in_process
 from libs.events.bus.port import EventBus, Subscription
 from libs.events.store.port import EventStore
+from libs.logs import configure_logging
+from libs.metrics import serve_metrics
 from services.bootstrap import backoff_delay
 from services.projector.admission import Admission
 from services.projector.consumer import Backoff, GroupCommitter
@@ -112,9 +114,8 @@ class ProjectorService:
 
 
 def run_projector(settings: ProjectorSettings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
+    serve_metrics(settings.metrics_port)
     return asyncio.run(serve(settings))
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from libs.events.settings import BrokerSettings, DatabaseSettings
-from libs.settings import LogSettings
+from libs.settings import LogSettings, MetricsSettings
 
 
-class ProjectorSettings(DatabaseSettings, BrokerSettings, LogSettings):
+class ProjectorSettings(DatabaseSettings, BrokerSettings, LogSettings, MetricsSettings):
     """database_url, broker_url, topology_prefix and log_level come from the mixins."""
 
     # Group commit: one transaction appends (and folds) up to `batch_max` events...

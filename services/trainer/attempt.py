@@ -9,6 +9,7 @@ for the control reader that cancels the run's token.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from libs.artifacts.port import ArtifactStore
+from libs.events.bus.port import HandBack
 from libs.events.catalog import DeviceInfo, Event, TrainingRequested
 from libs.pipeline.progress import TrainingCancelled
 from libs.pipeline.request import TrainingRequest, TrainingResult
@@ -33,7 +35,7 @@ log = logging.getLogger("ktrdr.trainer.worker")  # the same logger as the worker
 TrainFn = Callable[..., TrainingResult]
 
 
-class GiveBack(Exception):
+class GiveBack(HandBack):
     """Raised out of the handler so the bus requeues the request for another attempt."""
 
 
@@ -137,7 +139,9 @@ class AttemptRunner:
     ) -> TrainingResult:
         loop = asyncio.get_running_loop()
         train = functools.partial(self._train_fn, checkpoints=checkpoints)
-        future = loop.run_in_executor(self._executor, train, request, reporter, token)
+        # In this task's context: the training thread's log lines carry the training's fields.
+        context = contextvars.copy_context()
+        future = loop.run_in_executor(self._executor, context.run, train, request, reporter, token)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:

@@ -11,16 +11,16 @@ import asyncio
 import logging
 import signal
 
+from libs.logs import configure_logging
+from libs.metrics import serve_metrics
 from services.trainer.settings import TrainerSettings
 
 log = logging.getLogger("ktrdr.trainer")
 
 
 def run_trainer(settings: TrainerSettings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
+    serve_metrics(settings.metrics_port)
     from libs.pipeline.device import configure_threads
 
     configure_threads()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from libs import metrics
 from libs.events.catalog import (
     BatchProgress,
     Cancelled,
@@ -94,6 +95,7 @@ class EventReporter(Reporter):
             return
         self._last_batch_at = now
         self.batches_sent += 1
+        metrics.TRAINER_SAMPLES_PER_S.set(info.samples_per_s)
         self._emit(
             self.make(
                 BatchProgress,

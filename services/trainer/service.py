@@ -21,6 +21,7 @@ import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
+from libs import metrics
 from libs.artifacts.port import ArtifactStore
 from libs.events.bus.port import Delivery, EventBus, Subscription
 from libs.events.catalog import DeviceInfo, TrainerHeartbeat
@@ -78,6 +79,7 @@ class TrainerService:
         device = self._device or _resolve_device(settings.device)
         train_fn = self._train_fn or _default_train_fn()
         self.identity = TrainerIdentity(settings.trainer_id, socket.gethostname(), device)
+        metrics.TRAINER_SLOTS.labels(device=device.type).set(settings.concurrency)
         await self.bus.start()
         self.publisher.start()
 

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from libs.artifacts.settings import ArtifactSettings
 from libs.events.settings import BrokerSettings
 from libs.pipeline.settings import DataDirs, DeviceSetting
-from libs.settings import LogSettings
+from libs.settings import LogSettings, MetricsSettings
 
 # RabbitMQ's default delivery-acknowledgement timeout (consumer_timeout): 30 minutes. A request
 # held unacked longer than this is taken back by the broker and redelivered (docs/trainer.md).
@@ -27,9 +27,11 @@ def default_trainer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-class TrainerSettings(BrokerSettings, DataDirs, DeviceSetting, ArtifactSettings, LogSettings):
+class TrainerSettings(
+    BrokerSettings, DataDirs, DeviceSetting, ArtifactSettings, LogSettings, MetricsSettings
+):
     """broker_url, topology_prefix, data_dir, models_dir, device, artifacts_url (where
-    checkpoints go) and log_level come from the mixins."""
+    checkpoints go), log_level and metrics_port come from the mixins."""
 
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
     # Trainings run at once; also the prefetch of each request-queue consumer.

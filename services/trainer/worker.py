@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from libs import metrics
 from libs.events.bus.port import Delivery
 from libs.events.catalog import Event, TrainingRequested
+from libs.logs import log_context
 from services.trainer.attempt import (
     AttemptRunner,
     GiveBack,
@@ -106,14 +108,28 @@ class TrainingWorker:
         # The broker's consumer_timeout counts from delivery, so the run's deadline does too.
         deadline = time.monotonic() + self.config.max_run_s
         training_id, attempt = request.training_id, delivery.delivery_count + 1
+        with log_context(
+            training_id=training_id,
+            attempt=attempt,
+            trainer_id=self.identity.trainer_id,
+            tenant=request.tenant,
+        ):
+            await self._handle(request, training_id, attempt, deadline)
+
+    async def _handle(
+        self, request: TrainingRequested, training_id: str, attempt: int, deadline: float
+    ) -> None:
         await self._wait_for_earlier_delivery(training_id, attempt)
         active = _Active(attempt)
         self._active[training_id] = active  # no await since the wait: nobody slipped in
         try:
             await self._acquire_slot(request)
+            busy = metrics.TRAINER_BUSY.labels(device=self.identity.device.type)
+            busy.inc()
             try:
                 await self._handle_in_slot(request, active, deadline)
             finally:
+                busy.dec()
                 self._slots.release()
         finally:
             if self._active.get(training_id) is active:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import (
     FIXTURES,
@@ -74,8 +75,10 @@ async def test_up_with_no_configuration_trains_and_stops_cleanly(workdir: Path):
             async with SseReader(client, f"/api/v1/trainings/{training_id}/events") as sse:
                 events = await sse.to_end(RUN_S)
             view = (await client.get(f"/api/v1/trainings/{training_id}")).json()
+            scraped = await client.get("/metrics", headers={"Authorization": ""})
         assert events[-1].event == "Completed", [e.event for e in events]
         assert view["status"] == "completed" and view["position"] == events[-1].id
+        check_metrics_after_one_training(scraped, events)
         assert (workdir / "var" / "ktrdr.db").is_file()  # created and migrated on start
         # Saved in the tenant's own tree (the bootstrap admin's tenant), not beside `ktrdr
         # train`'s strategy folders.
@@ -85,6 +88,46 @@ async def test_up_with_no_configuration_trains_and_stops_cleanly(workdir: Path):
         assert await exit_code(up) == 0, up.tail()
     finally:
         up.stop()
+
+
+def check_metrics_after_one_training(scraped: httpx.Response, events: list) -> None:
+    """The named series, with the values one completed training must have left."""
+    assert scraped.status_code == 200, scraped.text  # open without a key, for Prometheus
+    families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
+
+    def value(name: str, **labels: str) -> float:
+        found = [
+            s.value
+            for family in families.values()
+            for s in family.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
+        assert found, (name, labels)
+        return sum(found)
+
+    folded = [e.event for e in events if e.event not in ("TrainingRequested", "CancelRequested")]
+    route = "/api/v1/trainings"
+    assert value("ktrdr_http_requests_total", method="POST", route=route, status="202") == 1
+    assert value("ktrdr_events_appended_total", type="TrainingRequested", source="api") == 1
+    assert value("ktrdr_events_folded_total", type="Completed") == 1
+    assert value("ktrdr_events_folded_total", type="BatchProgress") >= 1
+    assert value("ktrdr_trainings_finished_total", status="completed") == 1
+    assert value("ktrdr_trainings", status="running") == 0
+    assert value("ktrdr_trainings", status="queued") == 0
+    lag_count = value("ktrdr_projector_lag_seconds_count")
+    assert lag_count >= len(folded)
+    assert 0 <= value("ktrdr_projector_lag_seconds_sum") / lag_count < 30  # seconds, on average
+    assert value("ktrdr_projector_batch_size_count") >= 1
+    assert value("ktrdr_projector_batch_size_sum") >= len(folded)
+    assert value("ktrdr_relay_publish_seconds_count") >= 1
+    assert value("ktrdr_relay_backlog") >= 0
+    assert value("ktrdr_sse_events_sent_total") >= len(events)
+    assert value("ktrdr_sse_subscribers") in (0, 1)  # the stream read to its end is closing
+    assert value("ktrdr_trainer_slots", device="cpu") == 1
+    assert value("ktrdr_trainer_busy_slots", device="cpu") == 0
+    assert value("ktrdr_trainer_samples_per_second") > 0
+    for declared in ("ktrdr_dead_letters", "ktrdr_checkpoint_seconds"):
+        assert declared in families  # declared; no samples until something is parked / saved
 
 
 async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):

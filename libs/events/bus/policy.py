@@ -33,8 +33,9 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from libs import metrics
 from libs.events.bus.messages import MAX_EVENT_BYTES, RawMessage
-from libs.events.bus.port import Delivery, Handler, Reject
+from libs.events.bus.port import Delivery, HandBack, Handler, Reject
 
 log = logging.getLogger("ktrdr.bus")
 
@@ -60,7 +61,6 @@ class Outcome(Enum):
 
 
 Park = Callable[[RawMessage, dict[str, Any]], Awaitable[None]]  # (message, reason headers)
-Parked = Callable[[str, str], None]  # (queue, reason kind): a hook for metrics
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,6 @@ class DeadLettering:
     park: Park  # publishes the copy to the dead exchange; raises unless confirmed
     delivery_limit: int | None  # the queue's; the try after which a failure is final
     parks_bad_bodies: bool  # only the queue every event reaches parks undecodable ones
-
-
-_parked_hooks: list[Parked] = []
-
-
-def on_parked(hook: Parked) -> None:
-    """Call `hook(queue, kind)` for every message parked in this process (metrics)."""
-    _parked_hooks.append(hook)
 
 
 def reason_headers(raw: RawMessage, kind: str, reason: str) -> dict[str, Any]:
@@ -124,17 +116,22 @@ async def settle(raw: RawMessage, handler: Handler, dead: DeadLettering | None =
         return await _park(raw, dead, rejected.kind, rejected.reason)
     except Exception as error:
         tries = delivery.delivery_count + 1
+        handed_back = isinstance(error, HandBack)
         limit = dead.delivery_limit if dead is not None else None
         if limit is not None and delivery.delivery_count >= limit:
             why = f"its handler failed after {tries} deliveries (last: {_first_line(error)})"
             log.error("giving up on %s %s", delivery.event.type, delivery.event.event_id)
             return await _park(raw, dead, HANDLER_FAILED, why)
-        log.exception(
-            "handler failed on %s for %s %s (delivery %d)",
+        log.log(
+            logging.INFO if handed_back else logging.ERROR,
+            "%s on %s for %s %s (delivery %d)%s",
+            "handed back" if handed_back else "handler failed",
             raw.queue,
             delivery.event.type,
             delivery.event.event_id,
             tries,
+            f": {error}" if handed_back else "",
+            exc_info=not handed_back,
         )
         return Outcome.REQUEUE
     return Outcome.ACK
@@ -153,8 +150,7 @@ async def _park(raw: RawMessage, dead: DeadLettering | None, kind: str, reason: 
         log.error("cannot park a message from %s (%r); rejecting it: %s", where, error, reason)
         return Outcome.DEAD_LETTER
     log.warning("dead-lettered a message from %s: %s", where, reason)
-    for hook in _parked_hooks:
-        hook(raw.queue, kind)
+    metrics.DEAD_LETTERS.labels(queue=raw.queue, reason=kind).inc()
     return Outcome.ACK
 
 

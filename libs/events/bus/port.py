@@ -38,6 +38,12 @@ class TopologyMismatch(BusError):
     """A queue or exchange exists on the broker with different arguments than declared."""
 
 
+class HandBack(BusError):
+    """Raised by a handler: give the message back to its queue (requeued, like any failure)
+    because of an expected condition (shutdown, a redelivery superseding this one): logged at
+    INFO, without a traceback."""
+
+
 class Reject(BusError):
     """Raised by a handler: this message can never be handled (retrying cannot help).
 

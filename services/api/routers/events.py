@@ -132,6 +132,8 @@ async def list_events(
     after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
+    """The training's events from the log, after position `?after=`, a page at a time (JSON);
+    or, with `Accept: text/event-stream`, the live SSE stream."""
     batch = await store.read_stream(training_id, after=after, limit=limit + 1)
     more = len(batch) > limit
     batch = batch[:limit]

@@ -30,11 +30,15 @@ router = APIRouter(prefix="/strategies", tags=["strategies"])
 
 @router.get("", response_model=StrategyList)
 async def list_strategies(settings: SettingsDep, _: PrincipalDep) -> StrategyList:
+    """The strategies in the strategies folder, with their symbols and timeframes; a file that
+    does not load is listed with its error."""
     return await anyio.to_thread.run_sync(_list, settings.strategies_dir)
 
 
 @router.get("/{name}", response_model=StrategyDetail)
 async def get_strategy(name: str, settings: SettingsDep, _: PrincipalDep) -> StrategyDetail:
+    """One strategy, resolved: its symbols, timeframes, unused sections and full config."""
+
     def load() -> StrategyDetail:
         cfg = load_config(strategy_path(settings.strategies_dir, name, field="name"), field="name")
         return _detail(name, cfg)
@@ -46,6 +50,9 @@ async def get_strategy(name: str, settings: SettingsDep, _: PrincipalDep) -> Str
 async def validate_strategy(
     body: ValidateStrategy, settings: SettingsDep, _: PrincipalDep
 ) -> ValidationResult:
+    """Validate strategy YAML without submitting it: the resolved config and warnings, or a
+    422 naming each problem's field."""
+
     def load() -> Any:
         document = parse_yaml(
             body.strategy_yaml, field="strategy_yaml", max_bytes=settings.max_strategy_yaml_bytes

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Body, Header, Query, Response
 
+from libs import metrics
 from libs.events.catalog import Cancelled, CancelRequested, Event, TrainingRequested
 from libs.events.columns import MAX_POSITION
 from libs.events.readmodels.trainings import CANCELLED, CANCELLING, MAX_PAGE, QUEUED, Status
@@ -80,6 +81,10 @@ async def submit_training(
         str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
     ] = None,
 ) -> SubmitAccepted:
+    """Submit a training: the strategy (by name, or as YAML text) with optional symbols,
+    timeframes, date range, hyper-parameter overrides, seed and device. Everything a trainer
+    would fail on is checked first (422 naming the field); accepted requests are queued (202,
+    `Location` = the training). The same `Idempotency-Key` returns the same training."""
     hashed = idempotency.request_hash(body)
     if idempotency_key:
         replay = await idempotency.earlier_training(
@@ -121,6 +126,8 @@ async def list_trainings(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> TrainingPage:
+    """List trainings, newest first, filtered by status and strategy; paged with `?cursor=`
+    (the `next` of the previous page). Callers see their tenant's trainings; admins see all."""
     tenant = None if principal.sees_all_tenants else principal.tenant
     try:
         items, next_cursor = await store.list_trainings(
@@ -141,6 +148,8 @@ async def get_training(
     principal: PrincipalDep,
     as_of: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description="a log position")] = None,
 ) -> TrainingView:
+    """One training's read model (status, phase, progress, metrics, model), or its state as
+    of a log position with `?as_of=`."""
     state = await visible_training(store, principal, training_id)
     if as_of is not None:
         state = await store.state_as_of(training_id, as_of)
@@ -166,6 +175,8 @@ async def cancel_training(
     principal: SubmitterDep,
     body: Annotated[CancelTraining | None, Body()] = None,
 ) -> CancelAccepted:
+    """Cancel a queued or running training (202, status `cancelling`); the trainer stops
+    within a batch. A repeated cancel is accepted once; a finished training is 409."""
     state = await visible_training(store, principal, training_id)
     if state.is_terminal:
         raise Problem(
@@ -207,6 +218,7 @@ async def cancel_training(
         )
     if events:
         await store.append(events)
+        metrics.events_appended(events)
     return CancelAccepted(
         training_id=training_id, status=CANCELLED if never_started else CANCELLING
     )

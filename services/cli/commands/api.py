@@ -29,11 +29,14 @@ def api(
     import uvicorn
 
     from libs.events.db import parse_url
+    from libs.logs import configure_logging
+    from libs.settings import LogSettings
     from services.api.app import create_app
     from services.api.settings import ApiSettings
 
     overrides: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = ApiSettings(**overrides, run_relay=relay)
+    configure_logging(LogSettings(log_level=log_level))
     try:
         sqlite = parse_url(settings.database_url).get_backend_name() == "sqlite"
     except ValueError as exc:
@@ -41,7 +44,7 @@ def api(
     if migrate if migrate is not None else sqlite:
         from libs.events.migrate import upgrade
 
-        upgrade(settings.database_url)
+        upgrade(settings.database_url, keep_logging=True)
     typer.echo(
         f"ktrdr api listening on http://{settings.host}:{settings.port} "
         f"(database {redacted(settings.database_url)}, broker {redacted(settings.broker_url)})"
@@ -51,6 +54,7 @@ def api(
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=None,  # uvicorn's lines go through ours (configure_logging)
         timeout_graceful_shutdown=5,
         **settings.proxy_options(),
     )
