@@ -122,3 +122,24 @@ def test_the_image_installs_cpu_torch_and_leaves_local_state_out():
     assert re.search(r"^USER ", dockerfile, re.MULTILINE), "the services must not run as root"
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".venv", "models", "var", ".env", ".git"} <= ignored
+
+
+def test_prometheus_scrapes_every_ktrdr_process_where_it_serves_metrics(
+    compose: dict[str, Any],
+) -> None:
+    prometheus = compose["services"]["prometheus"]
+    mounted = [v.split(":")[0] for v in prometheus["volumes"] if v.startswith("./")]
+    config = yaml.safe_load((REPO / mounted[0]).read_text())
+    targets: dict[str, int] = {}
+    for job in config["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, port = target.split(":")
+                targets[host] = int(port)
+        for dns in job.get("dns_sd_configs", []):
+            for name in dns["names"]:
+                targets[name] = int(dns["port"])
+    env = {name: service.get("environment", {}) for name, service in compose["services"].items()}
+    assert targets["api"] == int(env["api"]["KTRDR_PORT"])  # the API serves /metrics itself
+    for name in ("projector", "trainer-cpu"):
+        assert targets[name] == int(env[name]["KTRDR_METRICS_PORT"]), name
