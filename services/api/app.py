@@ -30,7 +30,16 @@ from services.api.docs import install_docs
 from services.api.edge import ContainErrors, MeasureRequests, RequestLimits
 from services.api.errors import install_error_handlers, problem_responses
 from services.api.paths import API_PREFIX
-from services.api.routers import events, health, keys, metrics, models, strategies, trainings
+from services.api.routers import (
+    events,
+    health,
+    keys,
+    metrics,
+    models,
+    ops,
+    strategies,
+    trainings,
+)
 from services.api.settings import ApiSettings
 from services.bootstrap import Stack, open_stack
 
@@ -92,6 +101,7 @@ def create_app(settings: ApiSettings | None = None, *, stack: Stack | None = Non
         strategies.router,
         models.router,
         keys.router,
+        ops.router,
     ):
         app.include_router(
             router,

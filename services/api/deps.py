@@ -44,7 +44,7 @@ class Components:
     # migrations (None for the in-memory store). Both raise if the database does not answer.
     ping_database: Callable[[], Awaitable[str]]
     schema_status: Callable[[], Awaitable[SchemaStatus | None]]
-    bus: EventBus | None = None  # only readiness looks at it
+    bus: EventBus | None = None  # readiness, and the ops routes (queues, dead letters)
     # Set once the bus is connected (standalone: connected in the background, with retries).
     bus_ready: asyncio.Event = field(default_factory=asyncio.Event)
     model_cache: ModelCache = field(default_factory=ModelCache)

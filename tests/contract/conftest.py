@@ -53,6 +53,10 @@ class Harness:
     async def depth(self, queue: str) -> int:
         raise NotImplementedError
 
+    async def release_dead_queue(self) -> None:
+        """Stop draining ktrdr.dead into `self.dead`: dead letters stay parked (ops tests)."""
+        raise NotImplementedError
+
     async def next_dead(self) -> RawMessage:
         return await asyncio.wait_for(self.dead.get(), WAIT_S)
 
@@ -69,6 +73,10 @@ class MemoryHarness(Harness):
 
     def new_bus(self) -> EventBus:
         return InMemoryBus(self.topology, self.memory.broker)
+
+    async def release_dead_queue(self) -> None:
+        dead_queue = self.memory.broker.queue(self.topology.dead_queue)
+        dead_queue.consumers[:] = [c for c in dead_queue.consumers if not isinstance(c, _RawSink)]
 
     async def inject(self, routing_key: str, body: bytes, type: str | None = None) -> None:
         message = StoredMessage(self.topology.events_exchange, routing_key, body, type=type)
@@ -119,6 +127,12 @@ class AmqpHarness(Harness):
 
         return AmqpBus(AMQP_URL, self.topology, connection_name="contract-2")
 
+    async def release_dead_queue(self) -> None:
+        if self._dead_consumer is not None:
+            dead_queue, tag = self._dead_consumer
+            await dead_queue.cancel(tag)
+            self._dead_consumer = None
+
     async def inject(self, routing_key: str, body: bytes, type: str | None = None) -> None:
         import aio_pika
 
@@ -135,8 +149,7 @@ class AmqpHarness(Harness):
 
         for bus in [*self._buses, self.bus]:
             await bus.close()
-        dead_queue, tag = self._dead_consumer
-        await dead_queue.cancel(tag)  # before the queue goes, so the broker cancels nothing
+        await self.release_dead_queue()  # before the queue goes, so the broker cancels nothing
         await delete_topology(await self._raw.channel(), self.topology)
         await self._raw.close()
 

@@ -376,3 +376,47 @@ async def test_sync_is_refused_on_a_plain_queue(harness: Harness) -> None:
     subscription = await harness.bus.consume(harness.topology.projector_queue, Collector())
     with pytest.raises(NotImplementedError):
         await subscription.sync()
+
+
+async def test_dead_letters_are_listed_shown_requeued_and_dropped(harness: Harness) -> None:
+    """`ktrdr dead` and the admin API: the parking lot read without emptying it, one letter
+    published again as it first was, another removed."""
+    await harness.release_dead_queue()
+    topo = harness.topology
+    first, second, good = make.requested("cpu"), make.requested("cpu"), make.requested("cpu")
+    passed = Collector()
+
+    async def refuse_the_first_two(delivery: Delivery) -> None:
+        if delivery.event.event_id in (first.event_id, second.event_id):
+            raise Reject("no such training", kind="unknown_training")
+        await passed(delivery)
+
+    refusing = await harness.bus.consume(topo.trainer_queue("cpu"), refuse_the_first_two)
+    await harness.bus.publish_many([first, second, good])
+    await passed.until(good)  # prefetch 1: both were parked before `good` was delivered
+    await refusing.stop()
+
+    letters = await harness.bus.dead_letters()
+    assert [letter.id for letter in letters] == [str(first.event_id), str(second.event_id)]
+    assert letters[0].reason == "no such training"
+    assert letters[0].reason_kind == "unknown_training"
+    assert letters[0].queue == topo.trainer_queue("cpu")
+    assert letters[0].routing_key == "training.requested.cpu"
+    assert letters[0].training_id == first.training_id and letters[0].type == "TrainingRequested"
+    assert [x.id for x in await harness.bus.dead_letters()] == [x.id for x in letters]  # kept
+    (dead_stats,) = await harness.bus.queue_stats([topo.dead_queue])
+    assert (dead_stats.messages, dead_stats.consumers) == (2, 0)
+
+    again = Collector()
+    await harness.bus.consume(topo.trainer_queue("cpu"), again)
+    requeued = await harness.bus.take_dead_letter(str(first.event_id), requeue=True)
+    assert requeued is not None and requeued.id == str(first.event_id)
+    redelivered = await again.next()
+    assert redelivered.event == first and REASON_HEADER not in redelivered.headers
+    (cpu_stats,) = await harness.bus.queue_stats([topo.trainer_queue("cpu")])
+    assert cpu_stats.consumers == 1
+
+    dropped = await harness.bus.take_dead_letter(str(second.event_id), requeue=False)
+    assert dropped is not None and dropped.id == str(second.event_id)
+    assert await harness.bus.dead_letters() == []
+    assert await harness.bus.take_dead_letter("no-such-letter", requeue=False) is None

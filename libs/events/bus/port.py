@@ -20,10 +20,13 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from libs.events.bus.topology import Topology
 from libs.events.catalog import Event
+
+if TYPE_CHECKING:
+    from libs.events.bus.dead_letters import DeadLetter
 
 
 class BusError(Exception):
@@ -79,6 +82,15 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """A queue as the broker sees it now: messages ready, consumers attached."""
+
+    queue: str
+    messages: int
+    consumers: int
 
 
 class Subscription(ABC):
@@ -142,6 +154,21 @@ class EventBus(ABC):
     @abstractmethod
     async def tap(self, patterns: Sequence[str], handler: Handler) -> Subscription:
         """An exclusive, auto-deleted queue bound to the events exchange with `patterns`."""
+
+    # --- operations (ktrdr trainers, ktrdr dead; the admin API) ----------------------------------
+    @abstractmethod
+    async def queue_stats(self, queues: Sequence[str]) -> list[QueueStats]:
+        """Depth and consumers of each of the topology's `queues`."""
+
+    @abstractmethod
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Up to `limit` messages parked in `ktrdr.dead`, oldest first, left where they are."""
+
+    @abstractmethod
+    async def take_dead_letter(self, letter_id: str, *, requeue: bool) -> DeadLetter | None:
+        """Remove the dead letter `letter_id` from `ktrdr.dead` (None if there is none); with
+        `requeue`, first publish it again (confirmed) to the events exchange with the routing
+        key it was first published with and without the traces of its death."""
 
     async def __aenter__(self) -> EventBus:
         await self.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from libs.events.bus.port import Delivery, EventBus, Handler, PublishFailed, Subscription
 from libs.events.catalog import Event
@@ -51,6 +52,15 @@ class WrappedBus(EventBus):
 
     async def tap(self, patterns: Sequence[str], handler: Handler) -> Subscription:
         return await self.inner.tap(patterns, handler)
+
+    async def queue_stats(self, queues: Sequence[str]) -> Any:
+        return await self.inner.queue_stats(queues)
+
+    async def dead_letters(self, limit: int = 100) -> Any:
+        return await self.inner.dead_letters(limit)
+
+    async def take_dead_letter(self, letter_id: str, *, requeue: bool) -> Any:
+        return await self.inner.take_dead_letter(letter_id, requeue=requeue)
 
 
 class Seen:

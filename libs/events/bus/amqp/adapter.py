@@ -22,12 +22,20 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
 
-from libs.events.bus.amqp.consumers import AmqpSubscription, to_amqp_message
+from libs.events.bus.amqp.consumers import AmqpSubscription, raw_of, to_amqp_message
 from libs.events.bus.amqp.control import ControlSubscription
 from libs.events.bus.amqp.topology import declare_topology, delete_topology
+from libs.events.bus.dead_letters import DeadLetter, dead_letter_of, fresh_headers
 from libs.events.bus.messages import CONTENT_TYPE, MARKER_HEADER, MARKER_TYPE, RawMessage
 from libs.events.bus.policy import DeadLettering, settle, settle_best_effort
-from libs.events.bus.port import EventBus, Handler, PublishFailed, Subscription, TopologyMismatch
+from libs.events.bus.port import (
+    EventBus,
+    Handler,
+    PublishFailed,
+    QueueStats,
+    Subscription,
+    TopologyMismatch,
+)
 from libs.events.bus.topology import Topology
 from libs.events.catalog import Event
 
@@ -202,6 +210,75 @@ class AmqpBus(EventBus):
     def _keep(self, subscription: AmqpSubscription) -> Subscription:
         self._subscriptions.append(subscription)
         return subscription
+
+    # --- operations --------------------------------------------------------------------------
+    async def queue_stats(self, queues: Sequence[str]) -> list[QueueStats]:
+        channel = await self._ops_channel()
+        try:
+            stats = []
+            for name in queues:
+                self.topology.queue(name)  # only the topology's queues
+                declared = await channel.declare_queue(name, passive=True)
+                result = declared.declaration_result
+                stats.append(
+                    QueueStats(name, result.message_count or 0, result.consumer_count or 0)
+                )
+            return stats
+        finally:
+            await channel.close()
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Taken with basic.get and never acked: closing the channel puts them all back."""
+        channel = await self._ops_channel()
+        try:
+            queue = await channel.get_queue(self.topology.dead_queue, ensure=False)
+            letters: list[DeadLetter] = []
+            while len(letters) < limit:
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                letters.append(dead_letter_of(raw_of(message, queue.name)))
+            return letters
+        finally:
+            await channel.close()
+
+    async def take_dead_letter(self, letter_id: str, *, requeue: bool) -> DeadLetter | None:
+        """basic.get until the letter is found (the others go back when the channel closes);
+        republish it with confirms if asked, then ack it."""
+        if self._publisher is None:
+            raise PublishFailed("the bus is not started")
+        channel = await self._ops_channel()
+        try:
+            queue = await channel.get_queue(self.topology.dead_queue, ensure=False)
+            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                letter = dead_letter_of(raw_of(message, queue.name))
+                if letter.id != letter_id:
+                    continue
+                if requeue:
+                    exchange = await self._publisher.get_exchange(
+                        self.topology.events_exchange, ensure=False
+                    )
+                    again = aio_pika.Message(
+                        body=message.body,
+                        message_id=message.message_id,
+                        type=message.type,
+                        content_type=message.content_type or CONTENT_TYPE,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        headers=fresh_headers(dict(message.headers or {})),
+                    )
+                    await exchange.publish(
+                        again, routing_key=letter.routing_key, timeout=self._publish_timeout_s
+                    )
+                await message.ack()
+                return letter
+            return None
+        finally:
+            await channel.close()
+
+    async def _ops_channel(self) -> AbstractChannel:
+        if self._connection is None:
+            raise PublishFailed("the bus is not started (call start() first)")
+        return await self._connection.channel()
 
     async def _park(self, raw: RawMessage, reasons: dict[str, Any]) -> None:
         """A copy of `raw` on the dead exchange with the reason headers, confirmed."""

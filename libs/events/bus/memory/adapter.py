@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from libs.events.bus.dead_letters import DeadLetter, dead_letter_of, fresh_headers
 from libs.events.bus.memory.broker import InMemoryBroker, MemoryQueue, StoredMessage
 from libs.events.bus.messages import RawMessage, outgoing
 from libs.events.bus.policy import DeadLettering, Outcome, drain, settle, settle_best_effort
-from libs.events.bus.port import EventBus, Handler, PublishFailed, Subscription
+from libs.events.bus.port import EventBus, Handler, PublishFailed, QueueStats, Subscription
 from libs.events.bus.topology import BindingSpec, QueueSpec, Topology
 from libs.events.catalog import Event
 
@@ -203,6 +204,40 @@ class InMemoryBus(EventBus):
             on_stop=lambda: self.broker.delete_queue(name),
         )
         return self._attach(queue, consumer)
+
+    async def queue_stats(self, queues: Sequence[str]) -> list[QueueStats]:
+        stats = []
+        for name in queues:
+            queue = self.broker.queue(name)
+            stats.append(QueueStats(name, len(queue.ready), len(queue.consumers)))
+        return stats
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        dead = self.topology.dead_queue
+        ready = list(self.broker.queue(dead).ready)[:limit]
+        return [dead_letter_of(message.raw(dead)) for message in ready]
+
+    async def take_dead_letter(self, letter_id: str, *, requeue: bool) -> DeadLetter | None:
+        dead = self.topology.dead_queue
+        queue = self.broker.queue(dead)
+        for message in list(queue.ready):
+            letter = dead_letter_of(message.raw(dead))
+            if letter.id != letter_id:
+                continue
+            if requeue:
+                self.broker.publish(
+                    StoredMessage(
+                        self.topology.events_exchange,
+                        letter.routing_key,
+                        message.body,
+                        headers=fresh_headers(message.headers),
+                        type=message.type,
+                        message_id=message.message_id,
+                    )
+                )
+            queue.ready.remove(message)
+            return letter
+        return None
 
     async def _park(self, raw: RawMessage, reasons: dict[str, Any]) -> None:
         if not self._started:
