@@ -90,3 +90,51 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+class DatabaseMissing(Exception):
+    """The server answers, but the database the URL names does not exist on it."""
+
+
+async def check_database(url: str | URL, *, create: bool = False) -> bool:
+    """Connect to the database `url` names; True if it was created here. A Postgres database
+    that does not exist raises DatabaseMissing, or is created (`create`) from the server's
+    `postgres` database. SQLite creates its file by itself. Other failures (refused, wrong
+    password) raise as they are."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return False
+    engine = make_engine(parsed)
+    try:
+        async with engine.connect():
+            return False
+    except Exception as error:
+        if not _names_missing_database(error):
+            raise
+        name = parsed.database or ""
+        if not create:
+            raise DatabaseMissing(
+                f"database {name!r} does not exist on {parsed.host}:{parsed.port or 5432}"
+            ) from None
+    finally:
+        await engine.dispose()
+    admin = make_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            quoted = name.replace('"', '""')
+            await conn.exec_driver_sql(f'CREATE DATABASE "{quoted}"')
+    finally:
+        await admin.dispose()
+    return True
+
+
+def _names_missing_database(error: BaseException) -> bool:
+    current: BaseException | None = error
+    while current is not None:
+        if type(current).__name__ == "InvalidCatalogNameError":  # asyncpg's, SQLSTATE 3D000
+            return True
+        if getattr(current, "sqlstate", None) == "3D000":
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False

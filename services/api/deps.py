@@ -48,6 +48,8 @@ class Components:
     # Set once the bus is connected (standalone: connected in the background, with retries).
     bus_ready: asyncio.Event = field(default_factory=asyncio.Event)
     model_cache: ModelCache = field(default_factory=ModelCache)
+    # Set when the server starts shutting down: open SSE streams end (services/api/server.py).
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def from_stack(cls, settings: ApiSettings, stack: Stack) -> Components:

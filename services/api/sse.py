@@ -63,11 +63,13 @@ async def follow_training(
     poll_s: float,
     still_allowed: Callable[[], Awaitable[bool]] | None = None,
     recheck_s: float = 5.0,
+    stopping: asyncio.Event | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """SSE items for `training_id` after position `after`, until its terminal event; or until
     `still_allowed` (asked every `recheck_s` seconds at most) says the caller may no longer
     read it (a revoked or expired key): the stream then just ends, and the client's reconnect
-    gets its 401."""
+    gets its 401. When `stopping` is set (the server is shutting down) the stream ends at once
+    with a final comment; the client reconnects with Last-Event-ID and loses nothing."""
     subscription = notifier.subscribe()  # before the backlog read: see fact 2 above
     metrics.SSE_SUBSCRIBERS.inc()
     try:
@@ -93,7 +95,10 @@ async def follow_training(
                 quiet_since = loop.time()
                 continue
             wait = min(poll_s, idle_left, recheck_s if still_allowed is not None else poll_s)
-            note = await subscription.get(timeout=wait)
+            note = await _next_note(subscription, wait, stopping)
+            if stopping is not None and stopping.is_set():
+                yield ServerSentEvent(comment=SHUTDOWN_COMMENT)
+                return
             if note is not None and note.training_id not in (None, training_id):
                 continue  # another training's commit
             if note is not None and note != RESYNC and note.position <= cursor.position:
@@ -106,6 +111,27 @@ async def follow_training(
     finally:
         metrics.SSE_SUBSCRIBERS.dec()
         subscription.close()
+
+
+SHUTDOWN_COMMENT = "server shutting down; reconnect with Last-Event-ID"
+
+
+async def _next_note(subscription: Any, wait: float, stopping: asyncio.Event | None) -> Any:
+    """The next notification within `wait` seconds (None if none), or None as soon as
+    `stopping` is set."""
+    if stopping is None:
+        return await subscription.get(timeout=wait)
+    if stopping.is_set():
+        return None
+    note = asyncio.ensure_future(subscription.get(timeout=wait))
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({note, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not note.done():
+            note.cancel()
+    return note.result() if note.done() and not note.cancelled() else None
 
 
 class _Cursor:

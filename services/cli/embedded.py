@@ -270,8 +270,9 @@ def _server(api_settings: ApiSettings, stack: Stack, options: UpOptions) -> uvic
     import uvicorn
 
     from services.api.app import create_app
+    from services.api.server import ApiServer
 
-    class EmbeddedServer(uvicorn.Server):
+    class EmbeddedServer(ApiServer):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:  # `ktrdr up` handles signals for all parts
             yield

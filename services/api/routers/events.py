@@ -92,6 +92,7 @@ async def stream_events(
         poll_s=settings.sse_poll_s,
         still_allowed=key_still_usable,
         recheck_s=settings.sse_key_recheck_s,
+        stopping=parts.stopping,
     ):
         yield item
 

@@ -32,6 +32,7 @@ def api(
     from libs.logs import configure_logging
     from libs.settings import LogSettings
     from services.api.app import create_app
+    from services.api.server import ApiServer
     from services.api.settings import ApiSettings
 
     overrides: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -49,7 +50,7 @@ def api(
         f"ktrdr api listening on http://{settings.host}:{settings.port} "
         f"(database {redacted(settings.database_url)}, broker {redacted(settings.broker_url)})"
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -58,6 +59,7 @@ def api(
         timeout_graceful_shutdown=5,
         **settings.proxy_options(),
     )
+    ApiServer(config).run()
 
 
 def register(app: typer.Typer) -> None:

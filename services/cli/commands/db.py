@@ -33,11 +33,26 @@ def database_url(override: str | None) -> str:
 def upgrade(
     revision: str = typer.Argument("head", help="Target revision (default: head)."),
     url: str | None = URL_OPTION,
+    create: bool = typer.Option(
+        False, "--create", help="Create the Postgres database first if it does not exist."
+    ),
 ) -> None:
     """Migrate the schema up to REVISION."""
-    from libs.events import migrate
+    import asyncio
 
-    migrate.upgrade(database_url(url), revision)
+    from libs.events import migrate
+    from libs.events.db import DatabaseMissing, check_database
+    from libs.settings import redacted
+
+    target = database_url(url)
+    try:
+        if asyncio.run(check_database(target, create=create)):
+            typer.echo(f"created the database of {redacted(target)}")
+    except DatabaseMissing as missing:
+        _fail(f"{missing}; create it with `ktrdr db upgrade --create` (or createdb)")
+    except Exception as error:  # noqa: BLE001 - refused, bad password: one line, no traceback
+        _fail(f"cannot connect to {redacted(target)}: {_first_line(error)}")
+    migrate.upgrade(target, revision)
 
 
 @db_app.command()
@@ -57,6 +72,17 @@ def current(url: str | None = URL_OPTION) -> None:
     from libs.events import migrate
 
     migrate.current(database_url(url))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _first_line(error: BaseException) -> str:
+    orig = getattr(error, "orig", None) or error
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0] if text else ''}"[:300]
 
 
 def register(app: typer.Typer) -> None:
