@@ -4,7 +4,7 @@ types of override values: the one place both are written.
 A strategy that validates (sections.py, training.py) may still ask for absurd work: a layer of
 a million units (a trainer would allocate gigabytes), a billion-row batch, 10^12 epochs. The
 service refuses those before anything is queued. The bounds are settings, so an admin with
-bigger machines raises them (env KTRDR_MAX_LAYER_WIDTH, ...); docs/strategy-format.md lists
+bigger machines raises them (env KTRDR_MAX_LAYER_WIDTH, ...); docs/operations.md lists
 the defaults.
 
 Overrides come from JSON (API) or flags (CLI) and are applied to the strategy mapping before it
