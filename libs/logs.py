@@ -31,6 +31,8 @@ _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "ktrdr_log_context", default=MappingProxyType({})
 )
 _HANDLER_NAME = "ktrdr"
+# Loggers whose INFO lines say nothing to an operator.
+_QUIET = ("alembic.runtime.plugins",)
 
 
 @contextmanager
@@ -103,3 +105,5 @@ def configure_logging(settings: LogSettings) -> None:
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -94,7 +94,11 @@ def load_config(source: Path | dict[str, Any], *, field: str) -> Any:
     try:
         return load_strategy(source)
     except StrategyConfigError as exc:
-        raise invalid_many(issue_at(field, issue) for issue in exc.issues) from None
+        issues = [issue_at(field, issue) for issue in exc.issues]
+        if isinstance(source, Path):  # "cannot read strategy file /srv/...": no server paths
+            folder = str(source.parent) + "/"
+            issues = [FieldError(i.field, i.reason.replace(folder, "")) for i in issues]
+        raise invalid_many(issues) from None
 
 
 def issue_at(field: str, issue: ConfigIssue) -> FieldError:
