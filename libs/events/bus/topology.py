@@ -23,8 +23,8 @@ with concurrency C holding two consumers may receive up to 2C requests; it bound
 itself.
 
 The projector binds `trainer.#` as well: it upserts the `trainers` read model from
-TrainerHeartbeat. It also folds the API's own events (deduped by event_id) — harmless and it
-keeps one ordered feed. Requests the trainer queues dead-letter (poison or delivery limit)
+TrainerHeartbeat. The relay's copies of the API's own events reach it too: it acks them
+without storing them again (services/projector/admission.py). Requests the trainer queues dead-letter (poison or delivery limit)
 reach `ktrdr.projector.dead_requests`, which the projector turns into Failed; the
 projector's own dead letters are re-keyed so they never loop back into that queue.
 
