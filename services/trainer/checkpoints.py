@@ -17,6 +17,7 @@ import logging
 import re
 
 from libs.artifacts.port import ArtifactNotFound, ArtifactStore
+from libs.metrics import observe_checkpoint
 from libs.pipeline.training.checkpoint import Position, position_of
 
 log = logging.getLogger("ktrdr.trainer.checkpoints")
@@ -49,7 +50,8 @@ class ArtifactCheckpoints:
 
     def save(self, data: bytes, position: Position) -> None:
         key = f"{self.prefix}e{position.epoch:06d}-b{position.batch:06d}.ckpt"
-        self.store.put_bytes(key, data)
+        with observe_checkpoint("save"):  # ktrdr_checkpoint_seconds{phase="save"}
+            self.store.put_bytes(key, data)
         for old in self._keys()[: -self.keep]:
             self.store.delete(old)
 
@@ -74,7 +76,8 @@ class ArtifactCheckpoints:
     def _newest_readable(self) -> tuple[Position, bytes] | None:
         for key in reversed(self._keys()):
             try:
-                data = self.store.get_bytes(key)
+                with observe_checkpoint("load"):
+                    data = self.store.get_bytes(key)
                 return position_of(data), data
             except ArtifactNotFound:
                 continue  # pruned by a newer run meanwhile
