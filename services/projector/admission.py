@@ -19,11 +19,16 @@ running training costs no read; a miss reads the read model once.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
 from typing import Any
 
 from libs.events.bus.port import Reject
 from libs.events.catalog import Event
+from services.projector.outage import Probe, database_down
+
+log = logging.getLogger("ktrdr.projector")
 
 UNKNOWN_TRAINING = "unknown_training"
 NOT_FROM_A_TRAINER = "not_from_a_trainer"
@@ -31,9 +36,16 @@ TRAINER_SOURCE_PREFIX = "trainer:"
 
 
 class Admission:
-    def __init__(self, store: Any, *, remember: int = 100_000) -> None:
-        self._store = store
+    """`probe` answers "is the database up?": a read that fails while it does not is retried
+    with backoff, forever (the delivery waits unacked, as the committer's do: an outage must
+    never dead-letter an event)."""
+
+    def __init__(
+        self, store: Any, probe: Probe, *, remember: int = 100_000, max_delay_s: float = 5.0
+    ) -> None:
+        self._store, self._probe = store, probe
         self._remember = remember
+        self._max_delay_s = max_delay_s
         self._tenants: OrderedDict[str, str] = OrderedDict()
 
     async def fold_it(self, event: Event) -> bool:
@@ -70,13 +82,32 @@ class Admission:
         if tenant is not None:
             self._tenants.move_to_end(training_id)
             return tenant
-        state = await self._store.get_training(training_id)  # an outage raises: retried
+        state = await self._read(training_id)
         if state is None:
             return None
         self._tenants[training_id] = state.tenant
         if len(self._tenants) > self._remember:
             self._tenants.popitem(last=False)
         return str(state.tenant)
+
+    async def _read(self, training_id: str) -> Any:
+        delay = 0.05
+        while True:
+            try:
+                return await self._store.get_training(training_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not await database_down(error, self._probe):
+                    raise  # not an outage: the bus requeues it
+                log.warning(
+                    "database unavailable (%s); reading %s again in %.2fs",
+                    error,
+                    training_id,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_delay_s)
 
 
 def _emitter(source: str) -> str:

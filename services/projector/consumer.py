@@ -47,6 +47,7 @@ class PoisonEvent(Exception):
 class _Waiting:
     event: Event
     done: asyncio.Future[None]
+    trusted: bool = False  # the projector's own events: no admission
 
 
 @dataclass
@@ -123,23 +124,23 @@ class GroupCommitter:
         await self._enqueue(event)
 
     async def submit_many(self, events: Sequence[Event]) -> None:
-        """Commit `events` in this order (in one batch, or in consecutive ones)."""
-        await asyncio.gather(*[self._enqueue(event) for event in events])
+        """Commit `events` in this order (in one batch, or in consecutive ones): the
+        projector's own events (dead_letters.py), which the admission does not judge."""
+        await asyncio.gather(*[self._enqueue(event, trusted=True) for event in events])
 
-    def _enqueue(self, event: Event) -> asyncio.Future[None]:
+    def _enqueue(self, event: Event, *, trusted: bool = False) -> asyncio.Future[None]:
         if self._task is None or self._task.done():
             raise RuntimeError("the committer is not running (start() first)")
         done = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(event, done))
+        self._waiting.append(_Waiting(event, done, trusted))
         self._arrived.set()
         return done
 
     async def handle(self, delivery: Delivery) -> None:
-        """A bus handler: ack (return) only after the event's commit. With an admission, what
-        it refuses raises Reject (dead-lettered with the reason) and what the log already
-        holds (the relay's copies of API events) is acked without a commit."""
-        if self._admission is not None and not await self._admission.fold_it(delivery.event):
-            return
+        """A bus handler: ack (return) only after the event's commit. With an admission (checked
+        in the commit loop, in delivery order), what it refuses raises Reject here
+        (dead-lettered with the reason) and what the log already holds (the relay's copies of
+        API events) returns without a commit."""
         await self.submit(delivery.event)
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -175,8 +176,35 @@ class GroupCommitter:
                 self._arrived.clear()
             if batch:
                 self._in_flight = batch
-                await self._commit_batch(batch)
+                batch = await self._admit(batch)
+                if batch:
+                    await self._commit_batch(batch)
                 self._in_flight = []
+
+    async def _admit(self, batch: list[_Waiting]) -> list[_Waiting]:
+        """The events of `batch` to commit, in order; the others' handlers are released: those
+        the log holds already return, refused ones raise (Reject: dead-lettered). Here, in
+        the one loop, rather than in each handler: reads must not reorder the deliveries."""
+        if self._admission is None:
+            return batch
+        admitted = []
+        for waiting in batch:
+            if waiting.trusted:
+                admitted.append(waiting)
+                continue
+            try:
+                fold = await self._admission.fold_it(waiting.event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as refused:  # noqa: BLE001 - Reject, or a read that failed
+                if not waiting.done.done():
+                    waiting.done.set_exception(refused)
+                continue
+            if fold:
+                admitted.append(waiting)
+            elif not waiting.done.done():
+                waiting.done.set_result(None)
+        return admitted
 
     async def _commit_batch(self, batch: list[_Waiting]) -> None:
         while not self._stopping:

@@ -51,7 +51,7 @@ class ProjectorService:
             max_batch=settings.projector_batch_max,
             linger_s=settings.projector_linger_ms / 1000,
             backoff=Backoff(settings.projector_retry_min_s, settings.projector_retry_max_s),
-            admission=Admission(store),
+            admission=Admission(store, probe),
         )
         self.dead_letters = DeadLetterHandler(
             self.committer.submit_many, self._is_over, bus.topology

@@ -24,8 +24,9 @@ itself.
 
 The projector binds `trainer.#` as well: it upserts the `trainers` read model from
 TrainerHeartbeat. The relay's copies of the API's own events reach it too: it acks them
-without storing them again (services/projector/admission.py). Requests the trainer queues dead-letter (poison or delivery limit)
-reach `ktrdr.projector.dead_requests`, which the projector turns into Failed; the
+without storing them again (services/projector/admission.py). Requests the trainer queues
+dead-letter (poison or delivery limit) reach `ktrdr.projector.dead_requests`, which the
+projector turns into Failed; the
 projector's own dead letters are re-keyed so they never loop back into that queue.
 
 The control stream holds cancellations and terminal events: a trainer reads it from the start
