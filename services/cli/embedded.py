@@ -192,7 +192,7 @@ async def _run(
         await _until_started(server, serving)
         announce(
             f"ktrdr up: http://{_url_host(api_settings.host)}:{api_settings.port}  "
-            f"(REST under {API_PREFIX}, docs at /docs; "
+            f"(dashboard at /, REST under {API_PREFIX}, docs at /docs; "
             f"database {redacted(api_settings.database_url)}, "
             f"bus {redacted(api_settings.broker_url)}; Ctrl-C stops)"
         )

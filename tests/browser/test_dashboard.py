@@ -257,3 +257,25 @@ def test_an_uploaded_strategy_is_checked_and_its_errors_shown_by_the_file(
     expect(error).to_contain_text("period")
     expect(page.locator("#form-error")).to_contain_text("not submitted")
     expect(page).to_have_url(re.compile(r"#/submit$"))  # nothing was submitted
+
+
+def test_an_admin_creates_a_key_sees_it_once_and_revokes_it(page: Any, service: Service) -> None:
+    sign_in(page, service.key)
+    page.get_by_role("link", name="Keys").click()
+    page.get_by_label("Name").fill("dashboard-test")
+    page.get_by_label("Role").select_option("reader")
+    page.get_by_role("button", name="Create key").click()
+    shown = page.locator("#new-key")
+    expect(shown).to_have_text(re.compile(r"^ktrdr_[0-9a-f]{16}_\S+$"))
+    key_id = shown.inner_text().split("_")[1]
+    row = page.locator(f'#keys tr[data-key="{key_id}"]')
+    expect(row).to_contain_text("active")
+    headers = {"Authorization": f"Bearer {shown.inner_text()}"}
+    assert httpx.get(f"{service.direct_url}/api/v1/trainings", headers=headers).status_code == 200
+
+    page.once("dialog", lambda dialog: dialog.accept())  # "Revoke key …?"
+    row.get_by_role("button", name=re.compile("revoke key")).click()
+    expect(row).to_contain_text("revoked")
+    assert httpx.get(f"{service.direct_url}/api/v1/trainings", headers=headers).status_code == 401
+    page.reload()
+    expect(page.locator(f'#keys tr[data-key="{key_id}"]')).to_contain_text("revoked")
