@@ -175,6 +175,10 @@ def test_submit_from_the_page_and_follow_it_to_its_metrics_and_model(
     page.locator("#models tbody tr").first.wait_for()
     name = f"e2e_tiny/1h_v{view['model']['version']}"
     assert page.locator(f'#models [data-model="{name}"]').count() == 1
+    page.locator(f'#models [data-model="{name}"] button').click()
+    panel = page.locator("#model-panel")
+    expect(panel.locator("h2")).to_have_text(name)
+    expect(panel).to_contain_text("Lineage")
 
 
 def test_cancel_a_running_training_from_the_page(page: Any, service: Service) -> None:
