@@ -182,7 +182,7 @@ def test_submit_from_the_page_and_follow_it_to_its_metrics_and_model(
 
 
 def test_cancel_a_running_training_from_the_page(page: Any, service: Service) -> None:
-    training_id = submit_by_api(service, epochs=100_000)
+    training_id = submit_by_api(service, epochs=5_000)  # under the limit, far past the test
     sign_in(page, service.key)
     page.goto(f"/#/trainings/{training_id}")
     wait_points_above(page, "loss-chart", "validation loss", 0)  # it is running
@@ -283,3 +283,18 @@ def test_an_admin_creates_a_key_sees_it_once_and_revokes_it(page: Any, service: 
     assert httpx.get(f"{service.direct_url}/api/v1/trainings", headers=headers).status_code == 401
     page.reload()
     expect(page.locator(f'#keys tr[data-key="{key_id}"]')).to_contain_text("revoked")
+
+
+def test_trainers_and_dead_letters_pages_show_the_service_as_it_is(
+    page: Any, service: Service
+) -> None:
+    sign_in(page, service.key)
+    page.get_by_role("link", name="Trainers").click()
+    trainers = page.locator("#trainers tbody tr")
+    expect(trainers).to_have_count(1)  # `ktrdr up` runs one trainer
+    expect(trainers.first.locator("[data-state]")).to_have_attribute("data-state", "alive")
+    expect(trainers.first).to_contain_text("cpu")
+    expect(page.locator("#queues tbody tr").first).to_be_visible()
+
+    page.get_by_role("link", name="Dead letters").click()
+    expect(page.locator("#dead-list [data-empty]")).to_contain_text("No dead letters")
