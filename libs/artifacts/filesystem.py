@@ -16,7 +16,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from libs.artifacts.port import ArtifactInfo, ArtifactNotFound, check_key
+from libs.artifacts.port import (
+    ArtifactExists,
+    ArtifactInfo,
+    ArtifactNotFound,
+    CorruptArtifact,
+    check_key,
+)
 
 PARTIAL_DIR = ".partial"
 _CHUNK = 1 << 20
@@ -56,7 +62,7 @@ class FilesystemArtifactStore:
     def _info(self, key: str, path: Path) -> ArtifactInfo:
         return ArtifactInfo(key, path.as_uri(), path.stat().st_size, sha256_of(path))
 
-    def _commit(self, key: str, write: Chunks) -> ArtifactInfo:
+    def _commit(self, key: str, write: Chunks, *, if_absent: bool = False) -> ArtifactInfo:
         target = self._path(key)
         partial = self.root / PARTIAL_DIR
         partial.mkdir(parents=True, exist_ok=True)
@@ -72,7 +78,14 @@ class FilesystemArtifactStore:
                 f.flush()
                 os.fsync(f.fileno())
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
+            if if_absent:  # link(2) refuses an existing name: exactly one writer wins
+                try:
+                    os.link(tmp, target)
+                except FileExistsError:
+                    raise ArtifactExists(key) from None
+                tmp.unlink()
+            else:
+                os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -85,6 +98,13 @@ class FilesystemArtifactStore:
                 yield from iter(lambda: f.read(_CHUNK), b"")
 
         return self._commit(key, chunks)
+
+    def create_file(self, key: str, path: Path) -> ArtifactInfo:
+        def chunks() -> Iterator[bytes]:
+            with open(path, "rb") as f:
+                yield from iter(lambda: f.read(_CHUNK), b"")
+
+        return self._commit(key, chunks, if_absent=True)
 
     def put_bytes(self, key: str, data: bytes) -> ArtifactInfo:
         return self._commit(key, lambda: iter((data,)))
@@ -111,13 +131,16 @@ class FilesystemArtifactStore:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        expected = sha256_of(source)
         try:
             shutil.copyfile(source, tmp)
+            if sha256_of(tmp) != expected:
+                raise CorruptArtifact(f"{key}: the copy does not match the stored sha256")
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return self._info(key, path)
+        return ArtifactInfo(key, source.as_uri(), path.stat().st_size, expected)
 
     def iter_chunks(self, key: str, chunk_size: int = _CHUNK) -> Iterator[bytes]:
         with self.open(key) as f:

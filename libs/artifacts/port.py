@@ -28,6 +28,14 @@ class ArtifactNotFound(KeyError):
     """No artifact under that key."""
 
 
+class ArtifactExists(FileExistsError):
+    """`create_file` found the key taken: another writer got there first."""
+
+
+class CorruptArtifact(OSError):
+    """The bytes stored or read back do not match their sha256."""
+
+
 def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidArtifactKey(f"artifact key must be 1..{MAX_KEY_LENGTH} characters")
@@ -56,6 +64,12 @@ class ArtifactStore(Protocol):
     def put_file(self, key: str, path: Path) -> ArtifactInfo: ...
 
     def put_bytes(self, key: str, data: bytes) -> ArtifactInfo: ...
+
+    def create_file(self, key: str, path: Path) -> ArtifactInfo:
+        """Like `put_file`, but only when the key is free: raises ArtifactExists when it is
+        taken, atomically, so of two writers racing for one key exactly one wins (model
+        versions are allocated this way)."""
+        ...
 
     def stat(self, key: str) -> ArtifactInfo | None:
         """The artifact's info, or None when absent."""
