@@ -12,6 +12,9 @@ Parts, in build order; teardown runs in the reverse order (relay, bus, store, no
               broker.topology_prefix          named by the prefix every process shares
     relay     store + bus + notifier          the outbox relay, cursor RELAY_NAME
 
+and, beside the stack, `open_artifacts(settings)`: the artifact store of KTRDR_ARTIFACTS_URL
+(the trainer publishes models there, the API serves them from there).
+
 What each process takes:
 
     api (standalone)   database + broker; connect="background", relay="on" (settings.run_relay)
@@ -39,6 +42,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.artifacts import ArtifactStore
+from libs.artifacts.settings import ArtifactSettings
 from libs.events.bus import bus_from_url
 from libs.events.bus.port import EventBus
 from libs.events.bus.topology import Topology
@@ -279,6 +284,15 @@ async def open_stack(
         await _close(stack, connector)
 
 
+def open_artifacts(settings: ArtifactSettings) -> ArtifactStore:
+    """The artifact store (models, checkpoints) of KTRDR_ARTIFACTS_URL: a folder (the embedded
+    default, or a shared volume) or S3-compatible object storage. It holds no connection to
+    close: boto3 clients and folders need no teardown."""
+    store = settings.artifact_store()
+    log.info("artifact store: %r", store)
+    return store
+
+
 def _open_database(
     stack: Stack,
     url: str,
@@ -317,10 +331,3 @@ async def _close(stack: Stack, connector: asyncio.Task[None] | None) -> None:
         await stack._notifier.stop()
     if stack._engine is not None:
         await stack._engine.dispose()
-
-
-def open_artifacts(settings: ArtifactSettings) -> ArtifactStore:
-    """The artifact store the settings name (KTRDR_ARTIFACTS_URL): checkpoints, models."""
-    from libs.artifacts.factory import artifact_store_from_url
-
-    return artifact_store_from_url(settings.artifacts_url)

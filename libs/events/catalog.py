@@ -127,7 +127,22 @@ class DeviceInfo(BaseModel):
     name: str
 
 
+class ArtifactRef(BaseModel):
+    """Where a model's bytes live in the artifact store, and what they are."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str  # models/{tenant}/{strategy}/{timeframe}/v{N}.tar
+    uri: str  # file:///... or s3://bucket/...
+    size: int
+    sha256: str
+
+
 class ModelRef(BaseModel):
+    """A trained model. `version` is the registry's (allocated in the artifact store); `path`
+    is the trainer's own copy, meaningful on the trainer's host only; `sha256`/`bytes` describe
+    that folder (model.pt's hash, the folder's size) and `artifact` the published bytes."""
+
     model_config = ConfigDict(frozen=True)
 
     strategy: str
@@ -136,6 +151,10 @@ class ModelRef(BaseModel):
     path: str
     sha256: str
     bytes: int
+    artifact: ArtifactRef | None = None  # None: saved before the artifact store existed
+    # training id, tenant, strategy_sha256, symbols, timeframes, start/end date, seed,
+    # overrides, data_files {name: sha256}, code_version, device, metrics (libs/pipeline/lineage)
+    lineage: dict[str, Any] | None = None
 
 
 # --- API events --------------------------------------------------------------------------------
@@ -286,6 +305,7 @@ class EpochCompleted(Event):
 @register
 class Completed(Event):
     TYPE: ClassVar[str] = "Completed"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: model.artifact and model.lineage; see upcasting
     ROUTING_KEY: ClassVar[str] = "training.completed"
     EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer"})
     CONTROL: ClassVar[bool] = True
@@ -341,6 +361,73 @@ class Cancelled(Event):
     def summary(self) -> str:
         where = f" during {self.phase}" if self.phase else " before it started"
         return f"cancelled{where}: {self.reason}"
+
+
+# --- model registry events (API) ------------------------------------------------------------------
+# They live on the stream of the training that produced the model concerned, after its
+# Completed: the fold accepts them on a completed training (trainings.py) and the models read
+# models derive rows from them (readmodels/models.py).
+
+
+@register
+class ModelAliasSet(Event):
+    """`alias` (e.g. champion) now names this version of the tenant's strategy + timeframe;
+    it moves here from wherever it was."""
+
+    TYPE: ClassVar[str] = "ModelAliasSet"
+    ROUTING_KEY: ClassVar[str] = "training.model_alias_set"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"api"})
+
+    alias: str
+    strategy: str
+    timeframe: str
+    version: int
+    previous_version: int | None = None
+    requested_by: str | None = None
+
+    def summary(self) -> str:
+        moved = f" (was v{self.previous_version})" if self.previous_version is not None else ""
+        return f"alias {self.alias} -> {self.strategy}/{self.timeframe}_v{self.version}{moved}"
+
+
+@register
+class ModelAliasRemoved(Event):
+    """`alias` no longer names a version (on the stream of the version it named)."""
+
+    TYPE: ClassVar[str] = "ModelAliasRemoved"
+    ROUTING_KEY: ClassVar[str] = "training.model_alias_removed"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"api"})
+
+    alias: str
+    strategy: str
+    timeframe: str
+    version: int
+    requested_by: str | None = None
+
+    def summary(self) -> str:
+        return f"alias {self.alias} removed from {self.strategy}/{self.timeframe}_v{self.version}"
+
+
+@register
+class ModelDeleted(Event):
+    """An admin deleted this model version: its artifact is removed and it is listed no more."""
+
+    TYPE: ClassVar[str] = "ModelDeleted"
+    ROUTING_KEY: ClassVar[str] = "training.model_deleted"
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"api"})
+
+    strategy: str
+    timeframe: str
+    version: int
+    reason: str = ""
+    requested_by: str | None = None
+
+    def summary(self) -> str:
+        why = f": {self.reason}" if self.reason else ""
+        return f"model {self.strategy}/{self.timeframe}_v{self.version} deleted{why}"
+
+
+MODEL_REGISTRY_TYPES = frozenset({ModelAliasSet.TYPE, ModelAliasRemoved.TYPE, ModelDeleted.TYPE})
 
 
 @register

@@ -64,3 +64,13 @@ def started_v1_to_v2(raw: Raw) -> Raw:
     raw.setdefault("resume_epoch", None)
     raw.setdefault("resume_batch", 0)
     return raw
+
+
+@upcaster("Completed", 1)
+def completed_v1_to_v2(raw: Raw) -> Raw:
+    # v1 models were saved on the trainer's disk only: no artifact, no recorded lineage.
+    model = dict(raw["model"])
+    model.setdefault("artifact", None)
+    model.setdefault("lineage", None)
+    raw["model"] = model
+    return raw

@@ -26,6 +26,7 @@ from libs.pipeline.config.strategy import StrategyConfig, apply_overrides, load_
 from libs.pipeline.data.ohlcv import DataError
 from libs.pipeline.device import DeviceManager
 from libs.pipeline.evaluation import evaluate_model, judge, periods_per_year, predict_classes
+from libs.pipeline.lineage import build_lineage
 from libs.pipeline.model import CLASS_NAMES, build_model
 from libs.pipeline.progress import (
     PHASES,
@@ -218,6 +219,20 @@ def train_strategy(
     )
     training_metrics = {**outcome.summary(), "rows": split.rows, "split": split.report}
     capabilities = device.capabilities()
+    lineage = build_lineage(
+        training_id=request.training_id,
+        snapshot=cfg.snapshot(),
+        symbols=list(cfg.symbols),
+        timeframes=list(cfg.timeframes),
+        start_date=request.start_date,
+        end_date=request.end_date,
+        seed=request.seed,
+        overrides=request.overrides,
+        data_dir=request.data_dir,
+        device=capabilities,
+        training_metrics=training_metrics,
+        test_metrics=test_metrics,
+    )
     saved = phases.run(
         "saving",
         f"models/{cfg.name}",
@@ -236,7 +251,10 @@ def train_strategy(
                 "timeframes": list(cfg.timeframes),
                 "base_timeframe": cfg.base_timeframe,
             },
-            metadata=_metadata(request, cfg, capabilities, input_size, architecture),
+            metadata={
+                **_metadata(request, cfg, capabilities, input_size, architecture),
+                "lineage": lineage,
+            },
         ),
     )
     return TrainingResult(
@@ -246,6 +264,7 @@ def train_strategy(
         duration_s=time.perf_counter() - started,
         device=capabilities,
         warnings=warnings,
+        lineage=lineage,
     )
 
 

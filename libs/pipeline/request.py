@@ -43,3 +43,5 @@ class TrainingResult:
     duration_s: float
     device: dict[str, Any]  # {type, name, ...} from DeviceManager
     warnings: list[str] = field(default_factory=list)  # e.g. sections not used by training
+    # What the model was trained from (libs/pipeline/lineage.py); also in its metadata.json.
+    lineage: dict[str, Any] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from libs.artifacts import ArtifactStore
 from libs.events.bus.port import EventBus
 from libs.events.migrate import SchemaStatus
 from libs.events.notify.port import Notifier
@@ -24,7 +25,7 @@ from services.api.errors import Problem
 from services.api.model_cache import ModelCache
 from services.api.principal import Principal
 from services.api.settings import ApiSettings
-from services.bootstrap import Stack
+from services.bootstrap import Stack, open_artifacts
 
 __all__ = ["Principal", "current_principal", "require_role"]
 
@@ -44,6 +45,7 @@ class Components:
     # migrations (None for the in-memory store). Both raise if the database does not answer.
     ping_database: Callable[[], Awaitable[str]]
     schema_status: Callable[[], Awaitable[SchemaStatus | None]]
+    artifacts: ArtifactStore  # where trained models are (KTRDR_ARTIFACTS_URL)
     bus: EventBus | None = None  # readiness, and the ops routes (queues, dead letters)
     # Set once the bus is connected (standalone: connected in the background, with retries).
     bus_ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -55,6 +57,7 @@ class Components:
     def from_stack(cls, settings: ApiSettings, stack: Stack) -> Components:
         return cls(
             settings=settings,
+            artifacts=open_artifacts(settings),
             store=stack.store,
             notifier=stack.notifier,
             ping_database=stack.ping_database,

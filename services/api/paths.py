@@ -10,8 +10,15 @@ def training_path(training_id: str) -> str:
     return f"{TRAININGS}/{training_id}"
 
 
+MODELS = f"{API_PREFIX}/models"
+
+
 def model_path(strategy: str, version: str) -> str:
-    return f"{API_PREFIX}/models/{strategy}/{version}"
+    return f"{MODELS}/{strategy}/{version}"
+
+
+def alias_path(strategy: str, alias: str) -> str:
+    return f"{MODELS}/{strategy}/aliases/{alias}"
 
 
 KEYS = f"{API_PREFIX}/keys"

@@ -172,8 +172,41 @@ class Prediction(BaseModel):
     probabilities: dict[str, float]
 
 
+# A model reference's parts: a version (`v3`, `1h_v3`, `latest`) or an alias (`champion`).
+ModelRefText = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class PredictWithRequest(PredictRequest):
+    """POST /models/{strategy}/predict: `version` or `alias`, or neither: the `champion` alias
+    when it is set, else `latest` (the answer's `resolved` says which)."""
+
+    version: ModelRefText | None = None
+    alias: ModelRefText | None = None
+    timeframe: ModelRefText | None = None
+
+
+class Resolved(BaseModel):
+    """Which model version answered, and how the request named it."""
+
+    tenant: str | None
+    timeframe: str
+    version: int
+    name: str  # {timeframe}_v{N}
+    via: str  # version | alias | latest | champion (default) | latest (default)
+    alias: str | None = None
+    note: str = ""
+
+
 class PredictResponse(BaseModel):
     strategy: str
     version: str
     symbol: str
     predictions: list[Prediction]
+    resolved: Resolved | None = None
+
+
+class SetAlias(_Request):
+    """PUT /models/{strategy}/aliases/{alias}: the version it names from now on."""
+
+    version: ModelRefText
+    timeframe: ModelRefText | None = None

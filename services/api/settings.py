@@ -2,7 +2,7 @@
 
 Built in the composition root (`ktrdr api`, `ktrdr up`, tests) and handed to `create_app()`;
 never read at import time. The shared fields (database_url, broker_url, topology_prefix,
-strategies_dir, data_dir, models_dir) come from the mixins in libs/.
+strategies_dir, data_dir, models_dir, artifacts_url) come from the mixins in libs/.
 """
 
 from __future__ import annotations
@@ -11,12 +11,20 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
+from libs.artifacts.settings import ArtifactSettings
 from libs.events.settings import BrokerSettings, DatabaseSettings
 from libs.pipeline.config.limits import HyperParameterLimits
 from libs.pipeline.settings import DataDirs, StrategyDirs
 
 
-class ApiSettings(DatabaseSettings, BrokerSettings, StrategyDirs, DataDirs, HyperParameterLimits):
+class ApiSettings(
+    DatabaseSettings,
+    BrokerSettings,
+    StrategyDirs,
+    DataDirs,
+    HyperParameterLimits,
+    ArtifactSettings,
+):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -22,6 +22,7 @@ from libs.events.bus.port import HandBack
 from libs.events.catalog import DeviceInfo, Event, TrainingRequested
 from libs.pipeline.progress import TrainingCancelled
 from libs.pipeline.request import TrainingRequest, TrainingResult
+from libs.pipeline.storage.bundle import PublishedModel, publish_model
 from libs.pipeline.storage.layout import tenant_models_dir
 from services.trainer.cancellation import RunToken, StopReason
 from services.trainer.checkpoints import ArtifactCheckpoints
@@ -114,6 +115,7 @@ class AttemptRunner:
         try:
             training_request = self._training_request(request)
             result = await self._in_thread(training_request, reporter, token, checkpoints)
+            published = await self._publish(request, result)
         except TrainingCancelled as stop:
             return self._stopped(reporter, token, stop)
         except Exception as error:
@@ -127,8 +129,32 @@ class AttemptRunner:
                 retryable=info.retryable,
                 traceback=info.traceback,
             )
-        log.info("training %s completed: %s", request.training_id, result.model.path)
-        return reporter.completed(result)
+        log.info(
+            "training %s completed: %s%s",
+            request.training_id,
+            result.model.path,
+            f", published as {published.artifact.uri}",
+        )
+        return reporter.completed(result, published)
+
+    async def _publish(self, request: TrainingRequested, result: TrainingResult) -> PublishedModel:
+        """Upload the saved model to the artifact store and check what it holds, before any
+        Completed announces it: a model is listed only once its bytes are stored and verified.
+        Runs in the executor (file and network I/O)."""
+        store = self.config.artifacts
+        saved = result.model
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor,
+            functools.partial(
+                publish_model,
+                store,
+                saved.path,
+                tenant=request.tenant,
+                strategy=saved.strategy,
+                timeframe=saved.timeframe,
+            ),
+        )
 
     async def _in_thread(
         self,

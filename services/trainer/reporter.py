@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from libs import metrics
 from libs.events.catalog import (
+    ArtifactRef,
     BatchProgress,
     Cancelled,
     Completed,
@@ -32,6 +33,7 @@ from libs.events.catalog import (
 from libs.pipeline.jsonable import jsonable
 from libs.pipeline.progress import BatchInfo, EpochInfo, Reporter
 from libs.pipeline.request import TrainingResult
+from libs.pipeline.storage.bundle import PublishedModel
 from libs.pipeline.training.checkpoint import Position
 
 E = TypeVar("E", bound=Event)
@@ -145,15 +147,25 @@ class EventReporter(Reporter):
             resume_batch=resume.batch if resume else 0,
         )
 
-    def completed(self, result: TrainingResult) -> Completed:
+    def completed(
+        self, result: TrainingResult, published: PublishedModel | None = None
+    ) -> Completed:
+        """`published`: the model's artifact, whose version is the registry's; None only where
+        no artifact store is configured (the trainer's local version then)."""
         saved = result.model
+        artifact = None
+        if published is not None:
+            info = published.artifact
+            artifact = ArtifactRef(key=info.key, uri=info.uri, size=info.size, sha256=info.sha256)
         model = ModelRef(
             strategy=saved.strategy,
             timeframe=saved.timeframe,
-            version=saved.version,
+            version=saved.version if published is None else published.version,
             path=str(saved.path),
             sha256=saved.sha256,
             bytes=saved.bytes,
+            artifact=artifact,
+            lineage=jsonable({**result.lineage, "tenant": self.envelope.tenant}),
         )
         return self.make(
             Completed,

@@ -25,6 +25,7 @@ from libs import metrics
 from libs.artifacts.port import ArtifactStore
 from libs.events.bus.port import Delivery, EventBus, Subscription
 from libs.events.catalog import DeviceInfo, TrainerHeartbeat
+from libs.pipeline.storage.bundle import clean_crashed_saves
 from services.bootstrap import open_artifacts
 from services.trainer.cancellation import ControlState, StopReason
 from services.trainer.heartbeat import Heartbeat
@@ -89,6 +90,13 @@ class TrainerService:
         log.info("control stream caught up (%d events)", self._control.applied)
 
         self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="training")
+        artifacts = self._artifacts or open_artifacts(settings)
+        # Leftovers of saves and uploads that crashed (an hour old: none still in progress).
+        removed = await asyncio.get_running_loop().run_in_executor(
+            self._executor, clean_crashed_saves, artifacts, settings.models_dir
+        )
+        if removed:
+            log.info("removed %d leftovers of crashed saves", removed)
         self.worker = TrainingWorker(
             self.identity,
             WorkerConfig(
@@ -96,7 +104,7 @@ class TrainerService:
                 data_dir=settings.data_dir,
                 max_run_s=settings.max_run_s,
                 batch_progress_interval_s=settings.batch_progress_interval_s,
-                artifacts=self._artifacts or open_artifacts(settings),
+                artifacts=artifacts,
                 checkpoint_interval_s=settings.checkpoint_interval_s or None,
                 checkpoint_keep=settings.checkpoint_keep,
             ),

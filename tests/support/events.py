@@ -124,8 +124,15 @@ class TrainingScript:
             best_epoch=epoch,
         )
 
-    def completed(self, version: int = 1, attempt: int = 1, trainer: str = "t1") -> ev.Completed:
-        model = ev.ModelRef(
+    def completed(
+        self,
+        version: int = 1,
+        attempt: int = 1,
+        trainer: str = "t1",
+        model: ev.ModelRef | None = None,
+    ) -> ev.Completed:
+        """`model`: the model it announces (default: a made-up one of `version`)."""
+        model = model or ev.ModelRef(
             strategy=self.strategy,
             timeframe=self.timeframe,
             version=version,

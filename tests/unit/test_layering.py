@@ -78,6 +78,8 @@ def _allowed(source: str, target: str) -> bool:
         return not target.startswith(("libs.events", "services"))
     if source.startswith("libs.events"):
         return not target.startswith(("libs.pipeline", "services"))
+    if source.startswith("libs.artifacts"):  # bytes under keys: knows no model, event or service
+        return not target.startswith(("libs.pipeline", "libs.events", "services"))
     if source.startswith("libs"):
         return not target.startswith("services")
     # A service uses its own package, libs, and the composition root; only the CLI, which runs

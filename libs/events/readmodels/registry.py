@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from libs.events.readmodels import models, trainers, training_epochs, trainings
+from libs.events.readmodels import model_aliases, models, trainers, training_epochs, trainings
 from libs.events.readmodels.unit import ReadModel
 
 TRAININGS = trainings.READ_MODEL
@@ -20,6 +20,7 @@ READ_MODELS: tuple[ReadModel[Any], ...] = (
     TRAININGS,
     training_epochs.READ_MODEL,
     models.READ_MODEL,
+    model_aliases.READ_MODEL,
     trainers.READ_MODEL,
 )
 

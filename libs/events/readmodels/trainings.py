@@ -13,7 +13,8 @@ Rules, in the order they are applied to an event for training T in state S:
    resumes at. API and projector events carry no attempt and always apply.
 2. Terminal states (completed, failed, cancelled) are sticky: afterwards only a late
    TrainingRequested may fill in request metadata (strategy, symbols, ...); nothing moves the
-   status, progress or result.
+   status, progress or result. The model registry's events (alias set/removed, model deleted)
+   are accepted on a completed training only, and change nothing in its row.
 3. Progress never moves backwards within an attempt: a PhaseStarted with a lower index, a
    BatchProgress for an earlier (epoch, batch) or an EpochCompleted for an earlier epoch leave
    the position fields alone (out-of-order delivery). Best metrics are the lowest val_loss.
@@ -212,7 +213,11 @@ def apply(state: TrainingState | None, event: ev.Event, position: int) -> FoldRe
         state = _blank(event, position)
     changes: dict[str, Any] = {}
     from_trainer = event.source.startswith(TRAINER_SOURCE_PREFIX)
-    if state.status in TERMINAL_STATUSES:
+    if event.type in ev.MODEL_REGISTRY_TYPES:
+        # Aliases and deletions concern the model a completed training produced; they change
+        # nothing here, only the models read models derive from them.
+        accepted = state.status == COMPLETED and state.model is not None
+    elif state.status in TERMINAL_STATUSES:
         accepted = event.type == _REQUESTED  # sticky: only request metadata may still arrive
     else:
         accepted = not (from_trainer and event.attempt < state.attempt)

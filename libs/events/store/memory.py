@@ -211,7 +211,8 @@ class InMemoryEventStore:
         rows: list[ModelRow] = [
             m
             for m in self._rows(models.READ_MODEL)
-            if (strategy is None or m.strategy == strategy)
+            if m.deleted_at is None
+            and (strategy is None or m.strategy == strategy)
             and (timeframe is None or m.timeframe == timeframe)
             and (tenant is None or m.tenant == tenant)
         ]

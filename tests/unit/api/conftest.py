@@ -97,6 +97,7 @@ async def api(tmp_path: Path, strategies_dir: Path) -> AsyncIterator[Api]:
         strategies_dir=strategies_dir,
         data_dir=REPO / "data",
         models_dir=tmp_path / "models",
+        artifacts_url=str(tmp_path / "artifacts"),
         sse_keepalive_s=0.2,
         sse_key_recheck_s=0.2,
         sse_poll_s=5.0,

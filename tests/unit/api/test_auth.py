@@ -337,9 +337,9 @@ async def test_latest_is_the_callers_newest_model_even_when_its_folder_holds_a_n
     globex = await api.client_as("trainer-user", "globex")
     assert (await globex.get("/api/v1/models/tiny_rsi/latest")).json()["version"] == "1h_v2"
     admin = await api.client_as("admin")
-    for tenant in ("acme", "globex"):  # admins read the folder itself
+    for tenant, newest in (("acme", "1h_v1"), ("globex", "1h_v2")):  # admins too: the registry
         latest = await admin.get(f"/api/v1/models/tiny_rsi/latest?tenant={tenant}")
-        assert latest.json()["version"] == "1h_v2"
+        assert latest.json()["version"] == newest
 
 
 async def test_another_tenants_model_reads_exactly_like_a_missing_one(
@@ -368,14 +368,14 @@ async def test_another_tenants_model_reads_exactly_like_a_missing_one(
                 assert answer.status_code == 404, (version, query, answer.text)
                 assert answer.json()["detail"] == f"model {strategy}/{version} not found"
     assert (await acme.get("/api/v1/models/tiny_rsi/v1")).json()["version"] == "1h_v1"
-    # Admins see every tenant's models on disk: told what exists, never the server's folder.
+    # Admins are told which versions the registry holds, never the server's folder.
     admin = await api.client_as("admin")
     for strategy, version in (("tiny_rsi", "1h_v9"), ("nope", "latest")):
         detail = (await admin.get(f"/api/v1/models/{strategy}/{version}")).json()["detail"]
         assert "not found" in detail or "no saved models" in detail, detail
         assert api.settings.models_dir.parent.name not in detail, detail
     missing = await admin.get("/api/v1/models/tiny_rsi/1h_v9?tenant=acme")
-    assert "available: 1, 2" in missing.json()["detail"]
+    assert "available: 1, 3" in missing.json()["detail"]  # the registry's, not the folder's
 
 
 async def test_admins_create_list_and_revoke_keys_and_a_revoked_key_fails_at_once(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from libs.events.catalog import BatchProgress, Started
+from libs.events.catalog import BatchProgress, Completed, Started
 from libs.events.codec import from_dict
 from libs.events.upcasting import UPCASTERS, upcast
 
@@ -73,10 +73,40 @@ def test_started_v1_becomes_v2_starting_from_the_beginning() -> None:
     assert (event.resume_epoch, event.resume_batch) == (None, 0)
 
 
+def test_completed_v1_becomes_v2_without_artifact_or_lineage() -> None:
+    v1 = {
+        **ENVELOPE,
+        "type": "Completed",
+        "schema_version": 1,
+        "model": {
+            "strategy": "s",
+            "timeframe": "1h",
+            "version": 3,
+            "path": "models/s/1h_v3",
+            "sha256": "ab" * 32,
+            "bytes": 1234,
+        },
+        "training_metrics": {"best_epoch": 2},
+        "test_metrics": {"accuracy": 0.5},
+        "duration_s": 1.5,
+    }
+    event = from_dict(v1)
+    assert isinstance(event, Completed) and event.schema_version == 2
+    assert (event.model.version, event.model.path, event.model.bytes) == (3, "models/s/1h_v3", 1234)
+    assert event.model.artifact is None and event.model.lineage is None
+    assert event.test_metrics == {"accuracy": 0.5}
+
+
 def test_every_step_up_to_the_current_version_exists() -> None:
     # a new step needs its fixture test here
-    assert set(UPCASTERS) == {("BatchProgress", 1), ("BatchProgress", 2), ("Started", 1)}
+    assert set(UPCASTERS) == {
+        ("BatchProgress", 1),
+        ("BatchProgress", 2),
+        ("Started", 1),
+        ("Completed", 1),
+    }
     assert BatchProgress.SCHEMA_VERSION == 3
+    assert Completed.SCHEMA_VERSION == 2
 
 
 def test_a_newer_version_than_the_code_knows_is_refused() -> None:

@@ -59,8 +59,12 @@ class FakePipeline:
                 raise self.error
             if phase == "training":
                 self._epochs(reporter, token)
+        folder = Path(request.models_dir) / "s/1h_v1"
+        folder.mkdir(parents=True, exist_ok=True)  # what the trainer publishes
+        (folder / "model.pt").write_bytes(b"weights of " + str(request.training_id).encode())
+        (folder / "metadata.json").write_text('{"strategy": "s"}')
         return TrainingResult(
-            model=SavedModel("s", "1h", 1, Path(request.models_dir) / "s/1h_v1", "ab" * 32, 123),
+            model=SavedModel("s", "1h", 1, folder, "ab" * 32, 123),
             training_metrics={"best_epoch": 1, "history": [0.5, 0.25]},
             test_metrics={"accuracy": 0.5},
             duration_s=0.1,
@@ -117,10 +121,10 @@ class Harness(TappedEvents):
         values: dict[str, Any] = {
             "trainer_id": f"t{len(self.services)}",
             "models_dir": self.tmp_path / "models",
+            "artifacts_url": str(self.tmp_path / "artifacts"),
             "data_dir": self.tmp_path / "data",
             "batch_progress_interval_s": 0,
             "heartbeat_interval_s": 60,
-            "artifacts_url": str(self.tmp_path / "artifacts"),
         }
         values.update(overrides)
         return TrainerSettings(**values)
