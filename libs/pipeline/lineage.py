@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import subprocess
 from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Any
@@ -49,23 +48,44 @@ def data_file_hashes(data_dir: Path, symbols: list[str], timeframes: list[str]) 
 
 @functools.cache
 def code_version() -> str:
-    """The package version, plus the git commit when the code runs from a checkout."""
+    """The package version, plus the git commit when the code runs from a checkout (read from
+    the repository's files: no subprocess)."""
     try:
-        version = package_metadata.version("ktrdr")
+        version = package_metadata.version("ktrdr-training")
     except package_metadata.PackageNotFoundError:
         version = "unknown"
+    commit = _git_commit(_REPO)
+    return f"{version}+g{commit[:12]}" if commit else version
+
+
+def _git_commit(repo: Path) -> str | None:
+    """HEAD's commit of the checkout at `repo` (a worktree too), or None."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=_REPO,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return version
-    return f"{version}+g{commit}" if commit else version
+        dot_git = repo / ".git"
+        if dot_git.is_file():  # a worktree: "gitdir: <its folder in the main repository>"
+            git_dir = Path(dot_git.read_text().split(":", 1)[1].strip())
+        elif dot_git.is_dir():
+            git_dir = dot_git
+        else:
+            return None
+        common = git_dir
+        if (git_dir / "commondir").is_file():
+            common = (git_dir / (git_dir / "commondir").read_text().strip()).resolve()
+        head = (git_dir / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head or None  # detached
+        ref = head.split(":", 1)[1].strip()
+        for base in (git_dir, common):
+            if (base / ref).is_file():
+                return (base / ref).read_text().strip() or None
+        packed = common / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split(" ", 1)[0]
+    except (OSError, IndexError):
+        return None
+    return None
 
 
 def headline_metrics(

@@ -54,7 +54,8 @@ def test_train_then_list_then_predict(tmp_path):
     shutil.copytree(folder, models / "tenants" / "acme" / "neuro_mean_reversion" / folder.name)
     listed = run("models", "list", "--models-dir", str(models))
     assert listed.returncode == 0, listed.stderr
-    assert "neuro_mean_reversion" in listed.stdout and "v1 (latest)" in listed.stdout
+    row = next(line for line in listed.stdout.splitlines() if "neuro_mean_reversion" in line)
+    assert folder.name in row and "latest" in row
     assert "tenants" not in listed.stdout and "acme" not in listed.stdout
 
     predicted = run(

@@ -48,9 +48,14 @@ async def test_a_training_streams_every_event_and_its_model_predicts(client, clu
 
     model = completed.data["model"]
     version = f"{model['timeframe']}_v{model['version']}"
-    # Saved in the submitting key's tenant's tree ("default": the bootstrap admin's).
+    # The trainer's copy is in the submitting key's tenant's tree ("default": the bootstrap
+    # admin's); the registry's version is the one allocated in the artifact store.
     tenant_tree = cluster.models_dir / "tenants" / "default" / model["strategy"]
-    assert Path(model["path"]) == tenant_tree / version
+    assert Path(model["path"]).parent == tenant_tree
+    assert (
+        model["artifact"]["key"]
+        == f"models/default/{model['strategy']}/{model['timeframe']}/v{model['version']}.tar"
+    )
     listed = (await client.get("/api/v1/models")).json()["items"]
     assert {"tenant": "default", "name": version} in [
         {"tenant": i["tenant"], "name": i["name"]} for i in listed

@@ -25,6 +25,7 @@ APP_SERVICES = {
     "projector": ProjectorSettings,
     "trainer-cpu": TrainerSettings,
 }
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
 SECRET_WORDS = re.compile(r"PASS|SECRET|TOKEN|API_KEY", re.IGNORECASE)
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?::?[?-][^}]*)?\}")
 
@@ -69,8 +70,13 @@ def test_the_schema_is_migrated_before_any_service_starts(compose):
 def test_app_settings_use_the_ktrdr_vocabulary_and_validate(compose, service, monkeypatch):
     environment = compose["services"][service]["environment"]
     settings_class = APP_SERVICES[service]
-    unread = set(environment) - variables_read_by(settings_class)
+    ktrdr = {k for k in environment if k.startswith("KTRDR_")}
+    unread = ktrdr - variables_read_by(settings_class)
     assert not unread, f"{service}: variables its settings do not read: {sorted(unread)}"
+    # The rest are boto3's S3 credentials, for the services that use the artifact store.
+    assert set(environment) - ktrdr <= S3_CREDENTIALS
+    if set(environment) - ktrdr:
+        assert "KTRDR_ARTIFACTS_URL" in environment
     for key in [k for k in os.environ if k.startswith("KTRDR_")]:
         monkeypatch.delenv(key)
     for key, value in environment.items():
@@ -108,11 +114,22 @@ def test_broker_ack_timeout_covers_the_longest_training(compose):
     assert float(services["trainer-cpu"]["stop_grace_period"].rstrip("s")) > grace
 
 
-def test_models_are_shared_between_trainers_and_the_api(compose):
+def test_models_travel_through_the_s3_artifact_store_not_a_shared_folder(compose):
     services = compose["services"]
-    for name in ("api", "trainer-cpu"):
-        assert "models:/app/models" in services[name]["volumes"]
-    assert "models" in compose["volumes"]
+    api, trainer = services["api"], services["trainer-cpu"]
+    for service in (api, trainer):
+        assert service["environment"]["KTRDR_ARTIFACTS_URL"] == "s3://ktrdr-artifacts/"
+        assert service["environment"]["KTRDR_ARTIFACTS_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert not service.get("volumes"), "no folder shared between trainers and the API"
+        assert service["depends_on"]["minio-bucket"]["condition"] == (
+            "service_completed_successfully"
+        )
+    assert "ktrdr-artifacts" in " ".join(services["minio-bucket"]["command"])
+    assert "artifacts:/data" in services["minio"]["volumes"]
+    assert (
+        services["minio"]["environment"]["MINIO_ROOT_USER"]
+        == (api["environment"]["AWS_ACCESS_KEY_ID"])
+    )
 
 
 def test_the_image_installs_cpu_torch_and_leaves_local_state_out():
