@@ -64,6 +64,39 @@ class TrainingScript:
     def cancel_requested(self, reason: str = "cancelled by user") -> ev.CancelRequested:
         return ev.CancelRequested(**self._envelope("api", 0), reason=reason)
 
+    # --- model registry (api) -------------------------------------------------------------------
+
+    def alias_set(
+        self, alias: str = "champion", version: int = 1, previous: int | None = None
+    ) -> ev.ModelAliasSet:
+        return ev.ModelAliasSet(
+            **self._envelope("api", 0),
+            alias=alias,
+            strategy=self.strategy,
+            timeframe=self.timeframe,
+            version=version,
+            previous_version=previous,
+        )
+
+    def alias_removed(self, alias: str = "champion", version: int = 1) -> ev.ModelAliasRemoved:
+        return ev.ModelAliasRemoved(
+            **self._envelope("api", 0),
+            alias=alias,
+            strategy=self.strategy,
+            timeframe=self.timeframe,
+            version=version,
+        )
+
+    def model_deleted(self, version: int = 1, reason: str = "") -> ev.ModelDeleted:
+        return ev.ModelDeleted(
+            **self._envelope("api", 0),
+            strategy=self.strategy,
+            timeframe=self.timeframe,
+            version=version,
+            reason=reason,
+            requested_by="admin",
+        )
+
     # --- trainer -------------------------------------------------------------------------------
 
     def started(self, attempt: int = 1, trainer: str = "t1") -> ev.Started:

@@ -7,6 +7,7 @@ import uuid
 import sqlalchemy as sa
 
 from libs.events import tables as t
+from libs.events.readmodels import models as models_rm
 from libs.events.readmodels.models import models
 from libs.events.readmodels.registry import READ_MODELS, REBUILT
 from libs.events.readmodels.training_epochs import training_epochs
@@ -21,10 +22,13 @@ def varied_log() -> list:
     for i, outcome in enumerate(["completed", "failed", "cancelled", "none"]):
         s = TrainingScript(f"t-{i}", tenant=("acme", "other")[i % 2])
         events += [s.requested(), *s.run(epochs=2, batches=3, outcome=outcome, version=i + 1)]
+        # the model registry: champion on t-0's v1; on a training with no model: not accepted
+        events += [s.alias_set("champion", i + 1)]
     s = TrainingScript("t-crash")
     events += [s.requested(), *s.run(epochs=2, batches=2, outcome="none")]
     events += s.run(epochs=3, batches=2, attempt=2, trainer="t2", version=7)
     events += [s.batch(1, 1, attempt=1)]  # zombie from the crashed attempt
+    events += [s.alias_set("best", 7), s.alias_removed("best", 7), s.model_deleted(7, "toy")]
     q = TrainingScript("t-queued-cancel")
     events += [q.requested(), q.cancel_requested(), q.cancelled(attempt=1)]
     n = TrainingScript("t-nan")
@@ -49,6 +53,11 @@ async def test_rebuild_of_a_varied_log_equals_the_live_tables(store, engine):
     stream_events = [e for e in events if e.training_id is not None]
     assert report.events == len(stream_events) and report.position == await store.max_position()
     assert report.rows["trainings"] == 7 and report.rows["models"] == 2  # t-0 v1, t-crash v7
+    assert report.rows["model_aliases"] == 2  # t-0's champion; t-crash's best, removed
+    rows = await store.find(models_rm.READ_MODEL)
+    (deleted,) = [m for m in rows if m.deleted_at is not None]
+    assert (deleted.training_id, deleted.version, deleted.deleted_by) == ("t-crash", 7, "admin")
+    assert [m.version for m in await store.list_models()] == [1]  # lists skip deleted ones
     # 4 runs x 2 epochs, t-crash 2 (attempt 1) + 3 (attempt 2), t-nan 1; the zombie adds none
     assert report.rows["training_epochs"] == 4 * 2 + 2 + 3 + 1
     crash = await store.list_epochs("t-crash")
@@ -85,7 +94,7 @@ async def test_rebuild_finds_drift_and_swap_repairs_it(store, engine):
     after = await rebuild(store)
     assert after.equal, [str(d) for d in after.differences]
     assert (await store.get_training("t-0")).status == "completed"
-    assert len(await store.list_models()) == 2
+    assert len(await store.find(models_rm.READ_MODEL)) == 2  # the deleted one included
 
 
 async def test_compare_covers_every_registered_read_model_and_only_ephemeral_ones_are_left_out(
