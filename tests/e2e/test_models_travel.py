@@ -94,10 +94,17 @@ class StallingS3Proxy:
                 answer = upstream.getresponse()
                 data = answer.read()
                 self.send_response(answer.status, answer.reason)
+                head = self.command == "HEAD"  # its Content-Length is the object's size
                 for name, value in answer.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    skipped = (
+                        "transfer-encoding",
+                        "connection",
+                        *(() if head else ("content-length",)),
+                    )
+                    if name.lower() not in skipped:
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                if not head:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
