@@ -7,6 +7,7 @@ store the test's trainers share (as they would a volume or a bucket).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import signal
 import uuid
@@ -59,6 +60,18 @@ def checkpoints_left(tmp_path: Path, training_id: str) -> list[Path]:
     return sorted((tmp_path / "artifacts").rglob(f"*{training_id}*/*.ckpt"))
 
 
+async def checkpoints_dropped(tmp_path: Path, training_id: str, within_s: float = 30.0) -> bool:
+    """The trainer deletes them once its terminal event is confirmed, i.e. just after the
+    probe may have seen that event: wait for the deletion, with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while checkpoints_left(tmp_path, training_id):
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)  # a folder has no event to wait on: look again
+    return True
+
+
 async def test_kill_9_at_epoch_k_resumes_at_k_or_later_with_identical_weights(
     probe, spawn, tmp_path
 ):
@@ -82,7 +95,7 @@ async def test_kill_9_at_epoch_k_resumes_at_k_or_later_with_identical_weights(
     second_epochs = [e.epoch for e in probe.of(req.training_id, "EpochCompleted") if e.attempt == 2]
     assert second_epochs[0] != 1 and second_epochs[0] == resumed.resume_epoch
     assert second_epochs[-1] == EPOCHS
-    assert checkpoints_left(tmp_path, req.training_id) == []  # dropped once Completed
+    assert await checkpoints_dropped(tmp_path, req.training_id)  # dropped once Completed
 
     assert weights_digest(terminal) == await uninterrupted_digest(probe, survivor, req)
 
