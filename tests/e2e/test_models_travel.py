@@ -157,9 +157,11 @@ class Rig:
         self.processes.append(process)
         return process
 
-    def bucket_keys(self) -> list[str]:
+    def bucket_keys(self, prefix: str = "store/models/") -> list[str]:
+        """The model artifacts in the bucket (checkpoints live beside them, under their own
+        prefix)."""
         assert self.s3 is not None and self.bucket is not None
-        listed = self.s3.client().list_objects_v2(Bucket=self.bucket)
+        listed = self.s3.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
         return sorted(item["Key"] for item in listed.get("Contents", ()))
 
 
