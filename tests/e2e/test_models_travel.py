@@ -336,6 +336,20 @@ async def test_a_model_trained_elsewhere_is_listed_downloaded_and_predicted(rig:
     assert pulled.returncode == 0, pulled.stderr
     assert artifact["sha256"] in pulled.stdout
     assert (rig.work / "pulled" / f"e2e_tiny_{name}" / "model.pt").is_file()
+    if rig.backend != "filesystem":
+        return  # the rest is the CLI's, whatever the store: once is enough
+    aliased = _ktrdr(rig, "models", "alias", "set", "e2e_tiny", "champion", name)
+    assert aliased.returncode == 0 and f"champion -> {name}" in aliased.stdout, aliased.stderr
+    shown = _ktrdr(rig, "models", "show", "e2e_tiny", "champion")
+    assert shown.returncode == 0, shown.stderr
+    assert training_id in shown.stdout and artifact["sha256"] in shown.stdout
+    compared = _ktrdr(rig, "models", "compare", f"e2e_tiny/{name}", "e2e_tiny/champion")
+    assert compared.returncode == 0 and "*" not in compared.stdout, compared.stdout
+    predicted = _ktrdr(rig, "models", "predict", "e2e_tiny", "--symbol", "EURUSD", "--bars", "2")
+    assert predicted.returncode == 0, predicted.stderr
+    assert "used champion" in predicted.stdout
+    refused = _ktrdr(rig, "models", "alias", "set", "e2e_tiny", "latest", name)
+    assert refused.returncode == 2 and "alias" in refused.stderr
 
 
 async def test_a_trainer_killed_mid_upload_leaves_nothing_listed(rig: Rig) -> None:
