@@ -179,6 +179,18 @@ def test_submit_from_the_page_and_follow_it_to_its_metrics_and_model(
     panel = page.locator("#model-panel")
     expect(panel.locator("h2")).to_have_text(name)
     expect(panel).to_contain_text("Lineage")
+    expect(panel.locator("#model-lineage")).to_contain_text(training_id)
+
+    with page.expect_download() as downloading:  # the artifact, fetched with the key
+        panel.get_by_role("button", name="Download the model").click()
+    saved = downloading.value
+    assert saved.suggested_filename == name.replace("/", "-") + ".tar"
+    expect(page.locator("#models-status")).to_contain_text("sha256")
+
+    panel.get_by_label(re.compile("Point an alias at")).fill("champion")
+    panel.get_by_role("button", name="Set alias").click()
+    expect(page.locator("#models-status")).to_contain_text("Alias champion now names")
+    expect(page.locator(f'#models [data-model="{name}"]')).to_contain_text("champion")
 
 
 def test_cancel_a_running_training_from_the_page(page: Any, service: Service) -> None:
