@@ -170,3 +170,21 @@ async def test_a_database_outage_is_a_503_with_retry_after_not_a_500(api: Api) -
         r = await client.get("/api/v1/trainings")
     body = problem(r, 503)
     assert r.headers["retry-after"] == "5" and "database" in body["detail"]
+
+
+async def test_integers_beyond_the_log_positions_are_a_422(api: Api) -> None:
+    from tests.unit.api.conftest import requested
+
+    tid = await requested(api.store)
+    huge = str(2**64)
+    body = problem(await api.client.get(f"/api/v1/trainings/{tid}/events?after={huge}"), 422)
+    assert fields(body) == ["after"]
+    body = problem(await api.client.get(f"/api/v1/trainings/{tid}?as_of={huge}"), 422)
+    assert fields(body) == ["as_of"]
+    r = await api.client.get("/api/v1/trainings", params={"cursor": huge})
+    assert fields(problem(r, 422)) == ["cursor"]
+    r = await api.client.get(
+        f"/api/v1/trainings/{tid}/events",
+        headers={"Accept": "text/event-stream", "Last-Event-ID": "99999999999999999999"},
+    )
+    assert r.status_code in (400, 422) and r.headers["content-type"].startswith(PROBLEM)
