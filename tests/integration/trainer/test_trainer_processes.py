@@ -181,11 +181,13 @@ async def test_poison_and_invalid_requests_never_crash_loop(probe, spawn):
         failed_field = await probe.wait_terminal(bad_field.training_id)
         failed_data = await probe.wait_terminal(no_data.training_id)
         completed = await probe.wait_terminal(good.training_id)
-        bodies = sorted([await asyncio.wait_for(dead.get(), 30) for _ in poison])
     finally:
         await connection.close()
 
-    assert bodies == sorted(poison)  # dead-lettered at once, not retried
+    # Dropped by the trainer, not parked: the projector's consumer parks its own copy of a bad
+    # body with the reason, so it lands in ktrdr.dead once (tests/contract/test_bus_contract.py).
+    # The poison was published before the good request, so the trainer has been past it.
+    assert dead.empty()
     assert (failed_field.type, failed_field.retryable) == ("Failed", False)
     assert "optimiser" in failed_field.message, failed_field.message
     assert (failed_data.type, failed_data.retryable) == ("Failed", False)
