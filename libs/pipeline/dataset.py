@@ -17,13 +17,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from libs.pipeline.classes import label_space
 from libs.pipeline.config.strategy import StrategyConfig
 from libs.pipeline.data import timeframes as tf
 from libs.pipeline.data.ohlcv import DataError, load_symbol, parse_bound
 from libs.pipeline.features import symbol_features
 from libs.pipeline.fuzzy import fuzzy_input
 from libs.pipeline.indicators.compute import compute_frame
-from libs.pipeline.labels import BUY, SELL, UNKNOWN, zigzag_labels
+from libs.pipeline.labels import (
+    NOT_EVENT,
+    UNKNOWN,
+    average_uniqueness,
+    cusum_events,
+    forward_returns,
+    regime_labels,
+    threshold_labels,
+    triple_barrier_labels,
+    volatility,
+    wilder_atr,
+    zigzag_labels,
+)
 from libs.pipeline.split import SPLITS, Scaler, Window, calendar_windows
 
 __all__ = [
@@ -45,19 +58,29 @@ Frames = dict[str, dict[str, pd.DataFrame]]  # symbol -> timeframe -> frame
 
 @dataclass(frozen=True)
 class SymbolPart:
-    """One symbol's usable rows: features and labels (UNKNOWN included) on the same index, in
-    time order, and the close of every base bar loaded (for purging and the trading read)."""
+    """One symbol's usable rows: features and labels (UNKNOWN included: -1 for classes, NaN
+    for a regression target) on the same index, in time order, and every base bar loaded
+    (for purging, labels on a prefix and the trading read)."""
 
     symbol: str
     X: pd.DataFrame
     y: pd.Series
     close: pd.Series
+    bars: pd.DataFrame | None = None  # base OHLC; None: labels need the close only
+    weights: pd.Series | None = None  # per-row sample weights (triple barrier uniqueness)
+
+
+def unknown(y: np.ndarray) -> np.ndarray:
+    """Rows whose label the data cannot tell yet (UNKNOWN classes, NaN regression targets)."""
+    y = np.asarray(y)
+    mask: np.ndarray = np.isnan(y) if y.dtype.kind == "f" else y == UNKNOWN
+    return mask
 
 
 @dataclass
 class SplitData:
-    X_train: np.ndarray  # float32 (rows, features)
-    y_train: np.ndarray  # int64 (rows,)
+    X_train: np.ndarray  # float32 (rows, features), or (rows, sequence_length, features)
+    y_train: np.ndarray  # int64 (rows,) classes, or float32 regression targets
     X_val: np.ndarray
     y_val: np.ndarray
     X_test: np.ndarray
@@ -71,11 +94,15 @@ class SplitData:
     context: dict[str, pd.DataFrame] = field(default_factory=dict)
     # cut dates, purge, rows excluded per split (unknown labels, purged): JSON-able
     report: dict[str, Any] = field(default_factory=dict)
+    w_train: np.ndarray | None = None  # per-row loss weights (None: every row weighs 1)
 
 
 def load_frames(cfg: StrategyConfig, data_dir: Path, start: str | None, end: str | None) -> Frames:
     """OHLCV bars per symbol and timeframe, with `history_required` bars of warm-up kept
-    before `start` (inclusive bounds, UTC; a bare date as `end` covers that whole day)."""
+    before `start` (inclusive bounds, UTC; a bare date as `end` covers that whole day). No
+    `start`/`end`: the strategy's own date range, if it gives one."""
+    start = start if start is not None else cfg.start_date
+    end = end if end is not None else cfg.end_date
     start_ts = parse_bound(start, end=False, label="start")
     end_ts = parse_bound(end, end=True, label="end")
     if start_ts is not None and end_ts is not None and start_ts > end_ts:
@@ -117,7 +144,9 @@ def compute_indicators(cfg: StrategyConfig, frames: Frames) -> Frames:
 
 
 def compute_fuzzy(cfg: StrategyConfig, frames: Frames, indicators: Frames) -> Frames:
-    """Membership columns `{input}_{set}` on each timeframe's own bars."""
+    """Membership columns `{input}_{set}` on each timeframe's own bars, and the raw
+    indicator columns that nn_inputs lists (`raw_indicator: macd_12_26_9.line` -> column
+    `macd_12_26_9.line`)."""
     out: Frames = {}
     for symbol, tfs in indicators.items():
         out[symbol] = {}
@@ -127,30 +156,136 @@ def compute_fuzzy(cfg: StrategyConfig, frames: Frames, indicators: Frames) -> Fr
             for key, fuzzy in cfg.fuzzy_sets.items():
                 _, column = cfg.fuzzy_source(key)
                 columns.update(fuzzy_input(key, fuzzy, values[column].to_numpy(), bars))
+            for item in cfg.nn_inputs or ():
+                if item.raw_indicator is not None:
+                    _, column = cfg.indicator_column(item.raw_indicator)
+                    columns[item.raw_indicator] = values[column].to_numpy(dtype=np.float64)
             frame = pd.DataFrame(columns, index=values.index)
             frame.attrs.update(values.attrs)
             out[symbol][timeframe] = frame
     return out
 
 
+def input_columns(cfg: StrategyConfig, timeframe: str) -> list[tuple[str, str]]:
+    """The (column, normalization) pairs of one timeframe's inputs, in model order: every
+    fuzzy set's memberships (v1/v2, normalised as model.features says), or what nn_inputs
+    lists for this timeframe."""
+    if cfg.nn_inputs is None:
+        f = cfg.model.features
+        method = {"standard": "zscore", "minmax": "minmax"}[f.scaling_method]
+        method = method if f.scale_features else "none"
+        return [
+            (f"{key}_{name}", method)
+            for key, fuzzy in cfg.fuzzy_sets.items()
+            for name in fuzzy.sets
+        ]
+    out: list[tuple[str, str]] = []
+    for item in cfg.nn_inputs:
+        if item.timeframes != "all" and timeframe not in item.timeframes:
+            continue
+        if item.fuzzy_set is not None:
+            sets = cfg.fuzzy_sets[item.fuzzy_set].sets
+            out += [(f"{item.fuzzy_set}_{name}", item.method) for name in sets]
+        else:
+            out.append((str(item.raw_indicator), item.method))
+    return out
+
+
+def feature_normalization(cfg: StrategyConfig) -> list[str]:
+    """Each feature column's normalization, in the order build_features lays them out
+    (timeframe blocks, each its columns then their lags)."""
+    lags = cfg.model.features.lookback_periods + 1
+    return [
+        method
+        for timeframe in cfg.timeframes
+        for method in [m for _, m in input_columns(cfg, timeframe)] * lags
+    ]
+
+
 def build_features(cfg: StrategyConfig, fuzzy: Frames) -> dict[str, pd.DataFrame]:
-    """Per symbol: every timeframe's (lagged) memberships on the base timeframe's rows."""
+    """Per symbol: every timeframe's (lagged) inputs on the base timeframe's rows."""
     lookback = cfg.model.features.lookback_periods
+    selected = {t: [c for c, _ in input_columns(cfg, t)] for t in cfg.timeframes}
+    empty = [t for t, columns in selected.items() if not columns]
+    if empty:
+        raise DataError(f"nn_inputs give no input on timeframe {empty[0]}", "features")
     return {
-        symbol: symbol_features(tfs, list(cfg.timeframes), cfg.base_timeframe, lookback)
+        symbol: symbol_features(
+            {t: frame[selected[t]] for t, frame in tfs.items()},
+            list(cfg.timeframes),
+            cfg.base_timeframe,
+            lookback,
+        )
         for symbol, tfs in fuzzy.items()
     }
 
 
-def build_labels(cfg: StrategyConfig, frames: Frames) -> dict[str, pd.DataFrame]:
-    """ZigZag labels (0 BUY, 1 HOLD, 2 SELL, -1 UNKNOWN) on each symbol's base timeframe
-    close, beside that close."""
+def label_values(cfg: StrategyConfig, bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """The labels of one symbol's base bars (classes, -1 UNKNOWN, -2 NOT_EVENT; or float
+    targets with NaN unknown for regression) and the sample weights when the source computes
+    them, by training.labels.source."""
     spec = cfg.training.labels
+    close = bars["close"].to_numpy(dtype=np.float64)
+    if spec.source == "zigzag":
+        assert spec.zigzag_threshold is not None and spec.label_lookahead is not None
+        return zigzag_labels(close, spec.zigzag_threshold, spec.label_lookahead), None
+    high = bars["high"].to_numpy(dtype=np.float64)
+    low = bars["low"].to_numpy(dtype=np.float64)
+    if spec.source in ("forward_return", "context"):
+        assert spec.horizon is not None
+        returns = forward_returns(close, spec.horizon)
+        if cfg.output_format == "regression":
+            return returns, None
+        assert spec.bullish_threshold is not None and spec.bearish_threshold is not None
+        return threshold_labels(returns, spec.bullish_threshold, spec.bearish_threshold), None
+    if spec.source == "triple_barrier":
+        assert spec.vol_span is not None and spec.vol_method is not None
+        assert spec.pt_multiplier is not None and spec.sl_multiplier is not None
+        assert spec.max_holding_period is not None
+        vol = volatility(high, low, close, spec.vol_span, spec.vol_method)
+        events = None
+        if spec.cusum_threshold is not None or spec.cusum_multiplier is not None:
+            limit = (
+                np.full(len(close), spec.cusum_threshold)
+                if spec.cusum_threshold is not None
+                else spec.cusum_multiplier * vol
+            )
+            events = cusum_events(close, limit)
+        barriers = triple_barrier_labels(
+            close, vol, spec.pt_multiplier, spec.sl_multiplier, spec.max_holding_period, events
+        )
+        weights = average_uniqueness(barriers.ends) if spec.compute_weights else None
+        return barriers.labels, weights
+    assert spec.atr_period is not None and spec.macro_atr_mult is not None
+    assert spec.micro_atr_mult is not None and spec.vol_crisis_threshold is not None
+    assert spec.vol_lookback is not None and spec.progression_tolerance is not None
+    atr = wilder_atr(high, low, close, spec.atr_period)
+    labels = regime_labels(
+        close,
+        atr,
+        macro_atr_mult=spec.macro_atr_mult,
+        micro_atr_mult=spec.micro_atr_mult,
+        vol_crisis_threshold=spec.vol_crisis_threshold,
+        vol_lookback=spec.vol_lookback,
+        progression_tolerance=spec.progression_tolerance,
+    )
+    return labels, None
+
+
+def build_labels(cfg: StrategyConfig, frames: Frames) -> dict[str, pd.DataFrame]:
+    """Labels on each symbol's base timeframe (training.labels.source), beside its bars (and
+    the sample weights, when the source computes them)."""
     out = {}
     for symbol, tfs in frames.items():
-        close = tfs[cfg.base_timeframe]["close"]
-        values = zigzag_labels(close.to_numpy(), spec.zigzag_threshold, spec.label_lookahead)
-        out[symbol] = pd.DataFrame({"label": values, "close": close.to_numpy()}, index=close.index)
+        bars = tfs[cfg.base_timeframe]
+        values, weights = label_values(cfg, bars)
+        frame = pd.DataFrame(
+            {"label": values, **{c: bars[c].to_numpy() for c in ("high", "low", "close")}},
+            index=bars.index,
+        )
+        if weights is not None:
+            frame["weight"] = weights
+        out[symbol] = frame
     return out
 
 
@@ -169,14 +304,25 @@ def _usable(symbol: str, X: pd.DataFrame) -> pd.Series:
     return complete
 
 
-def combine(features: dict[str, pd.DataFrame], labels: dict[str, pd.DataFrame]) -> list[SymbolPart]:
-    """Features and labels of each symbol on their common rows, warm-up (NaN) rows dropped.
-    UNKNOWN labels stay: the split counts them per split before excluding them."""
+def combine(
+    features: dict[str, pd.DataFrame],
+    labels: dict[str, pd.DataFrame],
+    *,
+    regression: bool = False,
+) -> list[SymbolPart]:
+    """Features and labels of each symbol on their common rows, warm-up (NaN) rows dropped,
+    and bars a CUSUM filter made no event. UNKNOWN labels stay: the split counts them per
+    split before excluding them (a regression target: NaN, kept as float)."""
     parts = []
     for symbol, X in features.items():
-        y = labels[symbol]["label"].reindex(X.index)
-        keep = _usable(symbol, X) & y.notna()
-        parts.append(SymbolPart(symbol, X[keep], y[keep].astype(np.int64), labels[symbol]["close"]))
+        frame = labels[symbol]
+        y = frame["label"].reindex(X.index)
+        present = y.index.isin(frame.index)
+        keep = _usable(symbol, X) & present & (y != NOT_EVENT)
+        y = y[keep] if regression else y[keep].astype(np.int64)
+        weights = frame["weight"].reindex(X.index)[keep] if "weight" in frame else None
+        bars = frame[["high", "low", "close"]]
+        parts.append(SymbolPart(symbol, X[keep], y, frame["close"], bars, weights))
     return parts
 
 
@@ -186,7 +332,24 @@ def _iso(stamp: pd.Timestamp | None) -> str | None:
 
 def purge_bars(cfg: StrategyConfig) -> int:
     given = cfg.training.data_split.purge_bars
-    return cfg.training.labels.label_lookahead if given is None else given
+    return cfg.training.labels.horizon_bars if given is None else given
+
+
+def embargo_bars(cfg: StrategyConfig) -> int:
+    given = cfg.training.data_split.embargo_bars
+    if given is not None:
+        return given
+    labels = cfg.training.labels
+    return int(labels.vol_span or 0) if labels.source == "triple_barrier" else 0
+
+
+@dataclass(frozen=True)
+class Selection:
+    keep: np.ndarray  # row mask
+    unknown: int  # rows with a label the data cannot tell yet
+    purged: int  # rows whose label reads the next window's prices
+    embargoed: int  # rows just after the window's start
+    no_window: int  # rows without sequence_length - 1 usable rows before them
 
 
 class _Rows:
@@ -197,43 +360,60 @@ class _Rows:
         self.times = pd.DatetimeIndex(part.X.index)
         self.labels = part.y.to_numpy()
         self._prefix_unknown: dict[pd.Timestamp, np.ndarray] = {}
+        # A sequence model's window needs the sequence_length - 1 usable rows before it.
+        self.has_window = np.arange(len(self.times)) >= cfg.sequence_length - 1
 
     def undetermined_before(self, cut: pd.Timestamp) -> np.ndarray:
         """Rows whose label reads prices at or after `cut` (unknown on the bars before it)."""
         if cut not in self._prefix_unknown:
-            close = self.part.close[self.part.close.index < cut]
-            spec = self.cfg.training.labels
-            prefix = pd.Series(
-                zigzag_labels(close.to_numpy(), spec.zigzag_threshold, spec.label_lookahead),
-                index=close.index,
-            )
+            bars = self.part.bars
+            if bars is None:
+                bars = self.part.close.to_frame("close")
+            prefix_bars = bars[bars.index < cut]
+            values, _ = label_values(self.cfg, prefix_bars)
+            prefix = pd.Series(values, index=prefix_bars.index)
             known = prefix.reindex(self.times).to_numpy()
-            self._prefix_unknown[cut] = (known == UNKNOWN) & (self.times < cut)
+            self._prefix_unknown[cut] = unknown(known) & (self.times < cut)
         return self._prefix_unknown[cut]
 
-    def select(self, window: Window, purge_before_end: bool) -> tuple[np.ndarray, int, int]:
-        """(kept row mask, rows with an unknown label, rows purged before the window's end)."""
+    def select(self, window: Window, purge_before_end: bool) -> Selection:
         inside = np.ones(len(self.times), dtype=bool)
         if window.start is not None:
             inside &= self.times >= window.start
         if window.end is not None:
             inside &= self.times < window.end
-        unknown = inside & (self.labels == UNKNOWN)
+        bars = self.part.close.index
+        embargoed = np.zeros_like(inside)
+        embargo = embargo_bars(self.cfg)
+        if window.start is not None and embargo:
+            last = int(bars.searchsorted(window.start)) + embargo
+            until = bars[last] if last < len(bars) else None
+            embargoed = inside & (self.times < until if until is not None else True)
+        no_window = inside & ~embargoed & ~self.has_window
+        inside &= ~embargoed & ~no_window
+        unlabelled = inside & unknown(self.labels)
         purged = np.zeros_like(inside)
         if purge_before_end and window.end is not None:
-            bars = self.part.close.index
             first = max(0, int(bars.searchsorted(window.end)) - purge_bars(self.cfg))
             # A symbol whose bars stop before the cut has no bar `first` (with no purge): then
             # no row is near the next window's prices.
             near = self.times >= bars[first] if first < len(bars) else np.zeros_like(inside)
-            purged = inside & ~unknown & (near | self.undetermined_before(window.end))
-        return inside & ~unknown & ~purged, int(unknown.sum()), int(purged.sum())
+            purged = inside & ~unlabelled & (near | self.undetermined_before(window.end))
+        return Selection(
+            inside & ~unlabelled & ~purged,
+            int(unlabelled.sum()),
+            int(purged.sum()),
+            int(embargoed.sum()),
+            int(no_window.sum()),
+        )
 
     def context(self, mask: np.ndarray) -> pd.DataFrame:
         close = self.part.close
         n = self.cfg.training.evaluation.momentum_bars
+        space = label_space(self.cfg.class_names)
         next_return = (close.shift(-1) / close - 1.0).reindex(self.times[mask]).fillna(0.0)
-        momentum = np.where((close > close.shift(n)).reindex(self.times[mask]), BUY, SELL)
+        rising = (close > close.shift(n)).reindex(self.times[mask])
+        momentum = np.where(rising, space.long, space.short)
         return pd.DataFrame(
             {
                 "symbol": self.part.symbol,
@@ -249,53 +429,86 @@ def split_and_scale(
 ) -> SplitData:
     """Every symbol cut at the same dates (`windows`: train, validation, test; by default
     from the strategy's training.data_split), rows with an unknown label excluded, rows whose
-    label reads the next window's prices purged, the splits stacked over symbols, then scaled
-    with a scaler fitted on the train rows alone."""
+    label reads the next window's prices purged (and, with an embargo, the first rows after
+    each cut dropped), the splits stacked over symbols, then scaled with statistics of the
+    train rows alone. A sequence model's row is the window of the sequence_length rows
+    ending at it (the row and the usable rows before it, scaled the same way)."""
     if not parts:
         raise DataError("no symbols to split", "unusable")
     windows = windows or calendar_windows(cfg.training.data_split, [p.X.index for p in parts])
     names = list(parts[0].X.columns)
+    length = cfg.sequence_length
+    regression = cfg.output_format == "regression"
     rows: dict[str, dict[str, int]] = {}
     index: dict[str, dict[str, pd.DatetimeIndex]] = {}
-    excluded = {w.name: {"unknown_label": 0, "purged": 0} for w in windows}
-    blocks: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[pd.DataFrame]]] = {
-        n: ([], [], []) for n in SPLITS
+    excluded = {
+        w.name: {"unknown_label": 0, "purged": 0, "embargoed": 0, "no_window": 0} for w in windows
     }
+    masks: list[list[np.ndarray]] = []
+    contexts: dict[str, list[pd.DataFrame]] = {n: [] for n in SPLITS}
     for part in parts:
         if list(part.X.columns) != names:
             raise DataError(
                 f"{part.symbol}: feature columns differ from {parts[0].symbol}'s", "features"
             )
-        # float32 from the start: memberships need no more precision, and a million rows
-        # then move through the split at half the memory traffic.
-        X, y = part.X.to_numpy(dtype=np.float32), part.y.to_numpy(dtype=np.int64)
         selector = _Rows(cfg, part)
         rows[part.symbol], index[part.symbol] = {}, {}
+        part_masks = []
         for k, window in enumerate(windows):
-            keep, unknown, purged = selector.select(window, k < len(windows) - 1)
-            blocks[window.name][0].append(X[keep])
-            blocks[window.name][1].append(y[keep])
-            blocks[window.name][2].append(selector.context(keep))
-            rows[part.symbol][window.name] = int(keep.sum())
-            index[part.symbol][window.name] = pd.DatetimeIndex(part.X.index[keep])
-            excluded[window.name]["unknown_label"] += unknown
-            excluded[window.name]["purged"] += purged
-    arrays = {}
-    for name, (xs, ys, _) in blocks.items():
-        if sum(len(x) for x in xs) == 0:
+            chosen = selector.select(window, k < len(windows) - 1)
+            part_masks.append(chosen.keep)
+            contexts[window.name].append(selector.context(chosen.keep))
+            rows[part.symbol][window.name] = int(chosen.keep.sum())
+            index[part.symbol][window.name] = pd.DatetimeIndex(part.X.index[chosen.keep])
+            counts = excluded[window.name]
+            counts["unknown_label"] += chosen.unknown
+            counts["purged"] += chosen.purged
+            counts["embargoed"] += chosen.embargoed
+            counts["no_window"] += chosen.no_window
+        masks.append(part_masks)
+    for counts in excluded.values():
+        for key in ("embargoed", "no_window"):
+            if not counts[key]:
+                del counts[key]
+    # float32 from the start: memberships need no more precision, and a million rows then
+    # move through the split at half the memory traffic.
+    features = [part.X.to_numpy(dtype=np.float32) for part in parts]
+    targets = [part.y.to_numpy(dtype=np.float32 if regression else np.int64) for part in parts]
+    for k, window in enumerate(windows):
+        if sum(int(m[k].sum()) for m in masks) == 0:
             raise DataError(
-                f"the {name} split is empty ({rows} rows per symbol; excluded: "
-                f"{excluded[name]}); use more data or change training.data_split",
+                f"the {window.name} split is empty ({rows} rows per symbol; excluded: "
+                f"{excluded[window.name]}); use more data or change training.data_split",
                 "weak_split",
             )
-        arrays[name] = (np.concatenate(xs), np.concatenate(ys))
-    scaler = None
-    if cfg.model.features.scale_features:
-        scaler = Scaler(cfg.model.features.scaling_method).fit(arrays["train"][0])
-        for X, _ in arrays.values():
-            scaler.transform(X, copy=False)  # our own fresh arrays: scale in place
+    train_rows = [X[m[0]] for X, m in zip(features, masks, strict=True)]
+    scaler = _fit_scaler(cfg, np.concatenate(train_rows))
+    arrays = {}
+    for k, window in enumerate(windows):
+        if length == 1:
+            X = np.concatenate([X[m[k]] for X, m in zip(features, masks, strict=True)])
+            if scaler is not None:
+                scaler.transform(X, copy=False)  # our own fresh array: scale in place
+        else:
+            X = np.concatenate(
+                [
+                    sequence_windows(_scaled(X, scaler), length)[m[k][length - 1 :]]
+                    for X, m in zip(features, masks, strict=True)
+                ]
+            )
+        y = np.concatenate([t[m[k]] for t, m in zip(targets, masks, strict=True)])
+        arrays[window.name] = (X, y)
+    weights = None
+    if any(part.weights is not None for part in parts):
+        weights = np.concatenate(
+            [
+                part.weights.to_numpy(dtype=np.float32)[m[0]]
+                for part, m in zip(parts, masks, strict=True)
+                if part.weights is not None
+            ]
+        )
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = (arrays[n] for n in SPLITS)
-    context = {n: pd.concat(blocks[n][2], ignore_index=True) for n in SPLITS}
+    context = {n: pd.concat(contexts[n], ignore_index=True) for n in SPLITS}
     report = {
         "method": "dates" if cfg.training.data_split.by_dates else "fractions",
         "windows": {w.name: {"start": _iso(w.start), "end": _iso(w.end)} for w in windows},
@@ -303,9 +516,47 @@ def split_and_scale(
         "rows": {n: len(arrays[n][1]) for n in SPLITS},
         "excluded": excluded,
     }
+    if embargo_bars(cfg):
+        report["embargo_bars"] = embargo_bars(cfg)
+    if length > 1:
+        report["sequence_length"] = length
     return SplitData(
-        X_train, y_train, X_val, y_val, X_test, y_test, names, scaler, rows, index, context, report
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        X_test,
+        y_test,
+        names,
+        scaler,
+        rows,
+        index,
+        context,
+        report,
+        weights,
     )
+
+
+def _fit_scaler(cfg: StrategyConfig, X_train: np.ndarray) -> Scaler | None:
+    """v1/v2: one method for every feature (model.features); nn_inputs: one per input."""
+    if cfg.nn_inputs is None:
+        f = cfg.model.features
+        return Scaler(f.scaling_method).fit(X_train) if f.scale_features else None
+    methods = feature_normalization(cfg)
+    if all(m == "none" for m in methods):
+        return None
+    return Scaler("columns", columns=methods).fit(X_train)
+
+
+def _scaled(X: np.ndarray, scaler: Scaler | None) -> np.ndarray:
+    return X if scaler is None else scaler.transform(X, copy=True)
+
+
+def sequence_windows(X: np.ndarray, length: int) -> np.ndarray:
+    """(rows - length + 1, length, features): window i holds rows i .. i + length - 1 (the
+    row it ends at and the ones before it: past and present only). A view."""
+    view = np.lib.stride_tricks.sliding_window_view(X, length, axis=0)
+    return view.transpose(0, 2, 1)
 
 
 def weak_split_problems(cfg: StrategyConfig, split: SplitData) -> list[str]:
@@ -317,9 +568,10 @@ def weak_split_problems(cfg: StrategyConfig, split: SplitData) -> list[str]:
             problems.append(
                 f"the {name} split has {len(y)} rows, fewer than min_rows {spec.min_rows}"
             )
-    missing = sorted(set(range(3)) - set(np.unique(split.y_train).tolist()))
+    classes = cfg.class_names
+    missing = sorted(set(range(len(classes))) - set(np.unique(split.y_train).tolist()))
     if missing:
-        names = ", ".join(("BUY", "HOLD", "SELL")[c] for c in missing)
+        names = ", ".join(classes[c] for c in missing)
         problems.append(f"no {names} row in the train split: the model could never learn it")
     times = split.context["test"]["time"]
     if len(times):
@@ -342,7 +594,8 @@ def prediction_features(
 ) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Features for the latest complete bars of `symbol`, built exactly as in training
     (whole history loaded so recursive indicators like EMA/RSI match), in `feature_names`
-    order and scaled with the model's saved scaler."""
+    order and scaled with the model's saved scaler; for a sequence model, the window of
+    sequence_length rows ending at each bar."""
     bars = {
         symbol: load_symbol(
             Path(data_dir),
@@ -365,6 +618,15 @@ def prediction_features(
         )
     X = features[list(feature_names)]
     X = X[X.notna().all(axis=1)]
+    length = cfg.sequence_length
+    if length > 1:
+        values = _scaled(X.to_numpy(dtype=np.float32), scaler)
+        windows = sequence_windows(values, length)
+        times = pd.DatetimeIndex(X.index[length - 1 :])
+        if last_n is not None:
+            keep = slice(-last_n, None) if last_n > 0 else slice(0, 0)
+            windows, times = windows[keep], times[keep]
+        return np.ascontiguousarray(windows), times
     if last_n is not None:
         X = X.iloc[-last_n:] if last_n > 0 else X.iloc[:0]
     values = X.to_numpy(dtype=np.float32, copy=True)  # as in training: float32, then scaled

@@ -15,7 +15,7 @@ intervals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from libs.pipeline.classes import SIGNALS, LabelSpace
 from libs.pipeline.config.training import EvaluationConfig
 from libs.pipeline.model import CLASS_NAMES
 
 BUY_CLASS = 0
+Predict = Callable[[np.ndarray], np.ndarray]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> np.ndarray:
@@ -93,6 +95,49 @@ def predict_classes(
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
 
 
+@torch.no_grad()
+def predict_values(
+    model: nn.Module, X: np.ndarray | torch.Tensor, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """A regression head's outputs (one per row), float64."""
+    model.eval()
+    device = torch.device(device)
+    Xt = X if torch.is_tensor(X) else torch.from_numpy(np.ascontiguousarray(X, np.float32))
+    out = [model(Xt[i : i + 65536].to(device))[:, 0].cpu() for i in range(0, Xt.shape[0], 65536)]
+    return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+def sign_classes(values: np.ndarray) -> np.ndarray:
+    """A return read as a signal: BUY above 0, SELL below, HOLD at exactly 0."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(values > 0, 0, np.where(values < 0, 2, 1)).astype(np.int64)
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    return pd.Series(values).rank(method="average").to_numpy()
+
+
+def regression_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
+    """MSE, the information coefficient (Spearman rank correlation of prediction and
+    outcome; Pearson beside it) and directional accuracy (the share of rows whose predicted
+    return has the outcome's sign), with the MSE of always predicting zero as its baseline."""
+    p, a = np.asarray(predicted, np.float64), np.asarray(actual, np.float64)
+
+    def corr(x: np.ndarray, y: np.ndarray) -> float:
+        if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+            return 0.0
+        return float(np.corrcoef(x, y)[0, 1])
+
+    return {
+        "samples": len(a),
+        "mse": float(np.mean((p - a) ** 2)) if len(a) else 0.0,
+        "mse_zero_baseline": float(np.mean(a**2)) if len(a) else 0.0,
+        "information_coefficient": corr(_ranks(p), _ranks(a)),
+        "pearson": corr(p, a),
+        "directional_accuracy": float(np.mean(np.sign(p) == np.sign(a))) if len(a) else 0.0,
+    }
+
+
 def permutation_importance(
     model: nn.Module,
     X: np.ndarray,
@@ -103,22 +148,25 @@ def permutation_importance(
     repeats: int = 3,
     top: int = 15,
     device: torch.device | str = "cpu",
+    predict: Predict | None = None,
 ) -> list[dict[str, Any]]:
     """Accuracy drop when one feature's column is shuffled (mean over `repeats` seeded
-    shuffles), for the `top` features with the largest drop, largest first."""
+    shuffles), for the `top` features with the largest drop, largest first. A sequence
+    window's feature is shuffled across rows at every step of the window together."""
     if len(X) == 0:
         return []
+    predict = predict or (lambda data: predict_classes(model, data, device))
     rng = np.random.default_rng(seed)
     y = np.asarray(y)
-    base = float((predict_classes(model, X, device) == y).mean())
-    drops = np.zeros(X.shape[1])
+    base = float((predict(X) == y).mean())
+    drops = np.zeros(X.shape[-1])
     shuffled = np.array(X, dtype=np.float32, copy=True)
-    for j in range(X.shape[1]):
-        original = shuffled[:, j].copy()
+    for j in range(X.shape[-1]):
+        original = shuffled[..., j].copy()
         for _ in range(repeats):
-            shuffled[:, j] = original[rng.permutation(len(original))]
-            drops[j] += base - float((predict_classes(model, shuffled, device) == y).mean())
-        shuffled[:, j] = original
+            shuffled[..., j] = original[rng.permutation(len(original))]
+            drops[j] += base - float((predict(shuffled) == y).mean())
+        shuffled[..., j] = original
     drops /= repeats
     order = sorted(range(len(drops)), key=lambda j: (-drops[j], j))[:top]
     return [{"feature": feature_names[j], "accuracy_drop": float(drops[j])} for j in order]
@@ -147,11 +195,15 @@ class Bars:
 
 
 def per_bar(
-    predictions: np.ndarray, y: np.ndarray, context: pd.DataFrame, cost_bps: float
+    predictions: np.ndarray,
+    y: np.ndarray,
+    context: pd.DataFrame,
+    cost_bps: float,
+    space: LabelSpace = SIGNALS,
 ) -> tuple[Bars, dict[str, np.ndarray]]:
     """Row positions and net returns (per symbol, in time order) folded into bar times."""
     frame = context[["symbol", "time", "next_return"]].copy()
-    frame["position"] = POSITION[np.asarray(predictions, dtype=np.int64)]
+    frame["position"] = space.position(predictions)
     frame["correct"] = (np.asarray(predictions) == np.asarray(y)).astype(np.float64)
     frame["order"] = np.arange(len(frame))
     frame = frame.sort_values(["symbol", "time", "order"], kind="stable")
@@ -175,10 +227,15 @@ def sharpe(returns: np.ndarray, periods: float) -> float:
 
 
 def trading_metrics(
-    predictions: np.ndarray, y: np.ndarray, context: pd.DataFrame, cost_bps: float, periods: float
+    predictions: np.ndarray,
+    y: np.ndarray,
+    context: pd.DataFrame,
+    cost_bps: float,
+    periods: float,
+    space: LabelSpace = SIGNALS,
 ) -> tuple[dict[str, float], Bars]:
     """Cumulative return, annualised Sharpe, max drawdown, hit rate, turnover, exposure."""
-    bars, rows = per_bar(predictions, y, context, cost_bps)
+    bars, rows = per_bar(predictions, y, context, cost_bps, space)
     equity = np.cumprod(1.0 + bars.returns)
     peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
     invested = rows["position"] != 0
@@ -286,33 +343,34 @@ def judge(
     periods: float,
     block: int,
     seed: int,
+    space: LabelSpace = SIGNALS,
 ) -> dict[str, Any]:
     """Classification and trading figures of the predictions and of the baselines on the same
     rows, the bootstrap intervals and the verdict: skill means the intervals of accuracy minus
     the best baseline's, of the (net) Sharpe minus the best baseline's and of the Sharpe all
-    lie above zero."""
+    lie above zero. `space`: the classes and the position each holds."""
     y = np.asarray(y, dtype=np.int64)
-    metrics = classification_metrics(y, predictions)
+    metrics = classification_metrics(y, predictions, space.names)
     cost = evaluation.cost_bps
-    metrics["trading"], model_bars = trading_metrics(predictions, y, context, cost, periods)
-    majority = int(np.argmax(np.bincount(y, minlength=3))) if len(y) else BUY_CLASS
+    metrics["trading"], model_bars = trading_metrics(predictions, y, context, cost, periods, space)
+    majority = int(np.argmax(np.bincount(y, minlength=space.count))) if len(y) else space.long
     rules = {
         "majority_class": np.full(len(y), majority, dtype=np.int64),
-        "buy_and_hold": np.full(len(y), BUY_CLASS, dtype=np.int64),
+        "buy_and_hold": np.full(len(y), space.long, dtype=np.int64),
         "momentum": context["momentum"].to_numpy(dtype=np.int64),
     }
     baselines: dict[str, Any] = {}
     bars: dict[str, Bars] = {}
     for name, rule in rules.items():
-        figures = classification_metrics(y, rule)
-        trading, bars[name] = trading_metrics(rule, y, context, cost, periods)
+        figures = classification_metrics(y, rule, space.names)
+        trading, bars[name] = trading_metrics(rule, y, context, cost, periods, space)
         baselines[name] = {
             "accuracy": figures["accuracy"],
             "balanced_accuracy": figures["balanced_accuracy"],
             "macro_f1": figures["macro_f1"],
             "trading": trading,
         }
-    baselines["majority_class"]["class"] = CLASS_NAMES[majority]
+    baselines["majority_class"]["class"] = space.names[majority]
     by_accuracy = max(baselines, key=lambda b: (baselines[b]["accuracy"], b == "momentum"))
     by_sharpe = max(baselines, key=lambda b: baselines[b]["trading"]["sharpe"])
     metrics["baselines"] = baselines
@@ -353,14 +411,50 @@ def evaluate_model(
     seed: int = 42,
     device: torch.device | str = "cpu",
     importance: bool = True,
+    space: LabelSpace = SIGNALS,
+    regression: bool = False,
 ) -> dict[str, Any]:
-    """Everything that goes into test_metrics (or a walk-forward fold's metrics)."""
-    predictions = predict_classes(model, X_test, device)
+    """Everything that goes into test_metrics (or a walk-forward fold's metrics). A
+    regression model is judged on its regression figures and, read as a signal by the sign
+    of its prediction, on the same classification and trading figures as a classifier."""
+    predictions, y_classes, extra = predict_for_judging(model, X_test, y_test, device, regression)
     metrics = judge(
-        predictions, y_test, context, evaluation, periods=periods, block=block, seed=seed
+        predictions,
+        y_classes,
+        context,
+        evaluation,
+        periods=periods,
+        block=block,
+        seed=seed,
+        space=space,
     )
+    metrics.update(extra)
     if importance:
         metrics["feature_importance"] = permutation_importance(
-            model, X_test, y_test, feature_names, seed=seed, device=device
+            model,
+            X_test,
+            y_classes,
+            feature_names,
+            seed=seed,
+            device=device,
+            predict=(lambda data: sign_classes(predict_values(model, data, device)))
+            if regression
+            else None,
         )
     return metrics
+
+
+def predict_for_judging(
+    model: nn.Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    device: torch.device | str,
+    regression: bool,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(predicted classes, true classes, extra figures): a regression model's values and
+    targets read as signals by their sign, with the regression figures as the extra."""
+    if not regression:
+        return predict_classes(model, X, device), np.asarray(y, dtype=np.int64), {}
+    values = predict_values(model, X, device)
+    extra = {"regression": regression_metrics(values, y)}
+    return sign_classes(values), sign_classes(y), extra

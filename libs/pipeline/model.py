@@ -1,4 +1,5 @@
-"""The MLP that maps fuzzy features to BUY/HOLD/SELL logits.
+"""The networks: the MLP that maps a row of features to class logits (BUY/HOLD/SELL, or one
+output for a regression head), and the LSTM/GRU sequence models that read a window of rows.
 
 Randomness is drawn from explicit `torch.Generator`s, never from torch's global RNG: a trainer
 that runs several trainings in threads must still give each request the same weights for the
@@ -92,3 +93,83 @@ def _init_linear_weights(model: nn.Module, generator: torch.Generator) -> None:
             bound = 1.0 / math.sqrt(module.in_features)
             module.weight.uniform_(-bound, bound, generator=generator)
             module.bias.uniform_(-bound, bound, generator=generator)
+
+
+class SequenceNet(nn.Module):
+    """LSTM or GRU over a window of feature rows (batch, sequence_length, features), read at
+    its last step (the window's newest row) by a linear head.
+
+    The recurrent layers are stacked by hand, one nn.LSTM/nn.GRU layer each, so the dropout
+    between them is a SeededDropout (PyTorch's built-in inter-layer dropout draws from the
+    global RNG, which threads of one trainer share)."""
+
+    def __init__(
+        self,
+        kind: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        outputs: int,
+    ) -> None:
+        super().__init__()
+        cell = {"lstm": nn.LSTM, "gru": nn.GRU}[kind]
+        sizes = [input_size] + [hidden_size] * (num_layers - 1)
+        self.recurrent = nn.ModuleList(cell(size, hidden_size, batch_first=True) for size in sizes)
+        self.dropouts = nn.ModuleList(SeededDropout(dropout) for _ in sizes)
+        self.head = nn.Linear(hidden_size, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer, dropout in zip(self.recurrent, self.dropouts, strict=True):
+            x, _ = layer(x)
+            x = dropout(x)
+        out: torch.Tensor = self.head(x[:, -1, :])
+        return out
+
+
+def build_network(
+    architecture: dict[str, object],
+    input_size: int,
+    *,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """The network an architecture record describes (metadata.json's `architecture`):
+    `type` mlp (the default, for models saved before the field existed), lstm or gru, with
+    `num_classes` outputs (1 for a regression head)."""
+    kind = str(architecture.get("type", "mlp"))
+    outputs = int(architecture.get("num_classes", len(CLASS_NAMES)))  # type: ignore[call-overload]
+    dropout = float(architecture.get("dropout", 0.0))  # type: ignore[arg-type]
+    if kind == "mlp":
+        return build_model(
+            input_size,
+            list(architecture["hidden_layers"]),  # type: ignore[call-overload]
+            str(architecture.get("activation", "relu")),
+            dropout,
+            outputs,
+            generator=generator,
+        )
+    if kind not in ("lstm", "gru"):
+        raise ValueError(f"model type: unknown {kind!r}; valid: mlp, lstm, gru")
+    model = SequenceNet(
+        kind,
+        input_size,
+        int(architecture["hidden_size"]),  # type: ignore[call-overload]
+        int(architecture["num_layers"]),  # type: ignore[call-overload]
+        dropout,
+        outputs,
+    )
+    if generator is not None:
+        _init_recurrent_weights(model, generator)
+    return model
+
+
+@torch.no_grad()
+def _init_recurrent_weights(model: nn.Module, generator: torch.Generator) -> None:
+    """nn.LSTM/nn.GRU's default init (every parameter U(-1/sqrt(hidden), 1/sqrt(hidden))) and
+    nn.Linear's, drawn from `generator` in parameter order."""
+    for module in model.modules():
+        if isinstance(module, nn.LSTM | nn.GRU):
+            bound = 1.0 / math.sqrt(module.hidden_size)
+            for parameter in module.parameters():
+                parameter.uniform_(-bound, bound, generator=generator)
+    _init_linear_weights(model, generator)

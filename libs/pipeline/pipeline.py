@@ -22,12 +22,18 @@ import pandas as pd
 import torch
 
 from libs.pipeline import dataset
+from libs.pipeline.classes import label_space
 from libs.pipeline.config.strategy import StrategyConfig, apply_overrides, load_strategy
 from libs.pipeline.data.ohlcv import DataError
 from libs.pipeline.device import DeviceManager
-from libs.pipeline.evaluation import evaluate_model, judge, periods_per_year, predict_classes
+from libs.pipeline.evaluation import (
+    evaluate_model,
+    judge,
+    periods_per_year,
+    predict_for_judging,
+)
 from libs.pipeline.lineage import build_lineage
-from libs.pipeline.model import CLASS_NAMES, build_model
+from libs.pipeline.model import build_network
 from libs.pipeline.progress import (
     PHASES,
     CancellationToken,
@@ -79,6 +85,55 @@ def model_timeframe_key(cfg: StrategyConfig) -> str:
     return "-".join([cfg.base_timeframe, *others])
 
 
+def outputs(cfg: StrategyConfig) -> int:
+    """Outputs of the model's head: one per class, or one return for regression."""
+    return len(cfg.class_names) or 1
+
+
+def loss_name(cfg: StrategyConfig) -> str:
+    given = cfg.model.training.loss
+    if given is not None:
+        return given
+    return "mse" if cfg.output_format == "regression" else "cross_entropy"
+
+
+def architecture(cfg: StrategyConfig) -> dict[str, Any]:
+    """The network's record (metadata.json): what storage.load rebuilds it from."""
+    arch = cfg.model.architecture
+    common = {"type": cfg.model.type, "dropout": arch.dropout, "num_classes": outputs(cfg)}
+    if cfg.model.type == "mlp":
+        return {
+            "hidden_layers": list(arch.hidden_layers),
+            "activation": arch.activation,
+            **common,
+        }
+    return {
+        **common,
+        "sequence_length": arch.sequence_length,
+        "hidden_size": arch.hidden_size,
+        "num_layers": arch.num_layers,
+    }
+
+
+def describe_model(cfg: StrategyConfig, input_size: int) -> str:
+    arch = cfg.model.architecture
+    if cfg.model.type == "mlp":
+        return f"MLP {input_size} → {arch.hidden_layers} → {outputs(cfg)}"
+    return (
+        f"{cfg.model.type.upper()} {arch.sequence_length} × {input_size} → "
+        f"{arch.num_layers} × {arch.hidden_size} → {outputs(cfg)}"
+    )
+
+
+def label_message(cfg: StrategyConfig) -> str:
+    labels = cfg.training.labels
+    fields = {k: v for k, v in labels.to_ktrdr().items() if k != "source"}
+    shown = ", ".join(
+        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items()
+    )
+    return f"{labels.source} ({shown})"
+
+
 def train_params(cfg: StrategyConfig, seed: int) -> TrainParams:
     t = cfg.model.training
     scheduler = t.lr_scheduler
@@ -99,7 +154,10 @@ def train_params(cfg: StrategyConfig, seed: int) -> TrainParams:
         gradient_clip=t.gradient_clip,
         class_weights=t.class_weights,
         seed=seed,
-        num_classes=len(CLASS_NAMES),
+        num_classes=outputs(cfg),
+        loss=loss_name(cfg),
+        focal_gamma=2.0 if t.focal_gamma is None else t.focal_gamma,
+        huber_delta=1.0 if t.huber_delta is None else t.huber_delta,
     )
 
 
@@ -114,9 +172,16 @@ def config_warnings(cfg: StrategyConfig) -> list[str]:
     """What is worth saying about a strategy before it trains (entry points show it up front)."""
     if not cfg.unused_sections:
         return []
+    note = (
+        " (of decisions, training uses output_format, num_classes and "
+        "cost_model.round_trip_cost only)"
+        if "decisions" in cfg.unused_sections
+        else ""
+    )
     return [
         "sections not used by training (kept in the saved config): "
         + ", ".join(cfg.unused_sections)
+        + note
     ]
 
 
@@ -156,39 +221,32 @@ def train_strategy(
     )
     features = phases.run(
         "features",
-        f"lookback {cfg.model.features.lookback_periods}",
+        f"lookback {cfg.model.features.lookback_periods}"
+        + (f", windows of {cfg.sequence_length}" if cfg.sequence_length > 1 else ""),
         lambda: dataset.build_features(cfg, fuzzy),
     )
     labels = phases.run(
         "labels",
-        f"zigzag {cfg.training.labels.zigzag_threshold:g}",
+        label_message(cfg),
         lambda: dataset.build_labels(cfg, frames),
     )
-    parts = phases.run("combining", where, lambda: dataset.combine(features, labels))
+    regression = cfg.output_format == "regression"
+    parts = phases.run(
+        "combining", where, lambda: dataset.combine(features, labels, regression=regression)
+    )
     split, folds = phases.run(
         "splitting",
         "train / validation / test at common cut dates",
         lambda: _splits(cfg, parts, warnings),
     )
 
-    arch = cfg.model.architecture
-    architecture = {
-        "hidden_layers": list(arch.hidden_layers),
-        "activation": arch.activation,
-        "dropout": arch.dropout,
-        "num_classes": len(CLASS_NAMES),
-    }
-    input_size = int(split.X_train.shape[1])
+    record = architecture(cfg)
+    input_size = int(split.X_train.shape[-1])
     model = phases.run(
         "model_creation",
-        f"MLP {input_size} → {arch.hidden_layers} → {len(CLASS_NAMES)}",
-        lambda: build_model(
-            input_size,
-            arch.hidden_layers,
-            arch.activation,
-            arch.dropout,
-            len(CLASS_NAMES),
-            generator=torch.Generator().manual_seed(request.seed),
+        describe_model(cfg, input_size),
+        lambda: build_network(
+            record, input_size, generator=torch.Generator().manual_seed(request.seed)
         ),
     )
     params = train_params(cfg, request.seed)
@@ -207,6 +265,7 @@ def train_strategy(
             reporter=reporter,
             token=token,
             checkpoints=checkpoints,
+            w_train=split.w_train,
         ),
     )
     periods = periods_per_year(pd.concat([c["time"] for c in split.context.values()]))
@@ -246,13 +305,16 @@ def train_strategy(
             features={
                 "feature_names": list(split.feature_names),
                 "lookback_periods": cfg.model.features.lookback_periods,
+                "sequence_length": cfg.sequence_length,
+                "output_format": cfg.output_format,
+                "class_names": list(cfg.class_names),
                 "scaler": split.scaler.to_dict() if split.scaler is not None else None,
                 "symbols": list(cfg.symbols),
                 "timeframes": list(cfg.timeframes),
                 "base_timeframe": cfg.base_timeframe,
             },
             metadata={
-                **_metadata(request, cfg, capabilities, input_size, architecture),
+                **_metadata(request, cfg, capabilities, input_size, record),
                 "lineage": lineage,
             },
         ),
@@ -305,7 +367,7 @@ def block_bars(cfg: StrategyConfig, split: dataset.SplitData) -> int:
     if given is not None:
         return given
     bars = split.context["test"]["time"].nunique()
-    return max(1, min(cfg.training.labels.label_lookahead, bars // 5))
+    return max(1, min(cfg.training.labels.horizon_bars, bars // 5))
 
 
 def _evaluate(
@@ -330,6 +392,8 @@ def _evaluate(
         block=block_bars(cfg, split),
         seed=seed,
         device=device,
+        space=label_space(cfg.class_names),
+        regression=cfg.output_format == "regression",
     )
     metrics["split"] = split.report
     if folds:
@@ -347,15 +411,13 @@ def _walk_forward(
 ) -> dict[str, Any]:
     """Each fold trains its own model (same settings and seed) on its past and is judged on
     its test window; the figures per fold, their mean and spread, and the pooled verdict."""
-    arch = cfg.model.architecture
+    space = label_space(cfg.class_names)
+    regression = cfg.output_format == "regression"
     per_fold, predictions, labels, contexts = [], [], [], []
     for number, fold in enumerate(folds, start=1):
-        model = build_model(
-            int(fold.X_train.shape[1]),
-            arch.hidden_layers,
-            arch.activation,
-            arch.dropout,
-            len(CLASS_NAMES),
+        model = build_network(
+            architecture(cfg),
+            int(fold.X_train.shape[-1]),
             generator=torch.Generator().manual_seed(seed),
         )
         train_model(
@@ -368,16 +430,20 @@ def _walk_forward(
             device=device,
             reporter=NullReporter(),
             token=token,
+            w_train=fold.w_train,
         )
-        predicted = predict_classes(model, fold.X_test, device)
+        predicted, truth, _ = predict_for_judging(
+            model, fold.X_test, fold.y_test, device, regression
+        )
         m = judge(
             predicted,
-            fold.y_test,
+            truth,
             fold.context["test"],
             cfg.training.evaluation,
             periods=periods,
             block=block_bars(cfg, fold),
             seed=seed,
+            space=space,
         )
         per_fold.append(
             {
@@ -397,7 +463,7 @@ def _walk_forward(
             }
         )
         predictions.append(predicted)
-        labels.append(fold.y_test)
+        labels.append(truth)
         contexts.append(fold.context["test"])
     pooled_context = pd.concat(contexts, ignore_index=True)
     pooled = judge(
@@ -406,12 +472,11 @@ def _walk_forward(
         pooled_context,
         cfg.training.evaluation,
         periods=periods,
-        block=max(
-            1, min(cfg.training.labels.label_lookahead, pooled_context["time"].nunique() // 5)
-        )
+        block=max(1, min(cfg.training.labels.horizon_bars, pooled_context["time"].nunique() // 5))
         if cfg.training.evaluation.block_bars is None
         else cfg.training.evaluation.block_bars,
         seed=seed,
+        space=space,
     )
     spread = {
         key: {

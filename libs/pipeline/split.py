@@ -112,19 +112,37 @@ def _mean_std(X: np.ndarray, rows: int = 65536) -> tuple[np.ndarray, np.ndarray]
     return mean, np.sqrt(m2 / count)
 
 
+# Per-column methods of a `columns` scaler (v3 nn_inputs normalization).
+COLUMN_METHODS: tuple[str, ...] = ("zscore", "minmax", "none")
+
+
 @dataclass
 class Scaler:
-    """Per-feature affine scaling. standard: (x - mean) / std; minmax: (x - min) / (max - min).
+    """Per-feature affine scaling. standard: (x - mean) / std; minmax: (x - min) / (max - min);
+    columns: one of zscore (= standard), minmax or none per column, as `columns` lists.
     A constant feature (std or range 0) is only shifted, never divided by zero."""
 
-    method: Literal["standard", "minmax"] = "standard"
+    method: Literal["standard", "minmax", "columns"] = "standard"
     params: dict[str, list[float]] = field(default_factory=dict)
+    columns: list[str] | None = None  # method "columns": each column's method
 
     def fit(self, X: np.ndarray) -> Scaler:
         X = np.asarray(X)
         if X.ndim != 2 or len(X) == 0:
             raise ValueError(f"the scaler needs a non-empty 2-D array, got shape {X.shape}")
-        if self.method == "standard":
+        if self.method == "columns":
+            methods = self.columns or []
+            if len(methods) != X.shape[1] or set(methods) - set(COLUMN_METHODS):
+                raise ValueError(f"columns: one of {COLUMN_METHODS} per feature, got {methods}")
+            # The statistics of the whole matrix, then picked per column: the same numbers
+            # as a standard or minmax scaler over every column gives.
+            mean, std = _mean_std(X)
+            lo, hi = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+            pick = np.asarray(methods)
+            offset = np.where(pick == "zscore", mean, np.where(pick == "minmax", lo, 0.0))
+            spread = np.where(pick == "zscore", std, np.where(pick == "minmax", hi - lo, 1.0))
+            self.params = {"offset": offset.tolist(), "scale": spread.tolist()}
+        elif self.method == "standard":
             mean, std = _mean_std(X)
             self.params = {"mean": mean.tolist(), "std": std.tolist()}
         elif self.method == "minmax":
@@ -137,7 +155,9 @@ class Scaler:
     def _offset_scale(self) -> tuple[np.ndarray, np.ndarray]:
         if not self.params:
             raise ValueError("the scaler is not fitted")
-        if self.method == "standard":
+        if self.method == "columns":
+            offset, scale = np.array(self.params["offset"]), np.array(self.params["scale"])
+        elif self.method == "standard":
             offset, scale = np.array(self.params["mean"]), np.array(self.params["std"])
         else:
             offset = np.array(self.params["min"])
@@ -157,8 +177,19 @@ class Scaler:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "params": {k: list(v) for k, v in self.params.items()}}
+        out: dict[str, Any] = {
+            "method": self.method,
+            "params": {k: list(v) for k, v in self.params.items()},
+        }
+        if self.columns is not None:
+            out["columns"] = list(self.columns)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Scaler:
-        return cls(method=data["method"], params={k: list(v) for k, v in data["params"].items()})
+        columns = data.get("columns")
+        return cls(
+            method=data["method"],
+            params={k: list(v) for k, v in data["params"].items()},
+            columns=list(columns) if columns is not None else None,
+        )

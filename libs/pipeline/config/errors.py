@@ -103,8 +103,21 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
+# Internal levels that do not exist in the YAML: their fields sit directly in the parent
+# (fuzzy_sets.<id>.sets.<set> is written fuzzy_sets.<id>.<set>; training.hyper.epochs is
+# written training.epochs).
+INLINE_FIELDS: tuple[str, ...] = ("hyper",)
+
+
 def _field_names(model: type[BaseModel]) -> list[str]:
-    return [info.alias or name for name, info in model.model_fields.items()]
+    names = []
+    for name, info in model.model_fields.items():
+        inner = _unwrap(info.annotation)
+        if name in INLINE_FIELDS and _is_model(inner):
+            names += _field_names(inner)
+        else:
+            names.append(info.alias or name)
+    return names
 
 
 def _field_type(model: type[BaseModel], key: str) -> Any:
@@ -157,7 +170,18 @@ def yaml_loc(loc: Iterable[str | int]) -> Loc:
     parts = list(loc)
     if len(parts) > 2 and parts[0] == "fuzzy_sets" and parts[2] == "sets":
         del parts[2]
+    if len(parts) > 1 and parts[0] == "training" and parts[1] in INLINE_FIELDS:
+        del parts[1]
     return tuple(parts)
+
+
+# Fields KTRDR files write that nothing here consumes: why, and what to use instead.
+NOT_CONSUMED: dict[str, str] = {
+    "output_activation": (
+        "nothing consumes it: the head is linear (class logits, or one return for "
+        "regression); decisions.output_format chooses the head"
+    ),
+}
 
 
 def describe(
@@ -171,11 +195,14 @@ def describe(
         loc = yaml_loc(raw_loc)
         path = format_path(loc)
         if kind == "extra_forbidden":
-            owner = model_at(root, raw_loc[:-1])
+            owner_loc = [p for p in raw_loc[:-1] if p not in INLINE_FIELDS]
+            owner = model_at(root, owner_loc)
             valid = _field_names(owner) if owner else []
             if len(raw_loc) == 1:
                 valid = [*valid, *extra_valid]
             message = f"unknown field; valid fields: {', '.join(valid)}"
+            if str(raw_loc[-1]) in NOT_CONSUMED:
+                message = f"{NOT_CONSUMED[str(raw_loc[-1])]} (remove it)"
             elsewhere = [p for p in hints.get(str(raw_loc[-1]), []) if p != path]
             if elsewhere:
                 message += f" (did you mean {' or '.join(elsewhere)}?)"

@@ -19,6 +19,9 @@ from libs.pipeline.indicators import catalog
 
 FEATURE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+DATA_SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# A fuzzy input's indicator: feature_id or feature_id.output.
+INDICATOR_REF = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_]+)?$")
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -28,11 +31,14 @@ class Section(BaseModel):
 
 
 class IndicatorConfig(Section):
-    """One indicator. In YAML its parameters sit beside `name` (KTRDR style); here in `params`."""
+    """One indicator. In YAML its parameters sit beside `name` (v1/v2) or `type` (v3, where the
+    mapping key is the feature_id); here in `params`. `data_source` computes it on another
+    series: another symbol's bars or a context_data series (aligned without look-ahead)."""
 
     name: str  # canonical (`bollinger_bands` is stored as `bbands`)
     feature_id: str
     params: dict[str, Any] = Field(default_factory=dict)
+    data_source: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -40,11 +46,23 @@ class IndicatorConfig(Section):
         if not isinstance(data, Mapping):
             raise ValueError("an indicator must be a mapping like {name: rsi, period: 14}")
         rest = dict(data)
-        raw_name = rest.pop("name", None)
+        if "type" in rest and "name" in rest:
+            raise SectionIssues.at("type", "type (v3) and name (v1/v2) both given; give one")
+        where = "type" if "type" in rest else "name"
+        raw_name = rest.pop(where, None)
         if not isinstance(raw_name, str) or not raw_name.strip():
             raise SectionIssues.at(
-                "name", "required (the indicator, e.g. rsi, macd, sma)", "missing"
+                where, "required (the indicator, e.g. rsi, macd, sma)", "missing"
             )
+        data_source = rest.pop("data_source", None)
+        if data_source is not None and (
+            not isinstance(data_source, str) or not DATA_SOURCE.match(data_source)
+        ):
+            message = (
+                f"{data_source!r} must name a symbol or a context_data series "
+                "(letters, digits, . _ -)"
+            )
+            raise SectionIssues.at("data_source", message)
         feature_id = rest.pop("feature_id", None) or raw_name.strip()
         nested = rest.pop("params", None) or {}
         if not isinstance(nested, Mapping):
@@ -54,7 +72,7 @@ class IndicatorConfig(Section):
         if name is None:
             known = ", ".join(catalog.KNOWN_NAMES)
             message = f"unknown indicator {raw_name!r}; valid indicators: {known}"
-            raise SectionIssues.at("name", message, "reference")
+            raise SectionIssues.at(where, message, "reference")
         params, issues = catalog.resolve_params(catalog.SPECS[name], given)
         if not isinstance(feature_id, str) or not FEATURE_ID.match(feature_id):
             message = (
@@ -64,14 +82,20 @@ class IndicatorConfig(Section):
             issues.append(ConfigIssue(("feature_id",), message))
         if issues:
             raise SectionIssues(issues)
-        return {"name": name, "feature_id": feature_id, "params": params}
+        out = {"name": name, "feature_id": feature_id, "params": params}
+        return {**out, "data_source": data_source} if data_source is not None else out
 
     @property
     def spec(self) -> catalog.IndicatorSpec:
         return catalog.SPECS[self.name]
 
     def to_ktrdr(self) -> dict[str, Any]:
-        return {"name": self.name, "feature_id": self.feature_id, **self.params}
+        out = {"name": self.name, "feature_id": self.feature_id, **self.params}
+        return {**out, "data_source": self.data_source} if self.data_source else out
+
+    def to_v3(self) -> dict[str, Any]:
+        out = {"type": self.name, **self.params}
+        return {**out, "data_source": self.data_source} if self.data_source else out
 
 
 _ARITY = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
@@ -121,8 +145,10 @@ class InputTransform(Section):
 
 
 class FuzzyInputConfig(Section):
-    """The fuzzy sets of one input (a feature_id or feature_id.output), by set name."""
+    """The fuzzy sets of one input, by set name. v1/v2 key the input by the indicator it reads
+    (a feature_id or feature_id.output); v3 names it freely and says which in `indicator`."""
 
+    indicator: str | None = None
     input_transform: InputTransform | None = None
     sets: dict[str, MembershipConfig]
 
@@ -131,10 +157,18 @@ class FuzzyInputConfig(Section):
     def _from_ktrdr(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             raise ValueError("must be a mapping of set names to [a, b, c] or {type, parameters}")
-        if set(data) <= {"input_transform", "sets"} and isinstance(data.get("sets"), Mapping):
+        own = {"indicator", "input_transform", "sets"}
+        if set(data) <= own and isinstance(data.get("sets"), Mapping):
             return data  # already in this model's own shape
-        sets = {key: value for key, value in data.items() if key != "input_transform"}
-        return {"input_transform": data.get("input_transform"), "sets": sets}
+        indicator = data.get("indicator")
+        if indicator is not None and (
+            not isinstance(indicator, str) or not INDICATOR_REF.match(indicator)
+        ):
+            message = f"{indicator!r} must be an indicator id, or id.output (macd_12_26_9.signal)"
+            raise SectionIssues.at("indicator", message)
+        sets = {key: value for key, value in data.items() if key not in own - {"sets"}}
+        out = {"input_transform": data.get("input_transform"), "sets": sets}
+        return {**out, "indicator": indicator} if indicator is not None else out
 
     @field_validator("sets")
     @classmethod
@@ -148,18 +182,59 @@ class FuzzyInputConfig(Section):
 
     def to_ktrdr(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        if self.indicator is not None:
+            out["indicator"] = self.indicator
         if self.input_transform is not None:
             out["input_transform"] = self.input_transform.model_dump()
         out.update({name: m.model_dump() for name, m in self.sets.items()})
         return out
 
 
+Normalization = Literal["minmax", "zscore", "none"]
+
+
+class NnInputConfig(Section):
+    """One entry of v3 `nn_inputs`: a fuzzy set's memberships or an indicator's raw values, on
+    all timeframes or the ones listed, normalised with statistics of the train split only."""
+
+    fuzzy_set: str | None = None
+    raw_indicator: str | None = None
+    timeframes: Literal["all"] | list[str] = "all"
+    # None: the default of the kind -- none for memberships (already in [0, 1]), zscore for
+    # raw indicator values (MACD in price units, RSI in 0..100).
+    normalization: Normalization | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NnInputConfig:
+        if (self.fuzzy_set is None) == (self.raw_indicator is None):
+            raise ValueError("give exactly one of fuzzy_set (an id) or raw_indicator (an id)")
+        if isinstance(self.timeframes, list) and not self.timeframes:
+            raise SectionIssues.at("timeframes", "empty; give `all` or timeframes to use")
+        return self
+
+    @property
+    def method(self) -> Normalization:
+        if self.normalization is not None:
+            return self.normalization
+        return "none" if self.fuzzy_set is not None else "zscore"
+
+    def to_ktrdr(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class ArchitectureConfig(Section):
+    """MLP: hidden_layers, activation, dropout. LSTM/GRU: sequence_length (bars per window,
+    the current bar and the ones before it), hidden_size, num_layers, dropout (between
+    recurrent layers and before the head). Fields of the other family are an error."""
+
     hidden_layers: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: [64, 32], min_length=1
     )
     activation: Literal["relu", "tanh", "sigmoid", "leaky_relu", "gelu"] = "relu"
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    sequence_length: int | None = Field(default=None, ge=1, le=1000)
+    hidden_size: int | None = Field(default=None, ge=1)
+    num_layers: int | None = Field(default=None, ge=1, le=16)
 
 
 class FeaturesConfig(Section):

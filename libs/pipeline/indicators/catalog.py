@@ -58,6 +58,8 @@ class IndicatorSpec:
     # its window for a finite one, window + smoothing for a recursive one.
     warmup: Callable[[Mapping[str, Any]], int] = field(repr=False, compare=False)
     outputs: tuple[str, ...] = ()  # () = one output; else primary first
+    # Other names a parameter is written under in KTRDR files (MACD's fast/slow/signal).
+    aliases: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def primary(self) -> str | None:
@@ -82,6 +84,34 @@ def col(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 def hlc(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return col(frame, "high"), col(frame, "low"), col(frame, "close")
+
+
+def _bb_width(ta: Any, f: pd.DataFrame, p: Mapping[str, Any]) -> np.ndarray:
+    """(upper - lower) / middle of the Bollinger Bands: their width relative to the price."""
+    upper, middle, lower = ta.BBANDS(
+        col(f, p["source"]),
+        timeperiod=p["period"],
+        nbdevup=p["multiplier"],
+        nbdevdn=p["multiplier"],
+        matype=ta.MA_Type.SMA,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray((upper - lower) / middle, dtype=np.float64)
+
+
+def _squeeze(ta: Any, f: pd.DataFrame, p: Mapping[str, Any]) -> np.ndarray:
+    """How far the Bollinger Bands sit inside the Keltner Channels: 1 - BB half-width / KC
+    half-width, clipped to [0, 1] (0: no squeeze, the bands reach the channels or beyond;
+    1: full squeeze, the bands have collapsed onto their middle). BB half-width =
+    bb_multiplier x the close's standard deviation over bb_period; KC half-width =
+    kc_multiplier x ATR(kc_period)."""
+    close = col(f, "close")
+    std = ta.STDDEV(close, timeperiod=p["bb_period"], nbdev=1.0)
+    atr = ta.ATR(*hlc(f), timeperiod=p["kc_period"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (p["bb_multiplier"] * std) / (p["kc_multiplier"] * atr)
+    out = np.clip(1.0 - ratio, 0.0, 1.0)
+    return np.where(np.isnan(ratio), np.nan, out)
 
 
 SPECS: dict[str, IndicatorSpec] = {
@@ -130,6 +160,7 @@ SPECS: dict[str, IndicatorSpec] = {
                 + smoothing_bars(2 / (p["signal_period"] + 1))
             ),
             outputs=("line", "signal", "histogram"),
+            aliases={"fast": "fast_period", "slow": "slow_period", "signal": "signal_period"},
         ),
         IndicatorSpec(
             "bbands",
@@ -201,6 +232,25 @@ SPECS: dict[str, IndicatorSpec] = {
             lambda ta, f, p: (ta.MFI(*hlc(f), col(f, "volume"), timeperiod=p["period"]),),
             warmup=lambda p: p["period"],
         ),
+        IndicatorSpec(
+            "bollingerbandwidth",
+            {"period": _period(20), "multiplier": Param(float, 2.0, 0.0), "source": _SOURCE},
+            lambda ta, f, p: (_bb_width(ta, f, p),),
+            warmup=lambda p: p["period"] - 1,
+        ),
+        IndicatorSpec(
+            "squeezeintensity",
+            {
+                "bb_period": _period(20),
+                "bb_multiplier": Param(float, 2.0, 0.0),
+                "kc_period": _period(20),
+                "kc_multiplier": Param(float, 1.5, 0.0),
+            },
+            lambda ta, f, p: (_squeeze(ta, f, p),),
+            warmup=lambda p: max(
+                p["bb_period"] - 1, p["kc_period"] + smoothing_bars(1 / max(p["kc_period"], 2))
+            ),
+        ),
         # OBV is a running total: its level depends on the first bar forever; no warm-up
         # makes it start-independent (use its changes through another indicator instead).
         IndicatorSpec(
@@ -212,7 +262,13 @@ SPECS: dict[str, IndicatorSpec] = {
     )
 }
 
-ALIASES: dict[str, str] = {"bollinger_bands": "bbands"}
+ALIASES: dict[str, str] = {
+    "bollinger_bands": "bbands",
+    "bollinger_band_width": "bollingerbandwidth",
+    "bbwidth": "bollingerbandwidth",
+    "williamsr": "williams_r",
+    "squeeze_intensity": "squeezeintensity",
+}
 
 KNOWN_NAMES: tuple[str, ...] = tuple(sorted([*SPECS, *ALIASES]))
 
@@ -254,6 +310,14 @@ def resolve_params(
     located at its parameter (relative to the indicator)."""
     issues: list[ConfigIssue] = []
     valid = ", ".join(spec.params) or "(none)"
+    given = dict(given)
+    for alias, name in spec.aliases.items():
+        if alias not in given:
+            continue
+        if name in given:
+            message = f"{alias} and {name} name the same parameter of {spec.name}; give one"
+            issues.append(ConfigIssue((alias,), message))
+        given[name] = given.pop(alias)
     for key in given:
         if key not in spec.params:
             message = f"unknown parameter for {spec.name}; valid parameters: {valid}"

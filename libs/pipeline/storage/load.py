@@ -15,14 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from libs.pipeline.model import CLASS_NAMES, build_model
+from libs.pipeline.model import CLASS_NAMES, build_network
 
 
 @dataclass(frozen=True)
 class Prediction:
-    probabilities: np.ndarray  # (rows, 3): P(BUY), P(HOLD), P(SELL)
+    probabilities: np.ndarray  # (rows, classes): P(BUY), P(HOLD), P(SELL) (or the regimes)
     classes: np.ndarray  # (rows,) 0=BUY 1=HOLD 2=SELL
     labels: list[str]  # "BUY" | "HOLD" | "SELL" per row
+    # A regression model's predicted returns; its classes are their signs (BUY > 0, SELL < 0)
+    # and its probabilities are empty.
+    values: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,34 @@ class LoadedModel:
     def feature_names(self) -> list[str]:
         return list(self.features["feature_names"])
 
+    @property
+    def sequence_length(self) -> int:
+        return int(self.features.get("sequence_length", 1))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.features.get("class_names") or CLASS_NAMES)
+
     @torch.no_grad()
     def predict(self, X: np.ndarray) -> Prediction:
+        """X: (rows, features), or (rows, sequence_length, features) for a sequence model
+        (dataset.prediction_features builds either)."""
         X = np.ascontiguousarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            raise ValueError(
-                f"X: expected shape (rows, {len(self.feature_names)}), got {tuple(X.shape)}"
+        width, length = len(self.feature_names), self.sequence_length
+        shape = (width,) if length == 1 else (length, width)
+        if X.shape[1:] != shape:
+            expected = ", ".join(["rows", *(str(d) for d in shape)])
+            raise ValueError(f"X: expected shape ({expected}), got {tuple(X.shape)}")
+        output = self.model(torch.from_numpy(X))
+        if self.features.get("output_format") == "regression":
+            values = output[:, 0].double().numpy()
+            classes = np.where(values > 0, 0, np.where(values < 0, 2, 1))
+            return Prediction(
+                np.zeros((len(values), 0)), classes, [CLASS_NAMES[c] for c in classes], values
             )
-        probs = torch.softmax(self.model(torch.from_numpy(X)), dim=1).numpy()
+        probs = torch.softmax(output, dim=1).numpy()
         classes = probs.argmax(axis=1)
-        return Prediction(probs, classes, [CLASS_NAMES[c] for c in classes])
+        return Prediction(probs, classes, [self.class_names[c] for c in classes])
 
 
 def load_model(path: Path | str) -> LoadedModel:
@@ -57,14 +78,7 @@ def load_model(path: Path | str) -> LoadedModel:
     if missing:
         raise FileNotFoundError(f"{path}: not a saved model folder (missing {', '.join(missing)})")
     metadata = _read_json(path / "metadata.json")
-    arch = metadata["architecture"]
-    model = build_model(
-        int(metadata["input_size"]),
-        arch["hidden_layers"],
-        arch["activation"],
-        float(arch.get("dropout", 0.0)),
-        int(arch.get("num_classes", len(CLASS_NAMES))),
-    )
+    model = build_network(metadata["architecture"], int(metadata["input_size"]))
     state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     model.eval()

@@ -44,9 +44,9 @@ from libs.pipeline.training.checkpoint import (
 )
 from libs.pipeline.training.setup import (
     EarlyStopping,
+    Objective,
     Scheduler,
     TrainParams,
-    class_weight_tensor,
     make_optimizer,
     make_scheduler,
 )
@@ -77,7 +77,8 @@ class TrainOutcome:
 class _RunningStats:
     """Running loss/accuracy over one epoch, folded lazily from detached tensors."""
 
-    def __init__(self, y_epoch: torch.Tensor) -> None:
+    def __init__(self, y_epoch: torch.Tensor, objective: Objective | None = None) -> None:
+        self.objective = objective  # what counts as correct (None: the largest logit)
         self.y_epoch = y_epoch  # labels in this epoch's (permuted) order
         self.losses: list[torch.Tensor] = []
         self.logits: list[torch.Tensor] = []
@@ -101,7 +102,11 @@ class _RunningStats:
         # (timing-driven) fold covers, or the same seed would give different metrics per path.
         for batch_loss, size in zip(losses.cpu().tolist(), sizes.tolist(), strict=True):
             self.loss_sum += batch_loss * size
-        self.correct += int((logits.argmax(1) == target).sum())
+        if self.objective is None:
+            hits = logits.argmax(1) == target
+        else:
+            hits = self.objective.correct(logits, target)
+        self.correct += int(hits.sum())
         self.folded_rows += rows
         self.losses.clear()
         self.logits.clear()
@@ -124,7 +129,7 @@ class _RunningStats:
 
 @torch.no_grad()
 def evaluate_loss(
-    model: nn.Module, criterion: nn.Module, X: torch.Tensor, y: torch.Tensor, chunk: int = 65536
+    model: nn.Module, criterion: Objective, X: torch.Tensor, y: torch.Tensor, chunk: int = 65536
 ) -> tuple[float, float]:
     """Mean loss and accuracy in eval mode, in chunks so a huge split does not blow memory."""
     if X.shape[0] == 0:
@@ -137,7 +142,7 @@ def evaluate_loss(
         xb, yb = X[start : start + chunk], y[start : start + chunk]
         logits = model(xb)
         loss_sum += criterion(logits, yb) * xb.shape[0]
-        correct += (logits.argmax(1) == yb).sum()
+        correct += criterion.correct(logits, yb).sum()
     model.train(was_training)
     return float(loss_sum) / X.shape[0], int(correct) / X.shape[0]
 
@@ -155,6 +160,7 @@ def train_model(
     token: CancellationToken | None = None,
     stats_interval_s: float = 0.05,
     checkpoints: CheckpointSink | None = None,
+    w_train: np.ndarray | None = None,
 ) -> TrainOutcome:
     """Train `model` in place; on return it holds the best epoch's weights (by the monitored
     metric). Raises TrainingCancelled within one batch of the token being set.
@@ -166,14 +172,15 @@ def train_model(
     token = token or Never()
     device = torch.device(device)
     model.to(device)
-    Xt, yt = _as_tensor(X_train, torch.float32, device), _as_tensor(y_train, torch.int64, device)
-    Xv, yv = _as_tensor(X_val, torch.float32, device), _as_tensor(y_val, torch.int64, device)
+    # The loss (and the target dtype: classes or returns); w_train: per-row loss weights.
+    criterion = Objective(params, y_train).to(device)
+    target = criterion.target_dtype
+    Xt, yt = _as_tensor(X_train, torch.float32, device), _as_tensor(y_train, target, device)
+    Xv, yv = _as_tensor(X_val, torch.float32, device), _as_tensor(y_val, target, device)
+    wt = None if w_train is None else _as_tensor(w_train, torch.float32, device)
     n = Xt.shape[0]
     if n == 0:
         raise ValueError("X_train: no training rows")
-
-    weights = class_weight_tensor(params.class_weights, y_train, params.num_classes)
-    criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     run = _Run(
         model=model,
         optimizer=make_optimizer(params, model.parameters()),
@@ -205,7 +212,8 @@ def train_model(
             run.epoch_shuffle_state = run.shuffle_gen.get_state()
             perm = torch.randperm(n, generator=run.shuffle_gen).to(device)
             X_epoch, y_epoch = Xt[perm], yt[perm]
-            stats = run.take_stats(y_epoch)
+            w_epoch = None if wt is None else wt[perm]
+            stats = run.take_stats(y_epoch, criterion)
             last_fold = last_checkpoint = epoch_started
             lr = run.optimizer.param_groups[0]["lr"]
             first = run.batch
@@ -213,9 +221,10 @@ def train_model(
                 xb = X_epoch[b * bs : (b + 1) * bs]
                 yb = y_epoch[b * bs : (b + 1) * bs]
                 run.optimizer.zero_grad(set_to_none=True)
+                wb = None if w_epoch is None else w_epoch[b * bs : (b + 1) * bs]
                 logits = model(xb)
-                loss = criterion(logits, yb)
-                loss.backward()
+                loss = criterion(logits, yb, wb)
+                loss.backward()  # type: ignore[no-untyped-call]
                 if params.gradient_clip:
                     nn.utils.clip_grad_norm_(model.parameters(), params.gradient_clip)
                 run.optimizer.step()
@@ -316,8 +325,10 @@ class _Run:
     stats: _RunningStats | None = None
     resumed_stats: tuple[float, int, int] = (0.0, 0, 0)  # loss_sum, correct, rows
 
-    def take_stats(self, y_epoch: torch.Tensor) -> _RunningStats:
-        self.stats = _RunningStats(y_epoch)
+    def take_stats(
+        self, y_epoch: torch.Tensor, objective: Objective | None = None
+    ) -> _RunningStats:
+        self.stats = _RunningStats(y_epoch, objective)
         loss_sum, correct, rows = self.resumed_stats
         self.stats.loss_sum, self.stats.correct, self.stats.folded_rows = loss_sum, correct, rows
         self.resumed_stats = (0.0, 0, 0)

@@ -15,6 +15,8 @@ import torch
 from libs.pipeline.config import training as defaults
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+LOSSES = ("cross_entropy", "focal", "huber", "mse")
+REGRESSION_LOSSES = ("huber", "mse")
 SCHEDULERS = ("reduce_on_plateau", "step", "exponential", "none")
 MONITORS = ("val_loss", "val_accuracy")
 
@@ -62,10 +64,18 @@ class TrainParams:
     gradient_clip: float | None = None
     class_weights: str | Sequence[float] | None = None  # "balanced" | one weight per class
     seed: int = 42
-    num_classes: int = 3
+    num_classes: int = 3  # outputs of the head (1 for a regression loss)
+    loss: str = "cross_entropy"
+    focal_gamma: float = 2.0
+    huber_delta: float = 1.0
+
+    @property
+    def regression(self) -> bool:
+        return self.loss in REGRESSION_LOSSES
 
     def __post_init__(self) -> None:
         _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, OPTIMIZERS)
+        _check(self.loss in LOSSES, "loss", self.loss, LOSSES)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -161,3 +171,63 @@ class EarlyStopping:
 
     def should_stop(self) -> bool:
         return self.params is not None and self.epochs_without_improvement >= self.params.patience
+
+
+class Objective:
+    """The loss the loop minimises and what counts as a correct prediction.
+
+    Classification: cross_entropy (torch's, with the class weights) or focal (cross entropy
+    scaled by (1 - p_true)^gamma, Lin et al. 2017); a row is correct when its largest logit
+    is the label. Regression (one output): mse or huber (delta); correct when the predicted
+    return has the label's sign (directional accuracy). Optional per-row weights (triple
+    barrier uniqueness) make the batch loss a weighted mean."""
+
+    def __init__(self, params: TrainParams, y_train: np.ndarray | torch.Tensor) -> None:
+        self.params = params
+        self.class_weights = (
+            None
+            if params.regression
+            else class_weight_tensor(params.class_weights, y_train, params.num_classes)
+        )
+        self.target_dtype = torch.float32 if params.regression else torch.int64
+        self._cross_entropy: torch.nn.CrossEntropyLoss | None = None
+
+    def to(self, device: torch.device) -> Objective:
+        if self.class_weights is not None:
+            self.class_weights = self.class_weights.to(device)
+        if self.params.loss == "cross_entropy":
+            self._cross_entropy = torch.nn.CrossEntropyLoss(weight=self.class_weights)
+        return self
+
+    def __call__(
+        self, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        functional = torch.nn.functional
+        loss = self.params.loss
+        if loss == "cross_entropy" and weight is None and self._cross_entropy is not None:
+            loss_value: torch.Tensor = self._cross_entropy(output, target)
+            return loss_value  # bit for bit the v1/v2 loss
+        if loss in ("cross_entropy", "focal"):
+            rows = functional.cross_entropy(
+                output, target, weight=self.class_weights, reduction="none"
+            )
+            if loss == "focal":
+                p_true = torch.exp(-functional.cross_entropy(output, target, reduction="none"))
+                rows = (1.0 - p_true) ** self.params.focal_gamma * rows
+        else:
+            predicted = output.squeeze(-1)
+            rows = (
+                functional.mse_loss(predicted, target, reduction="none")
+                if loss == "mse"
+                else functional.huber_loss(
+                    predicted, target, reduction="none", delta=self.params.huber_delta
+                )
+            )
+        if weight is None:
+            return rows.mean()
+        return (rows * weight).sum() / weight.sum().clamp_min(1e-12)
+
+    def correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.params.regression:
+            return torch.sign(output.squeeze(-1)) == torch.sign(target)
+        return output.argmax(1) == target
