@@ -1,6 +1,6 @@
-"""`ktrdr strategies list | validate`: the strategy files of this machine, and whether one would
-train, checked by the very loader the trainer uses (no service needed). The service's own list
-is `GET /api/v1/strategies`.
+"""`ktrdr strategies list | validate | migrate`: the strategy files of this machine, whether one
+would train, checked by the very loader the trainer uses (no service needed), and the v3 form
+of a v1/v2 file. The service's own list is `GET /api/v1/strategies`.
 
 Exit codes: 0 valid (warnings, like unused sections, are printed but pass); 2 not valid or not
 found.
@@ -14,7 +14,8 @@ from typing import Any
 import typer
 
 strategies_app = typer.Typer(
-    help="Strategy files: list them, check one before training it.", no_args_is_help=True
+    help="Strategy files: list them, check one before training it, migrate one to v3.",
+    no_args_is_help=True,
 )
 EXIT_INVALID = 2
 
@@ -96,6 +97,78 @@ def validate_command(
         f"{', '.join(cfg.symbols)} on {', '.join(cfg.timeframes)}",
         soft_wrap=True,
     )
+
+
+def dump_v3(document: dict[str, Any]) -> str:
+    """YAML as a researcher would write it: sections in order, short lists of numbers and
+    triangular sets ([a, b, c]) on one line."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+        flat = all(not isinstance(v, dict | list) for v in data)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+    Dumper.add_representer(list, represent_list)
+
+    def shorthand(value: Any) -> Any:
+        if isinstance(value, dict):
+            if value.get("type") == "triangular" and set(value) == {"type", "parameters"}:
+                return list(value["parameters"])
+            return {k: shorthand(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shorthand(v) for v in value]
+        return value
+
+    document = {**document, "fuzzy_sets": shorthand(document.get("fuzzy_sets", {}))}
+    text: str = yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=96)
+    return text
+
+
+@strategies_app.command("migrate")
+def migrate_command(
+    file: Path = typer.Argument(..., help="A v1 (`data:`) or v2 (`training_data:`) strategy."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the v3 file here (default: print it)."
+    ),
+    in_place: bool = typer.Option(False, "--in-place", help="Replace FILE with its v3 form."),
+) -> None:
+    """Print (or write) the v3 form of FILE: every setting at its v3 place, hyper-parameters
+    under training.*, model.features' scaling as one normalization per nn_input, so the
+    migrated file trains the same weights."""
+    from rich.markup import escape
+
+    from libs.pipeline.config.errors import StrategyConfigError
+    from libs.pipeline.config.strategy import load_strategy
+    from libs.pipeline.migrate import migrate
+    from services.cli.consoles import make_console
+
+    errors = make_console(stderr=True)
+
+    def fail(message: str) -> None:
+        errors.print(f"[bold red]error:[/] {escape(_one_line(message))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INVALID)
+
+    if output is not None and in_place:
+        fail("--output and --in-place: give one")
+    try:
+        cfg = load_strategy(file)
+    except StrategyConfigError as exc:
+        fail(f"{file}: {exc}")
+    if cfg.version is not None and cfg.version.startswith("3"):
+        fail(f"{file}: already format v3 (version {cfg.version})")
+    text = dump_v3(migrate(cfg))
+    target = file if in_place else output
+    if target is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror}")
+    typer.echo(f"wrote the v3 form of {file} to {target}")
 
 
 def _one_line(error: Any) -> str:
