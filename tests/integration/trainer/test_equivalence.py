@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from libs.pipeline.config.strategy import load_strategy
 from libs.pipeline.jsonable import jsonable
 from tests.integration.trainer.harness import KTRDR, REPO, STRATEGY, nmr_request
 
@@ -50,8 +51,10 @@ def single_model_dir(models_dir: Path) -> Path:
     return found
 
 
-def start_ktrdr_train(start: str, end: str, models_dir: Path) -> subprocess.Popen[bytes]:
-    command = [str(KTRDR), "train", str(STRATEGY), "--start", start, "--end", end]
+def start_ktrdr_train(
+    start: str, end: str, models_dir: Path, strategy: Path = STRATEGY
+) -> subprocess.Popen[bytes]:
+    command = [str(KTRDR), "train", str(strategy), "--start", start, "--end", end]
     command += ["--epochs", "3", "--seed", "1234", "--device", "cpu"]
     command += ["--models-dir", str(models_dir), "--data-dir", str(REPO / "data")]
     return subprocess.Popen(
@@ -92,3 +95,33 @@ async def test_bus_trainer_and_ktrdr_train_give_identical_weights_and_metrics(
     # And the Completed event carries exactly the metrics that were saved.
     assert completed.training_metrics == jsonable(bus_metrics["training"])
     assert completed.test_metrics == jsonable(bus_metrics["test"])
+
+
+LSTM_STRATEGY = REPO / "tests" / "strategies_v3" / "lstm_triple_barrier.yaml"
+
+
+async def test_an_lstm_strategy_gives_identical_weights_locally_and_through_the_service(
+    probe, spawn, tmp_path
+):
+    """The v3 LSTM (triple-barrier labels, uniqueness weights, focal loss) through the bus
+    trainer and through `ktrdr train`: the same weights, bit for bit, and the same metrics."""
+    cfg = load_strategy(LSTM_STRATEGY)
+    req = nmr_request(epochs=3, seed=1234, strategy=cfg.snapshot()).model_copy(
+        update={"strategy_name": cfg.name}
+    )
+    cli_models = tmp_path / "cli-models"
+    cli = start_ktrdr_train(req.start_date, req.end_date, cli_models, LSTM_STRATEGY)
+    trainer = spawn("equivalence-lstm")
+    await probe.wait_ready(trainer)
+    await probe.publish(req)
+    completed = await probe.wait_terminal(req.training_id)
+    output, _ = await asyncio.to_thread(cli.communicate, timeout=300)
+    assert cli.returncode == 0, output.decode(errors="replace")
+    assert completed.type == "Completed", completed
+    bus_dir, cli_dir = Path(completed.model.path), single_model_dir(cli_models)
+    bus_weights, cli_weights = state_dict(bus_dir), state_dict(cli_dir)
+    assert any(name.startswith("recurrent.") for name in bus_weights)  # an LSTM indeed
+    assert bus_weights.keys() == cli_weights.keys()
+    for name, tensor in bus_weights.items():
+        assert torch.equal(tensor, cli_weights[name]), name
+    assert differences(metrics(bus_dir), metrics(cli_dir)) == []

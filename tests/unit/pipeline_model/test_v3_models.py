@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import yaml
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from libs.pipeline.config.strategy import load_strategy
 from libs.pipeline.data.synth import synth_ohlcv, write_ohlcv_csv
 from libs.pipeline.migrate import migrate, training_settings
 from libs.pipeline.pipeline import train_strategy
+from libs.pipeline.progress import TrainingCancelled
 from libs.pipeline.request import TrainingRequest
 from libs.pipeline.split import Scaler
 from libs.pipeline.storage.load import load_model
@@ -144,3 +146,60 @@ def test_ktrdr_strategies_migrate_writes_a_v3_file_that_trains_alike(tmp_path):
     assert again.exit_code == 2 and "already format v3" in again.output
     missing = runner.invoke(app, ["strategies", "migrate", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "cannot read strategy file" in missing.output
+
+
+def _sequences(X: np.ndarray, length: int = 4) -> np.ndarray:
+    return np.ascontiguousarray(dataset.sequence_windows(np.asarray(X, np.float32), length))
+
+
+SEQUENCE_SETUPS = {
+    "lstm-2-layers-dropout-focal": ({"type": "lstm", "num_layers": 2, "dropout": 0.3}, "focal"),
+    "gru-regression-huber": ({"type": "gru", "num_layers": 1, "dropout": 0.1}, "huber"),
+}
+
+
+@pytest.mark.parametrize("setup", list(SEQUENCE_SETUPS))
+@pytest.mark.parametrize("kill", [True, False])
+def test_sequence_models_resume_bit_identical(problem, setup, kill):
+    """LSTM/GRU go through the loop's checkpoints like the MLP: stopped mid-epoch (SIGTERM)
+    or killed, a resumed run ends with the uninterrupted run's weights, bit for bit."""
+    from libs.pipeline.model import build_network
+    from libs.pipeline.training.loop import train_model
+    from libs.pipeline.training.setup import TrainParams
+    from tests.support.checkpoints import MemoryCheckpoints
+    from tests.unit.pipeline_model.test_checkpoints import BATCHES, Killed, StopAt, digest
+
+    arch, loss = SEQUENCE_SETUPS[setup]
+    X, y, Xv, yv = problem
+    regression = loss == "huber"
+    if regression:  # classes 0, 1, 2 read as returns +1 %, 0, -1 %
+        y = (1.0 - np.asarray(y, np.float32)) * 0.01
+        yv = (1.0 - np.asarray(yv, np.float32)) * 0.01
+    data = (_sequences(X), y[3:], _sequences(Xv), yv[3:])
+    weights = np.linspace(0.5, 1.5, len(data[1])).astype(np.float32)
+    p = TrainParams(
+        epochs=2,
+        batch_size=32,
+        learning_rate=0.01,
+        seed=3,
+        loss=loss,
+        num_classes=1 if regression else 3,
+        huber_delta=0.01,
+    )
+
+    def make():
+        record = {**arch, "hidden_size": 8, "num_classes": p.num_classes}
+        return build_network(record, 6, generator=torch.Generator().manual_seed(1))
+
+    expected = make()
+    train_model(expected, *data, p, w_train=weights)
+    sink = MemoryCheckpoints()
+    stopper = StopAt(BATCHES + 5, kill=kill)
+    with pytest.raises(Killed if kill else TrainingCancelled):
+        train_model(
+            make(), *data, p, reporter=stopper, token=stopper, checkpoints=sink, w_train=weights
+        )
+    torch.manual_seed(999)
+    resumed = make()
+    train_model(resumed, *data, p, checkpoints=sink, w_train=weights)
+    assert digest(resumed) == digest(expected)
