@@ -18,8 +18,16 @@ import numpy as np
 import pandas as pd
 
 from libs.pipeline.classes import label_space
+from libs.pipeline.config.sections import IndicatorConfig
 from libs.pipeline.config.strategy import StrategyConfig
 from libs.pipeline.data import timeframes as tf
+from libs.pipeline.data.context import (
+    Series,
+    align_as_of,
+    context_series,
+    known_times,
+    symbol_bars,
+)
 from libs.pipeline.data.ohlcv import DataError, load_symbol, parse_bound
 from libs.pipeline.features import symbol_features
 from libs.pipeline.fuzzy import fuzzy_input
@@ -122,25 +130,78 @@ def load_frames(cfg: StrategyConfig, data_dir: Path, start: str | None, end: str
     }
 
 
-def compute_indicators(cfg: StrategyConfig, frames: Frames) -> Frames:
+def _converged(indicators: list[IndicatorConfig], values: pd.DataFrame) -> pd.DataFrame:
+    """Each indicator's columns NaN until it has converged (its spec's warm-up)."""
+    position = np.arange(len(values))
+    for indicator in indicators:
+        warmup = indicator.spec.warmup(indicator.params)
+        prefix = f"{indicator.feature_id}."
+        for column in values.columns:
+            if column == indicator.feature_id or column.startswith(prefix):
+                values[column] = values[column].mask(position < warmup)
+    return values
+
+
+def compute_indicators(cfg: StrategyConfig, frames: Frames, data_dir: Path | None = None) -> Frames:
     """Indicator columns (by feature_id, `feature_id.output`) on each timeframe's own bars,
     NaN until each indicator has converged (its spec's `warmup`: TA-Lib's own lookback plus,
     for recursive smoothing, the bars until the seed weighs at most CONVERGENCE), so no value
-    used depends on where the data file begins."""
+    used depends on where the data file begins. An indicator with a `data_source` is computed
+    on that series' own bars (read from `data_dir`) and aligned as of each row's close."""
+    own = [i for i in cfg.indicators if i.data_source is None]
+    sourced = [i for i in cfg.indicators if i.data_source is not None]
+    series = _SeriesCache(cfg, data_dir) if sourced else None
     out: Frames = {}
     for symbol, tfs in frames.items():
         out[symbol] = {}
         for timeframe, bars in tfs.items():
-            values = compute_frame(cfg.indicators, bars)
-            position = np.arange(len(values))
-            for indicator in cfg.indicators:
-                warmup = indicator.spec.warmup(indicator.params)
-                prefix = f"{indicator.feature_id}."
-                for column in values.columns:
-                    if column == indicator.feature_id or column.startswith(prefix):
-                        values[column] = values[column].mask(position < warmup)
-            out[symbol][timeframe] = values
+            values = _converged(own, compute_frame(own, bars)) if own else bars.iloc[:, :0].copy()
+            values.attrs.update(bars.attrs)
+            if series is not None:
+                decided = known_times(bars, timeframe)
+                for indicator in sourced:
+                    source = series.get(str(indicator.data_source), timeframe)
+                    computed = _converged([indicator], compute_frame([indicator], source.bars))
+                    aligned = align_as_of(computed, source.known_at, decided)
+                    for k, column in enumerate(computed.columns):
+                        values[column] = aligned[:, k]
+            ordered = values[_column_order(cfg, values)]
+            ordered.attrs.update(bars.attrs)
+            out[symbol][timeframe] = ordered
     return out
+
+
+def _column_order(cfg: StrategyConfig, values: pd.DataFrame) -> list[str]:
+    """The indicators' columns in the strategy's indicator order."""
+    ordered = []
+    for indicator in cfg.indicators:
+        prefix = f"{indicator.feature_id}."
+        ordered += [c for c in values.columns if c == indicator.feature_id or c.startswith(prefix)]
+    return ordered
+
+
+class _SeriesCache:
+    """data_source series, each read once per timeframe it is aligned to."""
+
+    def __init__(self, cfg: StrategyConfig, data_dir: Path | None) -> None:
+        if data_dir is None:
+            raise ValueError("indicators with a data_source need the data folder")
+        self.cfg, self.data_dir = cfg, Path(data_dir)
+        self.entries = {name: e for e in cfg.context_data for name in e.names()}
+        self.cache: dict[tuple[str, str], Series] = {}
+
+    def get(self, name: str, timeframe: str) -> Series:
+        entry = self.entries.get(name)
+        if entry is not None and entry.provider != "ib":
+            key = (name, "")
+            if key not in self.cache:
+                self.cache[key] = context_series(self.data_dir, entry, name)
+            return self.cache[key]
+        frame_tf = entry.timeframe if entry is not None and entry.timeframe else timeframe
+        key = (name, frame_tf)
+        if key not in self.cache:
+            self.cache[key] = symbol_bars(self.data_dir, name, frame_tf, self.cfg.session)
+        return self.cache[key]
 
 
 def compute_fuzzy(cfg: StrategyConfig, frames: Frames, indicators: Frames) -> Frames:
@@ -608,7 +669,7 @@ def prediction_features(
             cfg.session,
         )
     }
-    fuzzy = compute_fuzzy(cfg, bars, compute_indicators(cfg, bars))
+    fuzzy = compute_fuzzy(cfg, bars, compute_indicators(cfg, bars, data_dir))
     features = build_features(cfg, fuzzy)[symbol]
     missing = [name for name in feature_names if name not in features.columns]
     if missing:

@@ -65,6 +65,8 @@ def to_v3(cfg: StrategyConfig) -> dict[str, Any]:
         fuzzy_sets[key] = {"indicator": fuzzy.indicator or key, **body}
     out["fuzzy_sets"] = fuzzy_sets
     out["nn_inputs"] = _nn_inputs(cfg)
+    if cfg.context_data:
+        out["context_data"] = [entry.to_ktrdr() for entry in cfg.context_data]
     model = cfg.model.to_ktrdr()
     hyper = model.pop("training")
     model["features"] = {"lookback_periods": cfg.model.features.lookback_periods}
@@ -102,6 +104,7 @@ def training_settings(cfg: StrategyConfig) -> dict[str, Any]:
         "session": cfg.session,
         "dates": (cfg.start_date, cfg.end_date),
         "indicators": cfg.indicators,
+        "context": cfg.context_data,
         "inputs": {t: dataset.input_columns(cfg, t) for t in cfg.timeframes},
         "fuzzy": {
             k: (cfg.fuzzy_source(k)[1], f.input_transform, f.sets)

@@ -212,7 +212,7 @@ def train_strategy(
     indicators = phases.run(
         "indicators",
         f"{len(cfg.indicators)} indicators",
-        lambda: dataset.compute_indicators(cfg, frames),
+        lambda: dataset.compute_indicators(cfg, frames, request.data_dir),
     )
     fuzzy = phases.run(
         "fuzzy",

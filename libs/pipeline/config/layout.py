@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from libs.pipeline import names
+from libs.pipeline.config.context import ContextSeriesConfig
 from libs.pipeline.config.errors import ConfigIssue
 from libs.pipeline.config.sections import (
     FuzzyInputConfig,
@@ -44,6 +45,7 @@ class RawStrategy(Section):
     indicators: list[IndicatorConfig] = Field(min_length=1)
     fuzzy_sets: dict[str, FuzzyInputConfig] = Field(min_length=1)
     nn_inputs: list[NnInputConfig] | None = Field(default=None, min_length=1)
+    context_data: list[ContextSeriesConfig] = Field(default_factory=list)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingSection = Field(default_factory=TrainingSection)
 
@@ -188,6 +190,7 @@ def check_references(raw: RawStrategy) -> list[ConfigIssue]:
             issues.append(ConfigIssue(where, message, "reference"))
     if raw.nn_inputs is not None:
         issues += _check_nn_inputs(raw, valid, used)
+    issues += _check_data_sources(raw)
     for feature_id in ids:
         if feature_id not in used:
             message = (
@@ -238,6 +241,34 @@ def _check_nn_inputs(raw: RawStrategy, valid: dict[str, str], used: set[str]) ->
         if key not in fuzzy_used:
             message = "is not in nn_inputs, so it would have no effect; add it or remove it"
             issues.append(ConfigIssue(("fuzzy_sets", key), message, "reference"))
+    return issues
+
+
+CONTEXT_PREFIXES = ("fred_", "yield_spread_", "cot_")
+
+
+def _check_data_sources(raw: RawStrategy) -> list[ConfigIssue]:
+    """A data_source names a context_data series or a symbol (whose data file is read like
+    any symbol's); a provider-style name nothing declares is an error."""
+    declared = [name for entry in raw.context_data for name in entry.names()]
+    issues = []
+    duplicates = sorted({n for n in declared if declared.count(n) > 1})
+    if duplicates:
+        message = f"series declared more than once: {', '.join(duplicates)}"
+        issues.append(ConfigIssue(("context_data",), message))
+    for i, entry in enumerate(raw.context_data):
+        if entry.timeframe is not None and not tf.is_timeframe(entry.timeframe):
+            message = f"unknown {entry.timeframe!r}; valid timeframes: {', '.join(tf.TIMEFRAMES)}"
+            issues.append(ConfigIssue(("context_data", i, "timeframe"), message))
+    for i, indicator in enumerate(raw.indicators):
+        source = indicator.data_source
+        if source is None or source in declared:
+            continue
+        if source.startswith(CONTEXT_PREFIXES) or not names.SYMBOL.matches(source):
+            message = (
+                f"{source!r} is no context_data series; declared: {', '.join(declared) or 'none'}"
+            )
+            issues.append(ConfigIssue(("indicators", i, "data_source"), message, "reference"))
     return issues
 
 

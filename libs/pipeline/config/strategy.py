@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
+from libs.pipeline.config.context import ContextSeriesConfig
 from libs.pipeline.config.errors import ConfigIssue, StrategyConfigError, describe
 from libs.pipeline.config.layout import RawStrategy, check_names, check_references, resolve_layout
 from libs.pipeline.config.overrides import overridden_snapshot
@@ -73,6 +74,7 @@ class StrategyConfig(Section):
     # None (v1/v2, or v3 without nn_inputs): every fuzzy set on every timeframe, scaled as
     # model.features says.
     nn_inputs: list[NnInputConfig] | None = None
+    context_data: list[ContextSeriesConfig] = Field(default_factory=list)
     model: ModelConfig
     training: TrainingSection
     output_format: Literal["classification", "regression"] = "classification"
@@ -147,6 +149,8 @@ class StrategyConfig(Section):
         out["fuzzy_sets"] = {key: fuzzy.to_ktrdr() for key, fuzzy in self.fuzzy_sets.items()}
         if self.nn_inputs is not None:
             out["nn_inputs"] = [item.to_ktrdr() for item in self.nn_inputs]
+        if self.context_data:
+            out["context_data"] = [entry.to_ktrdr() for entry in self.context_data]
         out["model"] = self.model.to_ktrdr()
         if self.nn_inputs is not None:  # scaling is per input: model.features keeps the lags
             out["model"]["features"] = {"lookback_periods": self.model.features.lookback_periods}
@@ -230,6 +234,7 @@ def load_strategy(source: Path | Mapping[str, Any]) -> StrategyConfig:
         indicators=raw.indicators,
         fuzzy_sets=raw.fuzzy_sets,
         nn_inputs=raw.nn_inputs,
+        context_data=raw.context_data,
         model=raw.model,
         training=raw.training.model_copy(update={"evaluation": evaluation, "labels": labels}),
         output_format=output_format,  # type: ignore[arg-type]

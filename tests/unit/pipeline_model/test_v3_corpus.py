@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -29,7 +30,29 @@ def data_dir(tmp_path_factory) -> Path:
     for csv in (REPO / "data").glob("*.csv"):
         shutil.copy(csv, folder / csv.name)
     write_ohlcv_csv(synth_ohlcv(12000, "5m", seed=5, volatility=0.001), folder / "SYN5_5m.csv")
+    write_context(folder)
     return folder
+
+
+def write_context(folder: Path, seed: int = 8) -> None:
+    """SYN and GBPSYN hourly bars, FRED daily yields (two series), weekly CFTC net positions:
+    the files docs/strategy-format.md#context_data names."""
+    write_ohlcv_csv(synth_ohlcv(2000, "1h", seed=seed), folder / "SYN_1h.csv")
+    write_ohlcv_csv(synth_ohlcv(2000, "1h", seed=seed + 1), folder / "GBPSYN_1h.csv")
+    rng = np.random.default_rng(seed)
+    context = folder / "context"
+    context.mkdir(exist_ok=True)
+    days = pd.date_range("2019-12-01", periods=140, freq="D")
+    for series, level in (("DGS2", 1.5), ("IRLTLT01DEM156N", -0.3)):
+        values = level + np.cumsum(rng.normal(0, 0.03, len(days)))
+        pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "value": values}).to_csv(
+            context / f"fred_{series}.csv", index=False
+        )
+    weeks = pd.date_range("2017-01-03", "2020-04-30", freq="W-TUE")
+    net = np.cumsum(rng.normal(0, 5000, len(weeks)))
+    pd.DataFrame({"date": weeks.strftime("%Y-%m-%d"), "net": net}).to_csv(
+        context / "cot_EUR.csv", index=False
+    )
 
 
 def test_the_corpus_is_there():
@@ -268,3 +291,17 @@ def test_normalization_is_fitted_on_train_rows_only_and_saved_with_the_model(dat
     positions = times.get_indexer(test_times)
     assert (positions >= 0).all()
     np.testing.assert_array_equal(X[positions], split.X_test)
+
+
+def test_a_missing_context_file_is_one_line_naming_the_file(data_dir, tmp_path):
+    from libs.pipeline.data.ohlcv import DataError
+
+    folder = tmp_path / "data"
+    shutil.copytree(data_dir, folder)
+    (folder / "context" / "cot_EUR.csv").unlink()
+    doc = yaml.safe_load((CORPUS / "data_source_context.yaml").read_text())
+    with pytest.raises(DataError) as caught:
+        train_strategy(TrainingRequest(strategy=doc, data_dir=folder, models_dir=tmp_path / "m"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message == f"context series cot_EUR: no file {folder / 'context' / 'cot_EUR.csv'}"
