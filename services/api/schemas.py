@@ -168,8 +168,9 @@ class PredictRequest(_Request):
 
 class Prediction(BaseModel):
     timestamp: datetime
-    signal: str  # BUY | HOLD | SELL
-    probabilities: dict[str, float]
+    signal: str  # BUY | HOLD | SELL (a regime model: TREND_UP | TREND_DOWN | RANGE | VOLATILE)
+    probabilities: dict[str, float]  # per class; empty for a regression model
+    predicted_return: float | None = None  # a regression model's prediction (signal: its sign)
 
 
 # A model reference's parts: a version (`v3`, `1h_v3`, `latest`) or an alias (`champion`).

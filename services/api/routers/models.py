@@ -764,12 +764,16 @@ def _predict(
     if len(X) == 0:
         raise invalid("symbol", f"no bars with complete features for {body.symbol}")
     result = loaded.predict(X)
-    labels = ("BUY", "HOLD", "SELL")
+    names = loaded.class_names if result.values is None else ()
+    values = result.values if result.values is not None else [None] * len(index)
     return [
         Prediction(
             timestamp=ts.to_pydatetime(),
             signal=label,
-            probabilities={n: float(p) for n, p in zip(labels, probs, strict=True)},
+            probabilities={n: float(p) for n, p in zip(names, probs, strict=True)},
+            predicted_return=None if value is None else float(value),
         )
-        for ts, label, probs in zip(index, result.labels, result.probabilities, strict=True)
+        for ts, label, probs, value in zip(
+            index, result.labels, result.probabilities, values, strict=True
+        )
     ]

@@ -74,6 +74,26 @@ def test_each_v3_file_trains_and_its_model_predicts(path, data_dir, tmp_path):
     loaded = load_model(result.model.path)
     assert loaded.metadata["architecture"]["type"] == cfg.model.type
     assert loaded.features["sequence_length"] == cfg.sequence_length
+    from libs.pipeline import dataset
+    from libs.pipeline.split import Scaler
+
+    scaler = loaded.features["scaler"]
+    X, _ = dataset.prediction_features(
+        cfg,
+        data_dir,
+        cfg.symbols[0],
+        loaded.feature_names,
+        Scaler.from_dict(scaler) if scaler else None,
+        last_n=3,
+    )
+    prediction = loaded.predict(X)
+    assert len(prediction.labels) == 3
+    if cfg.output_format == "regression":
+        assert prediction.values is not None and np.isfinite(prediction.values).all()
+        assert set(prediction.labels) <= {"BUY", "HOLD", "SELL"}
+    else:
+        assert prediction.probabilities.shape == (3, len(cfg.class_names))
+        assert set(prediction.labels) <= set(cfg.class_names)
     if cfg.output_format == "regression":
         assert set(metrics["regression"]) >= {
             "mse",
