@@ -9,7 +9,7 @@ found.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -147,7 +147,7 @@ def migrate_command(
 
     errors = make_console(stderr=True)
 
-    def fail(message: str) -> None:
+    def fail(message: str) -> NoReturn:
         errors.print(f"[bold red]error:[/] {escape(_one_line(message))}", soft_wrap=True)
         raise typer.Exit(EXIT_INVALID)
 
