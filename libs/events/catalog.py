@@ -350,8 +350,9 @@ class Failed(Event):
 class Cancelled(Event):
     TYPE: ClassVar[str] = "Cancelled"
     ROUTING_KEY: ClassVar[str] = "training.cancelled"
-    # The API cancels a training no trainer has started (nothing to stop), the trainer one it runs.
-    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer", "api"})
+    # The API cancels a training no trainer has started (nothing to stop), the trainer one it
+    # runs; `ktrdr up`'s recovery (as the projector) a cancel the last run left half-done.
+    EMITTERS: ClassVar[frozenset[Emitter]] = frozenset({"trainer", "api", "projector"})
     CONTROL: ClassVar[bool] = True
 
     phase: str | None = None  # None when cancelled before any phase ran

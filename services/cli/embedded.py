@@ -13,7 +13,8 @@ runs on the in-memory store: nothing to migrate, and nothing kept when the proce
 
 The in-process bus forgets its queues when the process ends, so on start (in-process bus only)
 `recover_orphans` settles what the last run left behind: requests still queued are published
-again, trainings that were running end as Failed(retryable) -- nobody will finish them.
+again, trainings that were running continue from their newest checkpoint as their next attempt,
+and cancels left half-done end as Cancelled.
 
 On the first start (no API key stored), it makes an admin key and prints it once, with how to
 use it; KTRDR_BOOTSTRAP_API_KEY gives that key instead (stored if new, never printed).
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from libs.events.readmodels.trainings import ACTIVE_STATUSES, QUEUED
+from libs.events.readmodels.trainings import ACTIVE_STATUSES, CANCELLING, QUEUED
 from libs.logs import configure_logging
 from libs.settings import LogSettings, redacted
 from services.api.paths import API_PREFIX
@@ -50,8 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ktrdr.up")
 
-INTERRUPTED = "Interrupted"
-_INTERRUPTED_NAMESPACE = uuid.UUID("6b747264-7570-4000-8000-696e74727074")
+_RECOVERY_NAMESPACE = uuid.UUID("6b747264-7570-4000-8000-696e74727074")
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,10 @@ async def _run(
 
     stop = asyncio.Event()
     signals = _SignalCounter(stop)
-    trainer_settings = TrainerSettings()
     in_process_bus = is_in_process(api_settings.broker_url)
+    # The in-process bus has no delivery-ack timeout: a training holds its request as long as
+    # it runs, with no lease and no hand-overs.
+    trainer_settings = TrainerSettings(lease_s=None) if in_process_bus else TrainerSettings()
     projector = ProjectorService(
         ProjectorSettings(), stack.store, stack.bus, probe=stack.ping_database
     )
@@ -334,56 +336,64 @@ class _SignalCounter:
 
 
 async def recover_orphans(store: EventStore, bus: EventBus, *, relay_name: str) -> tuple[int, int]:
-    """Settle trainings a previous in-process run left unfinished; (republished, interrupted).
+    """Settle trainings a previous in-process run left unfinished; (republished, resumed).
 
     Queued requests the relay already published went down with the old in-process bus: publish
     them again (those after the relay's cursor the relay publishes itself). Trainings that were
-    running cannot be resumed: they end as Failed, retryable (shown as cancelled when a cancel
-    had been asked for). The Failed's event_id is derived from the training, so a crash during
-    recovery cannot add a second one."""
-    from libs.events.catalog import Failed, TrainingRequested
+    running continue from their newest checkpoint: their request is published again as the
+    copy the next attempt takes (its envelope's attempt is the one that was interrupted; the
+    event_id is the stored request's, so the log keeps it once). A training whose cancel was
+    asked for while it ran ends as Cancelled: nobody would finish stopping it otherwise."""
+    from libs.events.catalog import Cancelled, TrainingRequested
 
     relayed_up_to = await store.get_relay_cursor(relay_name)
     republish: list[Event] = []
-    interrupted: list[Event] = []
+    resumed = 0
+    cancelled: list[Event] = []
     cursor = None
     while True:
         page, cursor = await store.list_trainings(
             status=sorted(ACTIVE_STATUSES), after_cursor=cursor, limit=200
         )
         for state in page:
+            if state.status == CANCELLING:
+                cancelled.append(
+                    Cancelled(
+                        event_id=uuid.uuid5(_RECOVERY_NAMESPACE, state.training_id),
+                        training_id=state.training_id,
+                        tenant=state.tenant,
+                        source="projector",
+                        phase=state.phase,
+                        epoch=state.epoch,
+                        reason="`ktrdr up` stopped while this training was being cancelled",
+                    )
+                )
+                continue
+            stream = await store.read_stream(state.training_id, limit=50)
+            request = next((s for s in stream if isinstance(s.event, TrainingRequested)), None)
+            if request is None:
+                continue
             if state.status == QUEUED:
-                stream = await store.read_stream(state.training_id, limit=50)
-                request = next((s for s in stream if isinstance(s.event, TrainingRequested)), None)
-                if request is not None and request.position <= relayed_up_to:
+                if request.position <= relayed_up_to:
                     republish.append(request.event)
                 continue
-            interrupted.append(
-                Failed(
-                    event_id=uuid.uuid5(_INTERRUPTED_NAMESPACE, state.training_id),
-                    training_id=state.training_id,
-                    tenant=state.tenant,
-                    source="projector",
-                    error_type=INTERRUPTED,
-                    retryable=True,
-                    phase=state.phase,
-                    message="`ktrdr up` stopped while this training was running; submit it again",
-                )
-            )
+            republish.append(request.event.model_copy(update={"attempt": state.attempt}))
+            resumed += 1
         if cursor is None:
             break
-    if interrupted:
-        await store.append(interrupted)  # the relay publishes them (source "projector")
+    if cancelled:
+        await store.append(cancelled)  # the relay publishes them (source "projector")
     if republish:
         await bus.publish_many(republish)
-    if republish or interrupted:
+    if republish or cancelled:
         log.info(
-            "recovered from the last run: %d queued requests published again, "
-            "%d interrupted trainings marked failed",
-            len(republish),
-            len(interrupted),
+            "recovered from the last run: %d queued requests published again, %d running "
+            "trainings resume from their checkpoints, %d cancels completed",
+            len(republish) - resumed,
+            resumed,
+            len(cancelled),
         )
-    return len(republish), len(interrupted)
+    return len(republish) - resumed, resumed
 
 
 # --- small helpers --------------------------------------------------------------------------------

@@ -40,6 +40,11 @@ class GiveBack(HandBack):
     """Raised out of the handler so the bus requeues the request for another attempt."""
 
 
+class HandOver(Exception):
+    """The run reached its lease and checkpointed: the worker publishes a fresh copy of the
+    request (the next attempt continues from the checkpoint) and acks this delivery."""
+
+
 @dataclass(frozen=True)
 class TrainerIdentity:
     trainer_id: str
@@ -55,7 +60,7 @@ class TrainerIdentity:
 class WorkerConfig:
     models_dir: Path
     data_dir: Path
-    max_run_s: float
+    lease_s: float | None  # None: no lease (the in-process bus has no delivery-ack timeout)
     batch_progress_interval_s: float
     artifacts: ArtifactStore
     checkpoint_interval_s: float | None = 300.0  # None: at epoch ends only
@@ -196,15 +201,11 @@ class AttemptRunner:
         reason = token.reason
         if reason is StopReason.USER:
             return reporter.cancelled(stop.phase, stop.epoch, token.detail or "cancelled")
-        if reason is StopReason.DEADLINE:
-            return reporter.failed(
-                error_type="MaxRunTimeExceeded",
-                message=(
-                    f"the training ran past max_run_s={self.config.max_run_s:g}s (counted from "
-                    "delivery, kept below the broker's delivery-ack timeout) and was stopped"
-                ),
-                phase=stop.phase,
-                retryable=False,
+        if reason is StopReason.LEASE:
+            raise HandOver(
+                f"{reporter.envelope.training_id}: attempt {reporter.envelope.attempt} held its "
+                f"delivery for lease_s={self.config.lease_s:g}s; handing over at epoch "
+                f"{stop.epoch}"
             )
         # Shutdown, a lost delivery or another attempt's result: this attempt publishes no
         # terminal event; the request goes back (or is already back) to the queue.

@@ -22,7 +22,7 @@ from libs.events.catalog import TERMINAL_TYPES, CancelRequested, Event
 
 class StopReason(StrEnum):
     USER = "user"  # CancelRequested → publish Cancelled
-    DEADLINE = "deadline"  # held longer than max_run_s → publish Failed
+    LEASE = "lease"  # the delivery was held for lease_s → checkpoint, hand over to a fresh copy
     SHUTDOWN = "shutdown"  # SIGTERM grace expired → give the request back, publish nothing
     DELIVERY_LOST = "delivery_lost"  # the broker took the request back → it runs elsewhere
     SUPERSEDED = "superseded"  # another attempt already finished this training
@@ -52,7 +52,7 @@ class RunToken:
         if self._stop.is_set():
             return True
         if self._deadline is not None and self._clock() >= self._deadline:
-            self.cancel(StopReason.DEADLINE, "the run exceeded max_run_s")
+            self.cancel(StopReason.LEASE, "the delivery was held for lease_s")
             return True
         return False
 

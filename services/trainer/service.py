@@ -102,7 +102,7 @@ class TrainerService:
             WorkerConfig(
                 models_dir=settings.models_dir,
                 data_dir=settings.data_dir,
-                max_run_s=settings.max_run_s,
+                lease_s=settings.lease_s,
                 batch_progress_interval_s=settings.batch_progress_interval_s,
                 artifacts=artifacts,
                 checkpoint_interval_s=settings.checkpoint_interval_s or None,

@@ -41,11 +41,14 @@ class TrainerSettings(
     batch_progress_interval_s: float = Field(default=0.25, ge=0)
     # SIGTERM: how long the running training may take to finish before it is given back.
     shutdown_grace_s: float = Field(default=30.0, ge=0)
-    # The longest a request may be held unacked (waiting for a slot + running), counted from the
-    # moment it was delivered -- which is what the broker's consumer_timeout counts. Past it the
-    # training fails with MaxRunTimeExceeded instead of being taken back and run again.
-    max_run_s: float = Field(default=25 * 60, gt=0)
-    # The broker's consumer_timeout as configured (docs/trainer.md); max_run_s must stay below.
+    # The longest a trainer holds one delivery of a request (counted from delivery, which is
+    # what the broker's consumer_timeout counts). Past it the run checkpoints the batch it is at
+    # and hands over: it publishes a fresh copy of its request and acks the delivery, and the
+    # next attempt (on any trainer) continues from that checkpoint -- so a training runs as long
+    # as it needs, each delivery staying below the broker's timeout. None: no lease (`ktrdr up`
+    # on its in-process bus, which has no such timeout).
+    lease_s: float | None = Field(default=25 * 60, gt=0)
+    # The broker's consumer_timeout as configured (docs/trainer.md); lease_s must stay below.
     broker_consumer_timeout_s: float = Field(default=BROKER_CONSUMER_TIMEOUT_S, gt=0)
     # Checkpoints: one at every epoch end, and within an epoch at most every this many seconds
     # (0: no checkpoints within epochs); the newest `checkpoint_keep` of a training are kept.
@@ -59,11 +62,11 @@ class TrainerSettings(
     publish_retry_s: float = Field(default=0.5, gt=0)
 
     @model_validator(mode="after")
-    def _run_fits_in_ack_timeout(self) -> TrainerSettings:
-        if self.max_run_s >= self.broker_consumer_timeout_s:
+    def _lease_fits_in_ack_timeout(self) -> TrainerSettings:
+        if self.lease_s is not None and self.lease_s >= self.broker_consumer_timeout_s:
             raise ValueError(
-                f"max_run_s ({self.max_run_s:g}) must be below broker_consumer_timeout_s "
-                f"({self.broker_consumer_timeout_s:g}): a training still running when the broker's "
-                "delivery-ack timeout fires would be redelivered and run twice"
+                f"lease_s ({self.lease_s:g}) must be below broker_consumer_timeout_s "
+                f"({self.broker_consumer_timeout_s:g}): a delivery still held when the broker's "
+                "delivery-ack timeout fires is taken back (and counted against its delivery limit)"
             )
         return self

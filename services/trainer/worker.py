@@ -32,6 +32,7 @@ from libs.logs import log_context
 from services.trainer.attempt import (
     AttemptRunner,
     GiveBack,
+    HandOver,
     TrainerIdentity,
     TrainFn,
     WorkerConfig,
@@ -105,9 +106,13 @@ class TrainingWorker:
                 delivery.queue,
             )
             return
-        # The broker's consumer_timeout counts from delivery, so the run's deadline does too.
-        deadline = time.monotonic() + self.config.max_run_s
-        training_id, attempt = request.training_id, delivery.delivery_count + 1
+        # The broker's consumer_timeout counts from delivery, so the lease does too.
+        lease = self.config.lease_s
+        deadline = None if lease is None else time.monotonic() + lease
+        # A request's envelope attempt is the attempt it continues after (0 from the API; n
+        # on the copy an attempt n hands over, or `ktrdr up` republishes after a restart).
+        training_id = request.training_id
+        attempt = max(delivery.delivery_count, request.attempt) + 1
         with log_context(
             training_id=training_id,
             attempt=attempt,
@@ -117,7 +122,7 @@ class TrainingWorker:
             await self._handle(request, training_id, attempt, deadline)
 
     async def _handle(
-        self, request: TrainingRequested, training_id: str, attempt: int, deadline: float
+        self, request: TrainingRequested, training_id: str, attempt: int, deadline: float | None
     ) -> None:
         await self._wait_for_earlier_delivery(training_id, attempt)
         active = _Active(attempt)
@@ -177,7 +182,7 @@ class TrainingWorker:
             raise GiveBack(f"shutting down; giving back {request.training_id}")
 
     async def _handle_in_slot(
-        self, request: TrainingRequested, active: _Active, deadline: float
+        self, request: TrainingRequested, active: _Active, deadline: float | None
     ) -> None:
         training_id, attempt = request.training_id, active.attempt
         assert training_id is not None
@@ -224,6 +229,11 @@ class TrainingWorker:
         checkpoints = self.config.checkpoints(request.tenant, training_id)
         try:
             terminal = await self._runner.run(request, reporter, token, checkpoints)
+        except HandOver as handover:
+            # Confirmed before this delivery is acked: the request is never without a copy.
+            await self._publisher.publish(request.model_copy(update={"attempt": attempt}))
+            log.info("%s", handover)
+            return
         finally:
             self._control.unregister(training_id, token)
         await self._publisher.publish(terminal)

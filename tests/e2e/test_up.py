@@ -137,10 +137,12 @@ async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):
         url = await announced_url(up)
         await wait_ready(url, [up])
         async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=30) as client:
-            running = await submit(client, epochs=500)
+            running = await submit(client, epochs=12)
             queued = await submit(client, epochs=2)  # waits: the one trainer is busy
             async with SseReader(client, f"/api/v1/trainings/{running}/events") as sse:
-                await sse.until(lambda e: e.event == "BatchProgress", RUN_S)
+                await sse.until(
+                    lambda e: e.event == "EpochCompleted" and e.data["epoch"] >= 2, RUN_S
+                )
             assert (await client.get(f"/api/v1/trainings/{queued}")).json()["status"] == "queued"
         up.popen.kill()
         up.popen.wait(10)
@@ -152,13 +154,21 @@ async def test_up_restarted_after_kill_9_settles_what_was_left(workdir: Path):
         url = await announced_url(again)
         await wait_ready(url, [again])
         async with httpx.AsyncClient(headers=AUTH, base_url=url, timeout=30) as client:
-            view = (await client.get(f"/api/v1/trainings/{running}")).json()
-            assert view["status"] == "failed"
-            assert view["error"]["error_type"] == "Interrupted"
-            assert view["error"]["retryable"] is True
+            async with SseReader(client, f"/api/v1/trainings/{running}/events") as sse:
+                events = await sse.to_end(RUN_S)  # resumed from its checkpoint
+            resumed = [e for e in events if e.event == "Started"][-1].data
+            assert resumed["attempt"] == 2 and resumed["resume_epoch"] >= 3
+            epochs = [
+                e.data["epoch"]
+                for e in events
+                if e.event == "EpochCompleted" and e.data["attempt"] == 2
+            ]
+            assert epochs[0] == resumed["resume_epoch"] and epochs[-1] == 12
+            assert events[-1].event == "Completed", [e.event for e in events]
             async with SseReader(client, f"/api/v1/trainings/{queued}/events") as sse:
                 events = await sse.to_end(RUN_S)  # published again, so it runs now
         assert events[-1].event == "Completed", [e.event for e in events]
+        assert "1 running trainings resume from their checkpoints" in again.log()
         again.popen.send_signal(signal.SIGINT)
         assert await exit_code(again) == 0, again.tail()
     finally:

@@ -60,14 +60,14 @@ def test_unregister_forgets_only_its_own_token():
     assert state.running_ids() == []
 
 
-def test_token_deadline_and_first_reason_wins():
+def test_token_lease_and_first_reason_wins():
     now = [10.0]
     token = RunToken(deadline=12.0, clock=lambda: now[0])
     assert not token.is_cancelled()
     now[0] = 12.0
-    assert token.is_cancelled() and token.reason is StopReason.DEADLINE
+    assert token.is_cancelled() and token.reason is StopReason.LEASE
     token.cancel(StopReason.USER, "too late")
-    assert token.reason is StopReason.DEADLINE
+    assert token.reason is StopReason.LEASE
 
 
 def test_cancel_all_stops_every_running_token():

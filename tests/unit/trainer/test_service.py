@@ -177,17 +177,37 @@ async def test_poison_bodies_are_left_to_the_projector_and_the_trainer_keeps_ser
         assert pipeline.max_running == 1  # only the good request ran
 
 
-async def test_run_past_max_run_s_fails_instead_of_being_redelivered(tmp_path):
+async def test_a_run_past_its_lease_hands_over_to_the_next_attempt_and_completes(tmp_path):
     async with Harness(tmp_path) as h:
         pipeline = FakePipeline(hold=True)
-        await h.trainer(pipeline, max_run_s=0.3, broker_consumer_timeout_s=1)
+        await h.trainer(pipeline, lease_s=0.3, broker_consumer_timeout_s=1)
         req = requested()
         await h.bus.publish(req)
+        await h.wait_for(lambda _: len(h.of(req.training_id, "Started")) >= 2)
+        pipeline.release.set()
         terminal = await h.wait_terminal(req.training_id)
 
-        assert terminal.type == "Failed" and terminal.error_type == "MaxRunTimeExceeded"
-        assert terminal.retryable is False and terminal.phase == "training"
-        assert len(pipeline.calls) == 1
+        assert terminal.type == "Completed"
+        attempts = [e.attempt for e in h.of(req.training_id, "Started")]
+        assert attempts == list(range(1, len(attempts) + 1)) and terminal.attempt == attempts[-1]
+        assert [e.type for e in h.of(req.training_id) if e.is_terminal] == ["Completed"]
+        # Each hand-over is a copy of the request (same event_id: stored once) that says which
+        # attempt it continues after.
+        copies = [e for e in h.of(req.training_id, "TrainingRequested") if e.attempt > 0]
+        assert [c.attempt for c in copies] == attempts[:-1]
+        assert {c.event_id for c in copies} == {req.event_id}
+
+
+async def test_without_a_lease_a_run_holds_its_request_as_long_as_it_runs(tmp_path):
+    async with Harness(tmp_path) as h:
+        pipeline = FakePipeline(hold=True)
+        await h.trainer(pipeline, lease_s=None)
+        req = requested()
+        await h.bus.publish(req)
+        await h.wait_for(lambda _: pipeline.batches_run >= 100)  # >= 0.5 s of held batches
+        pipeline.release.set()
+        terminal = await h.wait_terminal(req.training_id)
+        assert (terminal.type, terminal.attempt) == ("Completed", 1)
 
 
 async def test_concurrency_one_runs_requests_of_both_queues_one_at_a_time(tmp_path):
