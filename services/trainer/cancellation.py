@@ -32,11 +32,19 @@ class RunToken:
     """The CancellationToken of one run; the first reason to stop wins."""
 
     def __init__(
-        self, deadline: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        can_hand_over: Callable[[], bool] = lambda: True,
     ) -> None:
         self._stop = threading.Event()
-        self._deadline = deadline
+        self._deadline = deadline  # the lease's end
         self._clock = clock
+        # Whether stopping now would keep progress: a hand-over only pays where the run
+        # checkpoints (within training, after this attempt's first batch), or attempts that
+        # never reach training would hand over forever.
+        self._can_hand_over = can_hand_over
         self.reason: StopReason | None = None
         self.detail = ""
 
@@ -51,7 +59,7 @@ class RunToken:
     def is_cancelled(self) -> bool:
         if self._stop.is_set():
             return True
-        if self._deadline is not None and self._clock() >= self._deadline:
+        if self._deadline is not None and self._clock() >= self._deadline and self._can_hand_over():
             self.cancel(StopReason.LEASE, "the delivery was held for lease_s")
             return True
         return False

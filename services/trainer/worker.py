@@ -216,7 +216,12 @@ class TrainingWorker:
 
         if active.lost:
             raise GiveBack(f"{training_id}: attempt {attempt} superseded by a redelivery")
-        token = active.token = RunToken(deadline=deadline)
+        token = active.token = RunToken(
+            deadline=deadline,
+            can_hand_over=lambda: (
+                reporter.current_phase == "training" and reporter.batches_seen > 0
+            ),
+        )
         # No await between the checks above and this registration: a CancelRequested the
         # control reader applies from now on reaches the token.
         self._control.register(
