@@ -6,7 +6,8 @@ channels, then restores the global value at once so other clients' new channels 
 the tick goes back to 60 s in a finally. The broker then closes the trainer's request channel
 under attempt 1; the robust channel reopens and the request comes back as attempt 2. The
 trainer must stop attempt 1 at once, so only attempt 2 goes on -- never two runs, never two
-terminal events. (In production max_run_s keeps every run below the timeout: docs/trainer.md.)
+terminal events. (In production the trainer's lease keeps every delivery below the timeout,
+handing over to the next attempt, which resumes from its checkpoint: docs/trainer.md.)
 """
 
 from __future__ import annotations

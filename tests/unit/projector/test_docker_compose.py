@@ -109,7 +109,7 @@ def test_broker_ack_timeout_covers_the_longest_training(compose):
     told_s = float(trainer["KTRDR_BROKER_CONSUMER_TIMEOUT_S"])
     assert consumer_timeout_ms > 30 * 60 * 1000, "raised above RabbitMQ's 30 min default"
     assert told_s * 1000 == consumer_timeout_ms
-    assert float(trainer["KTRDR_MAX_RUN_S"]) < told_s
+    assert float(trainer["KTRDR_LEASE_S"]) < told_s
     grace = float(trainer["KTRDR_SHUTDOWN_GRACE_S"])
     assert float(services["trainer-cpu"]["stop_grace_period"].rstrip("s")) > grace
 
