@@ -153,14 +153,15 @@ class TrainingWorker:
         while (earlier := self._active.get(training_id)) is not None:
             if earlier.attempt < attempt:
                 earlier.lost = True
-                if earlier.token is not None:
-                    detail = f"its request was redelivered as attempt {attempt}"
-                    earlier.token.cancel(StopReason.DELIVERY_LOST, detail)
-                log.warning(
-                    "%s: delivery of attempt %d was taken back by the broker; stopping it",
-                    training_id,
-                    earlier.attempt,
-                )
+                detail = f"its request was redelivered as attempt {attempt}"
+                # A run that handed over (its lease was up) is stopping already: its copy is
+                # this delivery, nothing was taken back.
+                if earlier.token is None or earlier.token.cancel(StopReason.DELIVERY_LOST, detail):
+                    log.warning(
+                        "%s: delivery of attempt %d was taken back by the broker; stopping it",
+                        training_id,
+                        earlier.attempt,
+                    )
             await earlier.done.wait()
 
     async def _acquire_slot(self, request: TrainingRequested) -> None:
