@@ -3,11 +3,11 @@ must match it exactly (tests/integration/events_store/test_migrations.py runs au
 compare on both backends).
 
 This module declares the tables that are not read models: `events` (the append-only log),
-`relay_cursor` (the outbox positions), `idempotency_keys` (a tenant's Idempotency-Key -> its
-training) and `api_keys` (hashed API keys; libs/events/store/apikeys.py says why they are not
-events). Every
-read model declares its table in its own module (libs/events/readmodels/); importing this module
-imports the registry too, so `metadata` here always holds the whole schema.
+`log_head` (its head position, the append lock on Postgres), `relay_cursor` (the outbox
+positions), `idempotency_keys` (a tenant's Idempotency-Key -> its training) and `api_keys`
+(hashed API keys; libs/events/store/apikeys.py says why they are not events). Every read model
+declares its table in its own module (libs/events/readmodels/); importing this module imports
+the registry too, so `metadata` here always holds the whole schema.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "READ_MODEL_TABLES",
     "events",
     "idempotency_keys",
+    "log_head",
     "metadata",
     "relay_cursor",
 ]
@@ -45,6 +46,18 @@ events = sa.Table(
     sa.Column("payload", Json, nullable=False),
     sa.Index(None, "training_id", "global_position"),
     sqlite_autoincrement=True,  # never reuse a position, even after the last row is deleted
+)
+
+# The log's head on Postgres: the highest position given out, in one row. Every append locks and
+# advances it (libs/events/store/sql.py), so appends are serialised on it and positions follow
+# commit order; a one-statement append takes its positions from it and writes only if it is
+# still the head it read (libs/events/store/pg_append.py). SQLite serialises on its write lock
+# and leaves this row alone.
+log_head = sa.Table(
+    "log_head",
+    metadata,
+    sa.Column("id", sa.SmallInteger(), primary_key=True, autoincrement=False),
+    sa.Column("position", sa.BigInteger(), nullable=False),
 )
 
 relay_cursor = sa.Table(
@@ -80,5 +93,5 @@ api_keys = sa.Table(
 
 # The tables that are not read models (tests/unit/events_store/test_schema.py fails on a table
 # that is neither one of these nor a registered read model's).
-LOG_TABLES = (events, relay_cursor, idempotency_keys, api_keys)
+LOG_TABLES = (events, log_head, relay_cursor, idempotency_keys, api_keys)
 READ_MODEL_TABLES = tuple(model.table for model in READ_MODELS)

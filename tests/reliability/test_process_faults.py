@@ -12,8 +12,11 @@ from tests.reliability.rig import Rig
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(420)]
 
+# Long enough (seconds of training here) that the fault lands mid-run, never after the end.
+EPOCHS = 15
 
-async def _two_running(rig: Rig, client, epochs: int = 4) -> list[str]:
+
+async def _two_running(rig: Rig, client, epochs: int = EPOCHS) -> list[str]:
     trainings = [await rig.submit(client, epochs), await rig.submit(client, epochs)]
     for training_id in trainings:
         await rig.until_training(client, training_id)
@@ -37,7 +40,7 @@ async def test_sigterm_gives_the_training_back_and_the_other_trainer_finishes_it
     rig: Rig,
 ) -> None:
     async with rig.client() as client:
-        training_id = await rig.submit(client, epochs=6)
+        training_id = await rig.submit(client, epochs=EPOCHS)
         view = await rig.until_training(client, training_id)
         trainer = rig.processes[view["trainer_id"]]
         trainer.popen.send_signal(signal.SIGTERM)
@@ -52,7 +55,7 @@ async def test_sigterm_gives_the_training_back_and_the_other_trainer_finishes_it
 
 async def test_sigstop_of_a_trainer_mid_epoch(rig: Rig) -> None:
     async with rig.client() as client:
-        training_id = await rig.submit(client, epochs=6)
+        training_id = await rig.submit(client, epochs=EPOCHS)
         view = await rig.until_training(client, training_id)
         trainer = rig.processes[view["trainer_id"]]
         trainer.popen.send_signal(signal.SIGSTOP)

@@ -87,10 +87,12 @@ def event_row(event: ev.Event, recorded_at: datetime) -> dict[str, Any]:
 
 
 async def insert_new(
-    conn: AsyncConnection, events: Sequence[ev.Event]
+    conn: AsyncConnection, events: Sequence[ev.Event], after: int = 0
 ) -> tuple[list[StoredEvent], set[UUID]]:
     """Insert the events not stored yet: (the new ones in position order, the event_ids skipped
-    as already stored or repeated within `events`). One recorded_at for the whole call."""
+    as already stored or repeated within `events`). One recorded_at for the whole call. On
+    Postgres the positions follow `after`, the log's head (see SqlEventStore.write_transaction);
+    SQLite assigns them itself."""
     unique: dict[UUID, ev.Event] = {}
     duplicates: set[UUID] = set()
     for event in events:
@@ -101,7 +103,7 @@ async def insert_new(
     if not unique:
         return [], duplicates
     recorded_at = datetime.now(UTC)
-    positions = await insert_events(conn, list(unique.values()), recorded_at)
+    positions = await insert_events(conn, list(unique.values()), recorded_at, after)
     duplicates |= set(unique) - set(positions)
     stored = [
         StoredEvent(positions[event_id], recorded_at, event)
@@ -113,18 +115,19 @@ async def insert_new(
 
 
 async def insert_events(
-    conn: AsyncConnection, events: Sequence[ev.Event], recorded_at: datetime
+    conn: AsyncConnection, events: Sequence[ev.Event], recorded_at: datetime, after: int = 0
 ) -> dict[UUID, int]:
     """INSERT ... ON CONFLICT (event_id) DO NOTHING; the positions of the rows actually inserted.
 
-    Positions follow the order of `events`. Postgres gets one statement whatever the batch size
+    Positions follow the order of `events` (on Postgres: after + 1, after + 2, ..., a skipped
+    duplicate leaving its number unused). Postgres gets one statement whatever the batch size
     (arrays through unnest: one prepared statement, planned once, instead of a multi-VALUES
     statement with thousands of parameters per batch size).
     """
     if conn.dialect.name == "postgresql":
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection  # asyncpg's connection: one statement for the batch
-        records = await driver.fetch(_PG_INSERT, *_pg_columns(events, recorded_at))
+        records = await driver.fetch(_PG_INSERT, *_pg_columns(events, recorded_at), after)
         return {event_id: position for position, event_id in records}
     result = await conn.execute(_SQLITE_INSERT, [event_row(e, recorded_at) for e in events])
     return {event_id: position for position, event_id in result.all()}
@@ -137,9 +140,9 @@ _SQLITE_INSERT = (
 )
 
 _PG_INSERT = """
-INSERT INTO events (event_id, training_id, type, schema_version, tenant, source, attempt, seq,
-                    correlation_id, occurred_at, payload, recorded_at)
-SELECT e, tid, ty, sv, te, so, at, sq, co, oc, p::jsonb, $12
+INSERT INTO events (global_position, event_id, training_id, type, schema_version, tenant,
+                    source, attempt, seq, correlation_id, occurred_at, payload, recorded_at)
+SELECT $13::bigint + n, e, tid, ty, sv, te, so, at, sq, co, oc, p::jsonb, $12
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int[],
             $8::bigint[], $9::text[], $10::timestamptz[], $11::text[])
      WITH ORDINALITY AS u(e, tid, ty, sv, te, so, at, sq, co, oc, p, n)
@@ -152,14 +155,15 @@ RETURNING global_position, event_id
 def _pg_columns(events: Sequence[ev.Event], recorded_at: datetime) -> list[Any]:
     columns: list[list[Any]] = [[] for _ in range(11)]
     for e in events:
-        _aware(e.occurred_at)
+        aware(e.occurred_at)
         values = (*envelope_values(e), json_dumps(ev.payload_of(e)))
         for column, value in zip(columns, values, strict=True):
             column.append(value)
-    return [*columns, _aware(recorded_at)]
+    return [*columns, aware(recorded_at)]
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
+    """`value`, refused when naive."""
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: timestamps must carry a timezone")
     return value

@@ -2,9 +2,14 @@
 (architecture.md §5), on PostgreSQL or SQLite. The contract is in port.py.
 
 Appends are serialised so global_position is assigned in commit order (a reader that has seen
-position N never later finds a smaller one): Postgres takes `pg_advisory_xact_lock(APPEND_LOCK)`
-first thing in the transaction; SQLite uses `BEGIN IMMEDIATE` (the database's single write lock)
-plus a per-engine asyncio lock so this process's writers queue without busy-waiting.
+position N never later finds a smaller one): on Postgres every append locks the log's head row
+(`log_head`, FOR UPDATE, or the conditional UPDATE of pg_append.py), numbers its events after
+it and advances it; SQLite uses `BEGIN IMMEDIATE` (the database's single write lock) plus a
+per-engine asyncio lock so this process's writers queue without busy-waiting.
+
+On Postgres an append that folds and claims no Idempotency-Key is one read and one write
+statement (pg_append.py: three round trips with the pool's pre-ping); the others, and any that
+lose the race for the head, run in a locked transaction.
 
 Decisions worth knowing:
 - Duplicates are skipped with `INSERT ... ON CONFLICT (event_id) DO NOTHING`.
@@ -37,7 +42,7 @@ from libs.events.readmodels import models, trainers, training_epochs, trainings
 from libs.events.readmodels.projection import Projection
 from libs.events.readmodels.trainings import TrainingState, fold_stream
 from libs.events.readmodels.unit import ReadModel, RowT
-from libs.events.store import rules
+from libs.events.store import pg_append, rules
 from libs.events.store.apikeys import ApiKeyRecord, DuplicateApiKey
 from libs.events.store.idempotency import IdempotencyClaim, IdempotencyRecord
 from libs.events.store.lease import AdvisoryLease
@@ -45,7 +50,14 @@ from libs.events.store.port import AppendResult, Idempotency, RelayLease, Stored
 from libs.events.store.rows import insert_new, select_events, stored_event
 from libs.events.store.upsert import upsert, write_projection, write_rows
 
-APPEND_LOCK = 0x6B74_7264_7231  # "ktrdr1": the transaction-level advisory lock of appends
+# Postgres: appends lock the log's head row and number their events after it (tables.log_head).
+_LOCK_HEAD = sa.select(pg_append.HEAD).where(t.log_head.c.id == 1).with_for_update(of=t.log_head)
+_HEAD = "ktrdr_log_head"
+_ADVANCE_HEAD = sa.text(
+    "UPDATE log_head SET position = :position WHERE id = 1 RETURNING ("
+    + pg_append.KEEP_IDENTITY_AHEAD.format(position=":position")
+    + ")"
+)
 
 _sqlite_writer_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 _keys = t.idempotency_keys.c
@@ -78,13 +90,25 @@ class SqlEventStore:
         idempotency: Idempotency | None = None,
     ) -> AppendResult:
         recorded, stream, claim, requested_id = rules.plan(events, idempotency)
+        if self._postgres and fold and claim is None:
+            async with self.read_engine.connect() as conn:  # autocommit: see pg_append
+                done = await pg_append.append(conn, stream, recorded, self.channel)
+            if done is not None:
+                result, notes = done
+                if notes and self.notifier is not None:
+                    self.notifier.publish(notes)
+                return result
+            # Another append moved the head between the read and the write: take the lock.
         async with self.write_transaction() as conn:
             if claim:
                 replay = await _earlier_training(conn, claim)
                 if replay is not None:
                     states = await trainings.trainings_by_id(conn, [replay])
                     return AppendResult(states=states, replayed_training_id=replay)
-            appended, duplicates = await insert_new(conn, stream)
+            head = conn.info.get(_HEAD, 0)
+            appended, duplicates = await insert_new(conn, stream, after=head)
+            if appended and self._postgres:
+                await conn.execute(_ADVANCE_HEAD, {"position": appended[-1].position})
             states = await self._fold(conn, appended) if fold else {}
             for model, rows in recorded:
                 await write_rows(conn, model, rows)
@@ -112,10 +136,11 @@ class SqlEventStore:
                 await conn.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
             async with conn.begin():
                 if self._postgres:
-                    await conn.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK}
-                    )
-                yield conn
+                    conn.info[_HEAD] = await conn.scalar(_LOCK_HEAD)
+                try:
+                    yield conn
+                finally:
+                    conn.info.pop(_HEAD, None)
 
     @asynccontextmanager
     async def read_snapshot(self) -> AsyncIterator[AsyncConnection]:

@@ -7,9 +7,12 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from asyncpg.exceptions import IntegrityConstraintViolationError
+from sqlalchemy.exc import IntegrityError
 
 from libs.events import tables as t
 from libs.events.catalog import BatchProgress
+from libs.events.store import pg_append
 from libs.events.store import sql as sql_store
 from tests.support.events import TrainingScript
 
@@ -18,9 +21,14 @@ async def test_a_failing_read_model_write_rolls_back_the_events(store, monkeypat
     async def broken(*args, **kwargs):
         raise RuntimeError("read model write failed")
 
-    monkeypatch.setattr(sql_store, "write_projection", broken)
+    def invalid_rows(model, rows):  # the database refuses them: a NOT NULL column left empty
+        return [{**row, "tenant": None} for row in merged(model, rows)]
+
+    monkeypatch.setattr(sql_store, "write_projection", broken)  # the locked transaction
+    merged = pg_append._merged
+    monkeypatch.setattr(pg_append, "_merged", invalid_rows)  # Postgres: the one-statement append
     s = TrainingScript("t-1")
-    with pytest.raises(RuntimeError):
+    with pytest.raises((RuntimeError, IntegrityConstraintViolationError, IntegrityError)):
         await store.append([s.requested()])
     assert await store.max_position() == 0
     assert await store.get_training("t-1") is None
