@@ -178,7 +178,7 @@ async def main() -> None:
     )
     print(
         f"  store.append + fold, 1 per tx    {pg['fold_single']:>10,.0f} events/s  "
-        f"({1000 / pg['fold_single']:.2f} ms per append: ~8 round trips of "
+        f"({1000 / pg['fold_single']:.2f} ms per append: 3 round trips of "
         f"{pg['rtt_ms']:.2f} ms + a durable commit of {pg['commit_ms']:.2f} ms here)"
     )
     print(
