@@ -7,7 +7,8 @@ invariant (empty: all hold):
   also not `completed`, since every cancel in the suite targets a training far from its end);
 - a completed training has exactly one `Completed` in the log, any other has none;
 - every event the broker confirmed to a publisher (the tap's copy) is in the log, once (and the
-  tap saw every submitted training's request, or it would prove nothing);
+  tap saw every submitted training's request, or it would prove nothing), except those the
+  projector must refuse, which must not be;
 - the read models equal a fresh rebuild from the log (libs/events/store/rebuild.py);
 - every SSE stream a client followed to its end is the training's log, with no gap and no
   duplicate.
@@ -33,6 +34,7 @@ class Expectations:
     trainings: set[str] = field(default_factory=set)  # submitted through the API
     cancelled: set[str] = field(default_factory=set)  # cancels answered 202
     streams: dict[str, list[int]] = field(default_factory=dict)  # SSE ids followed to the end
+    refused: set[str] = field(default_factory=set)  # event ids the projector must dead-letter
 
 
 async def whole_log(store: SqlEventStore) -> list[StoredEvent]:
@@ -55,7 +57,12 @@ async def violations(
     found += [f"event {event_id} stored {n} times" for event_id, n in ids.items() if n > 1]
     tapped = {e.training_id for e in confirmed if e.type == "TrainingRequested"}
     found += [f"{t}: the tap never saw its TrainingRequested" for t in expect.trainings - tapped]
-    lost = [e for e in confirmed if type(e).STORED and str(e.event_id) not in ids]
+    lost = [
+        e
+        for e in confirmed
+        if type(e).STORED and str(e.event_id) not in ids and str(e.event_id) not in expect.refused
+    ]
+    found += [f"refused event {i} is in the log" for i in sorted(expect.refused & set(ids))]
     found += [
         f"lost: {e.type} {e.event_id} of {e.training_id} (attempt {e.attempt}) was confirmed "
         "by the broker but is not in the log"

@@ -1,6 +1,8 @@
 """What reaches the projector over the bus besides a well-behaved trainer's events: duplicates,
-events out of order, and poison of every kind. Nothing is stored twice, nothing undecodable is
-stored or lost (it is parked in ktrdr.dead), and the projector goes on with the next message."""
+events out of order, and poison of every kind (bodies that are no event, events for trainings
+the log does not know, API events that did not come from the log). Nothing is stored twice,
+nothing refused is stored or lost (it is parked in ktrdr.dead with its reason), and the
+projector goes on with the next message."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import aio_pika
 import pytest
 
 from libs.events.bus.amqp.adapter import AmqpBus
+from libs.events.bus.policy import REASON_HEADER
 from libs.events.catalog import Event
 from tests.reliability.rig import Rig
 from tests.support.events import TrainingScript
@@ -76,11 +79,30 @@ def _poison(kind: str) -> tuple[str, bytes]:
     return f"poison-{kind}-{uuid.uuid4().hex[:8]}", bodies[kind]
 
 
-async def test_poison_messages_are_dead_lettered_and_the_projector_goes_on(rig: Rig) -> None:
+def _misplaced_events(known_training: str) -> dict[str, Event]:
+    """Well-formed events the projector must still refuse: a trainer's event for a training
+    the log does not know (a phantom), an API event that did not come from the log, and a
+    trainer's event type claiming the API as its source. (No TrainingRequested: a real trainer
+    would take it from its queue.)"""
+    phantom = TrainingScript(f"phantom-{uuid.uuid4().hex[:8]}")
+    known = TrainingScript(known_training, strategy="e2e_tiny", timeframe="1h")
+    return {
+        "phantom_started": phantom.started(),
+        "phantom_completed": phantom.completed(),
+        "api_cancel_over_the_bus": phantom.cancel_requested(),
+        "started_from_the_api": known.started().model_copy(update={"source": "api"}),
+    }
+
+
+async def test_poison_messages_are_dead_lettered_with_a_reason_and_the_projector_goes_on(
+    rig: Rig,
+) -> None:
     kinds = ["not_json", "unknown_type", "wrong_schema", "huge_body", "empty"]
     poison = dict(_poison(kind) for kind in kinds)
     async with rig.client() as client:
         training_id = await _known_idle_training(rig, client)
+        misplaced = _misplaced_events(training_id)
+        rig.expect.refused |= {str(e.event_id) for e in misplaced.values()}
         connection = await aio_pika.connect(rig.rabbit.url)
         try:
             channel = await connection.channel(publisher_confirms=True)
@@ -92,10 +114,12 @@ async def test_poison_messages_are_dead_lettered_and_the_projector_goes_on(rig: 
                 await exchange.publish(message, routing_key="training.started")
         finally:
             await connection.close()
-        # A good event after the poison: folded, so the projector went past every bad one.
         bus = AmqpBus(rig.rabbit.url, rig.topology, connection_name="rel-poison")
         await bus.start()
         try:
+            for event in misplaced.values():
+                await bus.publish(event)
+            # Good events after the bad ones: folded, so the projector went past every one.
             script = TrainingScript(training_id, strategy="e2e_tiny", timeframe="1h")
             await bus.publish(script.started())
             await bus.publish(script.cancelled())
@@ -104,21 +128,26 @@ async def test_poison_messages_are_dead_lettered_and_the_projector_goes_on(rig: 
         await rig.until_view(
             client, training_id, lambda v: v["status"] == "cancelled", what="cancelled"
         )
-    parked = await _take_dead_letters(rig, set(poison))
-    assert parked == set(poison), f"not dead-lettered: {set(poison) - parked}"
-    await rig.check()
+        logged = (await client.get(f"/api/v1/trainings/{training_id}/events")).json()["events"]
+    wanted = set(poison) | {str(e.event_id) for e in misplaced.values()}
+    parked = await _take_dead_letters(rig, wanted)
+    assert set(parked) == wanted, f"not dead-lettered: {wanted - set(parked)}"
+    assert all(parked.values()), f"dead letters without a reason: {parked}"
+    assert str(misplaced["started_from_the_api"].event_id) not in {e["event_id"] for e in logged}
+    await rig.check()  # the phantoms made no rows: every training is still terminal
 
 
-async def _take_dead_letters(rig: Rig, wanted: set[str]) -> set[str]:
-    """The message ids of `wanted` found in ktrdr.dead (taken off it; others are put back)."""
-    found: set[str] = set()
+async def _take_dead_letters(rig: Rig, wanted: set[str]) -> dict[str, str]:
+    """message id → recorded reason of each of `wanted` found in ktrdr.dead (taken off it;
+    others are put back)."""
+    found: dict[str, str] = {}
     connection = await aio_pika.connect(rig.rabbit.url)
     try:
         channel = await connection.channel()
         queue = await channel.get_queue(rig.topology.dead_queue, ensure=False)
         while (message := await queue.get(no_ack=False, fail=False, timeout=10)) is not None:
             if message.message_id in wanted:
-                found.add(message.message_id)
+                found[message.message_id] = str((message.headers or {}).get(REASON_HEADER, ""))
                 await message.ack()
     finally:
         await connection.close()
