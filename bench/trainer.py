@@ -111,10 +111,10 @@ class ThreadCpu:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def __call__(self, request: TrainingRequest, reporter=None, token=None):
+    def __call__(self, request: TrainingRequest, reporter=None, token=None, **options):
         started = time.thread_time()
         try:
-            return train_strategy(request, reporter, token)
+            return train_strategy(request, reporter, token, **options)
         finally:
             self.seconds[request.training_id or ""] = time.thread_time() - started
 
