@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from libs.events import catalog as ev  # noqa: E402
+from services.api.apikeys import generate_key  # noqa: E402
 from services.api.paths import API_PREFIX, training_path  # noqa: E402
 from services.cli.client.sse import SseParser  # noqa: E402
 from tests.support.events import TrainingScript  # noqa: E402
@@ -49,6 +50,7 @@ PG = os.environ.get("KTRDR_BENCH_PG", "postgres@127.0.0.1:5432")
 AMQP = os.environ.get("KTRDR_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 STRATEGY = ROOT / "tests" / "e2e" / "fixtures" / "e2e_tiny.yaml"
 TRAINERS = 4
+API_KEY = generate_key()  # this run's admin key, never one kept anywhere
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -163,6 +165,7 @@ async def start_rig(args: argparse.Namespace) -> Rig:
         "KTRDR_TORCH_THREADS": "1",
         "KTRDR_BATCH_PROGRESS_INTERVAL_S": str(args.progress_interval),
         "KTRDR_HEARTBEAT_INTERVAL_S": "1",
+        "KTRDR_BOOTSTRAP_API_KEY": API_KEY,  # stored as an admin key on start
     }
     host, pg_port = PG.split("@")[1].split(":")
     if not (reachable(host, int(pg_port)) and reachable("127.0.0.1", 5672)):
@@ -562,7 +565,8 @@ async def main(args: argparse.Namespace) -> None:
     )
     wanted = set(args.sections)
     try:
-        async with httpx.AsyncClient(base_url=rig.api_url, timeout=30) as client:
+        auth = {"Authorization": f"Bearer {API_KEY}"}
+        async with httpx.AsyncClient(base_url=rig.api_url, headers=auth, timeout=30) as client:
             await until_serving(rig, client)
             probe = None
             if rig.real and wanted & {"1", "2"}:
