@@ -128,7 +128,7 @@ def test_client_commands_against_a_real_api(api_process: ApiProcess) -> None:
     assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
 
     assert "queued" in api.cli("status", tid).stdout
-    listed = api.cli("list", "--status", "queued")
+    listed = api.cli("list", "--status", "queued", "--wide")  # full ids
     assert tid in listed.stdout and other_id in listed.stdout
     cancelled = api.cli("cancel", other_id)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout  # queued: final at once

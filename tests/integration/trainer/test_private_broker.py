@@ -10,59 +10,20 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 
-from tests.integration.trainer.harness import REPO, BusProbe, TrainerProcess, nmr_request
-from tests.support.private_servers import PrivateRabbit, require_private_servers
+from tests.integration.trainer.harness import REPO, nmr_request
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(600),
+    pytest.mark.consumer_timeout_ms(8000),
+]
 
-CONSUMER_TIMEOUT_MS = 8000
 SEED = 1234
-
-
-@pytest.fixture
-def rabbit() -> Iterator[PrivateRabbit]:
-    require_private_servers()
-    node = PrivateRabbit(consumer_timeout_ms=CONSUMER_TIMEOUT_MS)
-    node.start()
-    # Our own node: check the timeout every second, not every minute.
-    node.ctl("eval", "application:set_env(rabbit, channel_tick_interval, 1000).")
-    try:
-        yield node
-    finally:
-        node.destroy()
-
-
-@pytest.fixture
-async def private_probe(rabbit: PrivateRabbit) -> AsyncIterator[BusProbe]:
-    probe = BusProbe(rabbit.url, f"it.private.{uuid.uuid4().hex[:8]}.")
-    await probe.start()
-    try:
-        yield probe
-    finally:
-        await probe.bus.close()  # the node and its topology go with it
-
-
-@pytest.fixture
-def private_spawn(tmp_path: Path, rabbit: PrivateRabbit, private_probe: BusProbe) -> Any:
-    started: list[TrainerProcess] = []
-
-    def start(trainer_id: str, **env: Any) -> TrainerProcess:
-        prefix = private_probe.topology.prefix
-        trainer = TrainerProcess(tmp_path, rabbit.url, prefix, trainer_id, **env)
-        started.append(trainer)
-        return trainer
-
-    yield start
-    for trainer in started:
-        trainer.stop()
 
 
 def weights(model_dir: Path) -> dict[str, torch.Tensor]:
