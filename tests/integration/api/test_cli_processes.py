@@ -128,8 +128,12 @@ def test_client_commands_against_a_real_api(api_process: ApiProcess) -> None:
     assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
 
     assert "queued" in api.cli("status", tid).stdout
-    listed = api.cli("list", "--status", "queued", "--wide")  # full ids
-    assert tid in listed.stdout and other_id in listed.stdout
+    listed = api.cli("list", "--status", "queued")  # short ids: any unique prefix is an id
+    assert tid[:8] in listed.stdout and other_id[:8] in listed.stdout
+    assert tid not in listed.stdout
+    assert "queued" in api.cli("status", tid[:8]).stdout
+    wide = api.cli("list", "--status", "queued", "--wide")
+    assert tid in wide.stdout and other_id in wide.stdout
     cancelled = api.cli("cancel", other_id)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout  # queued: final at once
 
