@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -547,7 +548,7 @@ def _predict_remote(
     symbol: str | None,
     bars: int,
     tenant: str | None,
-) -> tuple[list[tuple[str, str, list[float]]], str, str]:
+) -> tuple[list[PredictionRow], str, str]:
     if symbol is None:
         _fail("--symbol: name the symbol to predict on (the service has no default)")
     body: dict[str, Any] = {"symbol": symbol, "bars": bars}
@@ -559,11 +560,7 @@ def _predict_remote(
         answer = _call(client.request, "POST", path, json=body, params=_tenant_params(tenant))
     resolved = answer.get("resolved") or {}
     rows = [
-        (
-            p["timestamp"],
-            p["signal"],
-            [p["probabilities"][k] for k in ("BUY", "HOLD", "SELL")],
-        )
+        PredictionRow(p["timestamp"], p["signal"], p["probabilities"], p.get("predicted_return"))
         for p in answer["predictions"]
     ]
     via = resolved.get("via", "")
@@ -579,7 +576,7 @@ def _predict_local(
     bars: int,
     models_dir: Path | None,
     data_dir: Path | None,
-) -> tuple[list[tuple[str, str, list[float]]], str, str]:
+) -> tuple[list[PredictionRow], str, str]:
     from libs.pipeline import dataset
     from libs.pipeline.config.errors import StrategyConfigError
     from libs.pipeline.config.strategy import load_strategy
@@ -613,24 +610,53 @@ def _predict_local(
     except (ModelNotFoundError, StrategyConfigError, DataError, ValueError) as e:
         _fail(str(e))
     prediction = loaded.predict(X)
+    names = loaded.class_names if prediction.values is None else ()
+    values = prediction.values if prediction.values is not None else [None] * len(index)
     rows = [
-        (ts.isoformat(), label, [float(p) for p in probs])
-        for ts, label, probs in zip(index, prediction.labels, prediction.probabilities, strict=True)
+        PredictionRow(
+            ts.isoformat(),
+            label,
+            {name: float(p) for name, p in zip(names, probs, strict=False)},
+            None if value is None else float(value),
+        )
+        for ts, label, probs, value in zip(
+            index, prediction.labels, prediction.probabilities, values, strict=True
+        )
     ]
     return rows, f"{strategy} {path.name} on {symbol}", ""
 
 
-def _print_predictions(rows: list[tuple[str, str, list[float]]], title: str, note: str) -> None:
+@dataclass(frozen=True)
+class PredictionRow:
+    """One bar's prediction: a classifier's probability per class (its own class names: BUY/
+    HOLD/SELL, or a regime model's four), or a regression model's predicted return."""
+
+    timestamp: str
+    signal: str
+    probabilities: dict[str, float]
+    predicted_return: float | None = None
+
+
+def _print_predictions(rows: list[PredictionRow], title: str, note: str) -> None:
     from rich.table import Table
 
     from services.cli.consoles import make_console
 
     table = Table(title=title, caption=note or None, show_edge=False)
-    for column in ("timestamp", "signal", "P(BUY)", "P(HOLD)", "P(SELL)"):
+    classes = list(rows[0].probabilities) if rows else []
+    regression = any(row.predicted_return is not None for row in rows)
+    columns = ["timestamp", "signal", *(f"P({c})" for c in classes)]
+    columns += ["predicted return"] if regression else []
+    for column in columns:
         table.add_column(column, justify="left" if column in ("timestamp", "signal") else "right")
     colour = {"BUY": "green", "HOLD": "white", "SELL": "red"}
-    for ts, label, probs in rows:
-        table.add_row(ts, f"[{colour.get(label, 'white')}]{label}[/]", *(f"{p:.3f}" for p in probs))
+    for row in rows:
+        cells = [f"{row.probabilities.get(c, float('nan')):.3f}" for c in classes]
+        if regression:
+            value = row.predicted_return
+            cells.append("—" if value is None else f"{value:+.5f}")
+        label = row.signal
+        table.add_row(row.timestamp, f"[{colour.get(label, 'white')}]{label}[/]", *cells)
     make_console().print(table)
 
 
