@@ -62,12 +62,12 @@ def rabbit(request: pytest.FixtureRequest) -> Iterator[PrivateRabbit]:
 
 @pytest.fixture
 async def private_probe(rabbit: PrivateRabbit) -> AsyncIterator[BusProbe]:
-    probe = BusProbe(rabbit.url, f"it.private.{uuid.uuid4().hex[:8]}.")
+    probe = BusProbe(rabbit.url, f"it.private.{uuid.uuid4().hex[:8]}.", durable_tap=True)
     await probe.start()
     try:
         yield probe
     finally:
-        await probe.bus.close()  # the node and its topology go with it
+        await probe.disconnect()  # the node and its topology go with it
 
 
 @pytest.fixture

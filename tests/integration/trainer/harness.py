@@ -18,7 +18,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
 from libs.events.bus.amqp.adapter import AmqpBus
+from libs.events.bus.amqp.consumers import raw_of
 from libs.events.bus.topology import Topology
 from libs.events.catalog import CancelRequested, Event, TrainingRequested
 from libs.pipeline.config.strategy import load_strategy
@@ -58,23 +62,55 @@ def long_request(**overrides: Any) -> TrainingRequested:
 
 
 class BusProbe(TappedEvents):
+    """`durable_tap=True` (a private node the test restarts): the tap is a quorum queue, which
+    keeps the events trainers publish once the node is back while the probe is still
+    reconnecting; the bus's own tap queue is exclusive and goes with the connection, so the
+    probe would miss them (a redelivery's `Started`, even the terminal event)."""
+
     # Real processes on a shared 2-core machine: generous defaults for waits.
     wait_s, terminal_wait_s = 60.0, 90.0
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, *, durable_tap: bool = False) -> None:
         super().__init__()
-        self.url = url
+        self.url, self.durable_tap = url, durable_tap
         self.topology = Topology(prefix=prefix)
         self.bus = AmqpBus(url, self.topology, connection_name=f"probe-{prefix}")
+        self._tap_connection: AbstractRobustConnection | None = None
+        self._seen: set[uuid.UUID] = set()
 
     async def start(self) -> None:
         await self.bus.start()
-        await self.bus.tap(["#"], self._record)
+        if self.durable_tap:
+            await self._tap_durably()
+        else:
+            await self.bus.tap(["#"], self._record)
+
+    async def _tap_durably(self) -> None:
+        self._tap_connection = await aio_pika.connect_robust(self.url)
+        channel = await self._tap_connection.channel()
+        queue = await channel.declare_queue(
+            f"{self.topology.prefix}probe.tap", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.bind(self.topology.events_exchange, routing_key="#")
+        await queue.consume(self._on_tapped)  # the robust channel consumes again on reconnect
+
+    async def _on_tapped(self, message: AbstractIncomingMessage) -> None:
+        async with message.process():
+            delivery = raw_of(message, message.routing_key or "").to_delivery()
+            # An ack lost in the restart, or a publish retried after a lost confirm, brings
+            # an event twice: recorded once, as the log keeps it.
+            if delivery.event.event_id not in self._seen:
+                self._seen.add(delivery.event.event_id)
+                await self._record(delivery)
+
+    async def disconnect(self) -> None:
+        if self._tap_connection is not None:
+            await self._tap_connection.close()
+            self._tap_connection = None
+        await self.bus.close()
 
     async def close(self) -> None:
-        await self.bus.close()
-        import aio_pika
-
+        await self.disconnect()
         from libs.events.bus.amqp.topology import delete_topology
 
         connection = await aio_pika.connect(self.url)

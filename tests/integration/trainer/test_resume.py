@@ -122,3 +122,32 @@ async def test_sigterm_checkpoints_the_very_batch_and_the_heir_resumes_it(probe,
     first_progress = next(e for e in probe.of(req.training_id, "BatchProgress") if e.attempt == 2)
     assert (first_progress.epoch, first_progress.batch) > (1, 1)
     assert weights_digest(terminal) == await uninterrupted_digest(probe, heir, req)
+
+
+@pytest.mark.timeout(420)
+async def test_a_broker_restart_at_epoch_k_resumes_at_k_or_later_with_identical_weights(
+    rabbit, private_probe, private_spawn
+):
+    """On a private node the test stops and starts again. Long enough (a fifth of a second an
+    epoch here; the node's stop takes seconds) that the node is gone well before the last epoch."""
+    epochs, probe = 60, private_probe
+    trainer = private_spawn("restart", checkpoint_interval_s=0)
+    await probe.wait_ready(trainer)
+    req = nmr_request(epochs=epochs, early_stopping=None)
+    await probe.publish(req)
+    await probe.wait_for(lambda _: epochs_done(probe, req.training_id, 1) >= 2)
+    k = epochs_done(probe, req.training_id, 1) + 1  # the epoch it is in as the node goes
+    await asyncio.to_thread(rabbit.stop)
+    await asyncio.to_thread(rabbit.start)
+
+    terminal = await probe.wait_terminal(req.training_id, within_s=180)
+    assert terminal.type == "Completed", terminal
+    assert [e.type for e in probe.of(req.training_id) if e.is_terminal] == ["Completed"]
+    resumed = probe.of(req.training_id, "Started")[-1]
+    assert resumed.attempt >= 2 and resumed.resume_epoch is not None, resumed
+    assert resumed.resume_epoch >= k - 1
+    later = [
+        e.epoch for e in probe.of(req.training_id, "EpochCompleted") if e.attempt == resumed.attempt
+    ]
+    assert later[0] != 1 and later[-1] == epochs
+    assert weights_digest(terminal) == await uninterrupted_digest(probe, trainer, req)
