@@ -130,7 +130,7 @@ async def test_a_broker_restart_at_epoch_k_resumes_at_k_or_later_with_identical_
 ):
     """On a private node the test stops and starts again. Long enough (a fifth of a second an
     epoch here; the node's stop takes seconds) that the node is gone well before the last epoch."""
-    epochs, probe = 60, private_probe
+    epochs, probe = 100, private_probe
     trainer = private_spawn("restart", checkpoint_interval_s=0)
     await probe.wait_ready(trainer)
     req = nmr_request(epochs=epochs, early_stopping=None)

@@ -301,6 +301,11 @@ class AmqpBus(EventBus):
         """Append a bookmark to the stream straight through the default exchange (no event
         consumer sees it); reading it back means everything before it has been handled."""
         assert self._publisher is not None
+        # Right after a reconnect the request consumers may be back before this channel is:
+        # wait for it, as publish_many does, rather than fail the sync (and every redelivery
+        # handed back on that failure would burn its delivery limit in milliseconds).
+        async with asyncio.timeout(self._publish_timeout_s):
+            await self._publisher.ready()  # type: ignore[attr-defined]
         message = aio_pika.Message(body=b"{}", type=MARKER_TYPE, headers={MARKER_HEADER: marker})
         await self._publisher.default_exchange.publish(
             message, routing_key=self.topology.control_stream, timeout=self._publish_timeout_s
