@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import POSTGRES_HOST, POSTGRES_PORT, RABBIT_HOST, RABBIT_PORT
-from tests.e2e.harness import FIXTURES, KTRDR, REPO, Process, base_env, diagnose, free_port
+from tests.e2e.harness import FIXTURES, REPO, Process, base_env, diagnose, free_port, migrate
 
 PG_ADMIN_DSN = f"postgresql://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/postgres"
 AMQP_URL = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/"
@@ -59,15 +58,7 @@ def cluster(postgres_available, rabbitmq_available, tmp_path_factory) -> Iterato
     asyncio.run(create_database(database))
     processes: list[Process] = []
     try:
-        migrated = subprocess.run(
-            [str(KTRDR), "db", "upgrade"],
-            env=env,
-            cwd=work,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        migrate(env, work)
         processes.append(Process("api", ["api", "--port", str(port)], env=env, cwd=work, logs=work))
         processes.append(Process("projector", ["projector"], env=env, cwd=work, logs=work))
         for trainer_id in TRAINERS:

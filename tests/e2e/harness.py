@@ -36,6 +36,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def migrate(env: dict[str, str], cwd: Path) -> None:
+    """`ktrdr db upgrade` as the processes will see the database (their env), or fail with why."""
+    migrated = subprocess.run(
+        [str(KTRDR), "db", "upgrade"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+
 def base_env(**extra: str) -> dict[str, str]:
     """PATH and HOME only (nothing leaks in from the test's environment), the test session's
     API key (as the bootstrap key and the CLI's key), plus `extra`."""

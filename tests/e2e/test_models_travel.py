@@ -39,6 +39,7 @@ from tests.e2e.harness import (
     diagnose,
     free_port,
     history,
+    migrate,
     submit,
     wait_ready,
 )
@@ -227,15 +228,7 @@ def rig(
             proxy,
         )
         try:
-            migrated = subprocess.run(
-                [str(KTRDR), "db", "upgrade"],
-                env=env,
-                cwd=work,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+            migrate(env, work)
             processes.append(
                 Process("api", ["api", "--port", str(port)], env=env, cwd=work, logs=work)
             )

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import shutil
 import signal
-import subprocess
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from libs.events.catalog import Event
 from libs.events.settings import DatabaseSettings
 from libs.events.store.sql import SqlEventStore
 from services.bootstrap import open_stack
-from tests.e2e.harness import FIXTURES, KTRDR, REPO, Process, base_env, diagnose, free_port
+from tests.e2e.harness import FIXTURES, REPO, Process, base_env, diagnose, free_port, migrate
 from tests.reliability.invariants import Expectations, violations
 from tests.support.auth import AUTH
 from tests.support.private_servers import PrivatePostgres, PrivateRabbit
@@ -297,15 +296,7 @@ def _start_services(work: Path, postgres: PrivatePostgres, rabbit: PrivateRabbit
         KTRDR_SSE_KEEPALIVE_S="2",
     )
     rig = Rig(work, postgres, rabbit, env, f"http://127.0.0.1:{port}", topology)
-    migrated = subprocess.run(
-        [str(KTRDR), "db", "upgrade"],
-        env=env,
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    migrate(env, work)
     try:
         rig.start_process("api", ["api", "--port", str(port)])
         rig.start_process("projector", ["projector"])

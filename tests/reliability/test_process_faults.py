@@ -12,8 +12,9 @@ from tests.reliability.rig import Rig
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(420)]
 
-# Long enough (seconds of training here) that the fault lands mid-run, never after the end.
-EPOCHS = 15
+# Long enough (tens of seconds of training, even on an idle machine) that the fault lands
+# mid-run, never after the end.
+EPOCHS = 100
 
 
 async def _two_running(rig: Rig, client, epochs: int = EPOCHS) -> list[str]:
