@@ -448,21 +448,21 @@ async def cancel_cycles(client: httpx.AsyncClient, cycles: int):
     return to_phase, to_cancelled, batches
 
 
-def fold_stream(count: int, tag: str) -> list[ev.Event]:
-    """Trainer events of many trainings (no API events: the relay would republish those)."""
+async def fold_stream(client: httpx.AsyncClient, count: int, tag: str) -> list[ev.Event]:
+    """Trainer events of many trainings. The projector folds a trainer's events only for
+    trainings the log knows, so each is submitted first -- for device mps, which no trainer
+    here takes: the bench plays their trainer."""
     events: list[ev.Event] = []
-    i = 0
     while len(events) < count:
-        script = TrainingScript(f"fold-{tag}-{i:04d}")
+        script = TrainingScript(await submit(client, epochs=1, device="mps"))
         events += [
             e.model_copy(update={"source": f"trainer:fold-{tag}"})
             for e in script.run(epochs=2, batches=150, outcome="none")
         ]
-        i += 1
     return events[:count]
 
 
-async def fold_rates(rig: Rig, count: int) -> None:
+async def fold_rates(rig: Rig, client: httpx.AsyncClient, count: int) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(f"postgresql://{PG}/{rig.database}")
@@ -479,7 +479,7 @@ async def fold_rates(rig: Rig, count: int) -> None:
 
     try:
         # (a) the broker's raw rate: projector paused, the messages pile up in its queue
-        backlog = fold_stream(count, "a")
+        backlog = await fold_stream(client, count, "a")
         heads["a"] = await head()
         rig.projector.popen.send_signal(signal.SIGSTOP)
         t0 = time.perf_counter()
@@ -491,7 +491,7 @@ async def fold_rates(rig: Rig, count: int) -> None:
         await until_stored(stored, "a", count)
         drain_rate = count / (time.perf_counter() - t0)
         # (c) sustained: publish at the broker's pace while the projector keeps up
-        sustained = fold_stream(count, "c")
+        sustained = await fold_stream(client, count, "c")
         heads["c"] = await head()
         timeline: list[tuple[float, int]] = []  # (time, stored so far)
         published: list[tuple[float, int]] = []
@@ -614,7 +614,7 @@ async def main(args: argparse.Namespace) -> None:
                     f"\n4. projector fold rate, {args.fold_events} events per run "
                     "(target: keeps up with the broker, lag < 1 s)"
                 )
-                await fold_rates(rig, args.fold_events)
+                await fold_rates(rig, client, args.fold_events)
     finally:
         await rig.close()
 

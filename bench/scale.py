@@ -5,7 +5,8 @@ Do reads stay flat as the log grows? For each of two logs built in this run -- a
 100,000 trainings) -- in a dedicated database created here and dropped afterwards:
   1. the log is generated server-side: one template per (strategy, outcome) is COPYed in, then
      `INSERT ... SELECT` over generate_series multiplies it into N events of interleaved
-     trainings (secondary indexes dropped during the load and rebuilt after, as a bulk load does);
+     trainings (secondary indexes dropped during the load and rebuilt after, as a bulk load does;
+     the outbox relay's cursor set to the head: the log is history, its API events relayed);
   2. the read models are built by `rebuild(swap=True)`: the rebuild throughput, and its memory;
   3. a real `ktrdr api` process serves it; p50/p99 over HTTP of: list (first page, a deep page,
      a status filter deep), status, `as_of`, the event-log page, an SSE resume from an early
@@ -48,6 +49,7 @@ from libs.events import catalog as ev  # noqa: E402
 from libs.events.db import make_engine  # noqa: E402
 from libs.events.migrate import upgrade_engine  # noqa: E402
 from libs.events.notify.postgres import asyncpg_dsn  # noqa: E402
+from libs.events.relay import DEFAULT_NAME as RELAY_NAME  # noqa: E402
 from libs.events.store.rebuild import rebuild  # noqa: E402
 from libs.events.store.rows import envelope_values  # noqa: E402
 from libs.events.store.sql import SqlEventStore  # noqa: E402
@@ -138,6 +140,14 @@ async def generate(dsn: str, trainings: int) -> tuple[int, float]:
     finally:
         await conn.close()
     return int(total), time.perf_counter() - began
+
+
+async def admin_head(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT coalesce(max(global_position), 0) FROM events"))
+    finally:
+        await conn.close()
 
 
 async def _drop_secondary_indexes(conn: asyncpg.Connection) -> list[str]:
@@ -362,7 +372,11 @@ async def one_scale(events_wanted: int, work: Path) -> dict[str, Any]:
     try:
         await upgrade_engine(engine)
         out["events"], out["generate_s"] = await generate(dsn, trainings)
+        out["events_head"] = await admin_head(dsn)
         store = SqlEventStore(engine)
+        # The generated log is history: its API events went out on the bus long ago. Without
+        # this the API's outbox relay would publish all of them while the reads are measured.
+        await store.set_relay_cursor(RELAY_NAME, out["events_head"])
         report = await rebuild(store, swap=True)
         out["rebuild_events_per_s"] = report.events_per_s
         out["rebuild_s"] = report.seconds
@@ -370,6 +384,8 @@ async def one_scale(events_wanted: int, work: Path) -> dict[str, Any]:
         conn = await asyncpg.connect(dsn)
         try:
             await conn.execute("VACUUM ANALYZE")
+            # Write the bulk load's dirty pages now, not in the background while reads are timed.
+            await conn.execute("CHECKPOINT")
             out["db_bytes"] = await conn.fetchval("SELECT pg_database_size(current_database())")
             out["events_bytes"] = await conn.fetchval("SELECT pg_total_relation_size('events')")
         finally:

@@ -169,7 +169,7 @@ class AttemptRunner:
         checkpoints: ArtifactCheckpoints,
     ) -> TrainingResult:
         loop = asyncio.get_running_loop()
-        train = functools.partial(self._train_fn, checkpoints=checkpoints)
+        train = functools.partial(_train_then_flush, self._train_fn, checkpoints)
         # In this task's context: the training thread's log lines carry the training's fields.
         context = contextvars.copy_context()
         future = loop.run_in_executor(self._executor, context.run, train, request, reporter, token)
@@ -227,3 +227,18 @@ class AttemptRunner:
             device=self.identity.device.type,
             training_id=request.training_id,
         )
+
+
+def _train_then_flush(
+    train_fn: TrainFn,
+    checkpoints: ArtifactCheckpoints,
+    request: TrainingRequest,
+    reporter: EventReporter,
+    token: RunToken,
+) -> TrainingResult:
+    """The run, then its last checkpoint stored: whatever comes next (a terminal event, a
+    hand-over, a give-back) may count on the newest checkpoint being in the store."""
+    try:
+        return train_fn(request, reporter, token, checkpoints=checkpoints)
+    finally:
+        checkpoints.flush()

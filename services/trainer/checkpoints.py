@@ -7,6 +7,15 @@ trainer that shares the store (a shared volume, S3) can continue the training, s
 resumes on another machine. Once the training reaches its terminal event its checkpoints are
 deleted (`discard`).
 
+Writes happen on a writer thread of their own: the training thread only encodes the checkpoint
+and hands the bytes over, so the store's fsync or network round trips never stall a batch. At
+most one write is in flight: handing over the next checkpoint waits for the one before to be
+stored (as good as never: an epoch outlasts a write), so when the loop reports epoch k complete
+the checkpoint that starts epoch k is durable -- a killed run resumes at most one epoch back.
+`flush()` returns once the last checkpoint handed over is stored: the trainer calls it when the
+run ends, before any terminal event or hand-back. A failed write is logged and costs only
+recomputation: the resume starts from the checkpoint before it, exactly.
+
 A checkpoint that cannot be read back (a half-copied restore, a format this code does not
 read) is skipped for the one before it: resuming from an older checkpoint is still exact.
 """
@@ -15,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 
 from libs.artifacts.port import ArtifactNotFound, ArtifactStore
 from libs.metrics import observe_checkpoint
@@ -42,6 +53,11 @@ class ArtifactCheckpoints:
         self.interval_s = interval_s
         self._resume: tuple[Position, bytes] | None = None
         self._looked = False
+        self._stored: list[str] | None = None  # this run's view of the keys, oldest first
+        self._writing = False
+        self._changed = threading.Condition()
+        self.waited_s = 0.0  # how long hand-overs waited for the write before them
+        self.failures = 0
 
     # --- the CheckpointSink protocol (called from the training thread) -------------------------
     def latest(self) -> bytes | None:
@@ -49,13 +65,26 @@ class ArtifactCheckpoints:
         return found[1] if found else None
 
     def save(self, data: bytes, position: Position) -> None:
+        """Hand `data` to a writer thread; returns at once unless the previous checkpoint is
+        still being written."""
         key = f"{self.prefix}e{position.epoch:06d}-b{position.batch:06d}.ckpt"
-        with observe_checkpoint("save"):  # ktrdr_checkpoint_seconds{phase="save"}
-            self.store.put_bytes(key, data)
-        for old in self._keys()[: -self.keep]:
-            self.store.delete(old)
+        with self._changed:
+            if self._writing:
+                began = time.perf_counter()
+                self._changed.wait_for(lambda: not self._writing)
+                self.waited_s += time.perf_counter() - began
+            self._writing = True
+        threading.Thread(
+            target=self._write_one, args=(key, data), name="checkpoint-writer", daemon=True
+        ).start()
 
     # --- for the trainer -----------------------------------------------------------------------
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until the checkpoint handed over last is written (or failed); False on
+        timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._writing, timeout_s)
+
     def resume_point(self) -> tuple[Position, bytes] | None:
         """The newest readable checkpoint and where it stands (looked up once per run)."""
         if not self._looked:
@@ -65,13 +94,39 @@ class ArtifactCheckpoints:
 
     def discard(self) -> int:
         """Delete every checkpoint of the training (it reached its terminal event)."""
+        self.flush()
         keys = self._keys()
         for key in keys:
             self.store.delete(key)
+        self._stored = []
         return len(keys)
 
+    # --- the writer thread ---------------------------------------------------------------------
+    def _write_one(self, key: str, data: bytes) -> None:
+        try:
+            self._write(key, data)
+        except Exception as error:
+            self.failures += 1
+            log.warning("checkpoint %s not stored (%s); the previous one stays", key, error)
+        finally:
+            with self._changed:
+                self._writing = False
+                self._changed.notify_all()
+
+    def _write(self, key: str, data: bytes) -> None:
+        with observe_checkpoint("save"):  # ktrdr_checkpoint_seconds{phase="save"}
+            self.store.put_bytes(key, data)
+        if self._stored is None:  # listed once per run; afterwards this run knows its keys
+            self._stored = self._keys()
+        if key not in self._stored:
+            self._stored.append(key)
+            self._stored.sort()
+        while len(self._stored) > self.keep:
+            self.store.delete(self._stored[0])
+            del self._stored[0]
+
     def _keys(self) -> list[str]:
-        return [info.key for info in self.store.list(self.prefix) if _NAME.search(info.key)]
+        return sorted(info.key for info in self.store.list(self.prefix) if _NAME.search(info.key))
 
     def _newest_readable(self) -> tuple[Position, bytes] | None:
         for key in reversed(self._keys()):

@@ -11,7 +11,11 @@ invariant (empty: all hold):
   projector must refuse, which must not be;
 - the read models equal a fresh rebuild from the log (libs/events/store/rebuild.py);
 - every SSE stream a client followed to its end is the training's log, with no gap and no
-  duplicate.
+  duplicate;
+- a resumed attempt continues from a checkpoint: when earlier attempts completed epoch k, its
+  `Started` names a resume position in epoch k or later (the trainer stores the checkpoint that
+  starts epoch k before it reports epoch k complete: services/trainer/checkpoints.py), and it
+  trains no epoch before that position again.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from libs.events.catalog import Completed, Event
+from libs.events.catalog import Completed, EpochCompleted, Event, Started
 from libs.events.store.port import StoredEvent
 from libs.events.store.rebuild import rebuild
 from libs.events.store.sql import SqlEventStore
@@ -85,6 +89,9 @@ async def violations(
         if completions != wanted:
             found.append(f"{training_id}: {completions} Completed events, status {state.status}")
 
+    for training_id, events in sorted(by_training.items()):
+        found += _resume_violations(training_id, [s.event for s in events])
+
     for training_id, received in expect.streams.items():
         positions = [s.position for s in by_training.get(training_id, [])]
         if received != positions:
@@ -97,4 +104,26 @@ async def violations(
 
     report = await rebuild(store)
     found += [f"rebuild differs: {d}" for d in report.differences]
+    return found
+
+
+def _resume_violations(training_id: str, events: list[Event]) -> list[str]:
+    """Attempts after the first: each continues where the earlier ones got to."""
+    found: list[str] = []
+    done = 0  # the last epoch any earlier attempt reported complete
+    for attempt in sorted({e.attempt for e in events if isinstance(e, Started)}):
+        started = next(e for e in events if isinstance(e, Started) and e.attempt == attempt)
+        epochs = [e.epoch for e in events if isinstance(e, EpochCompleted) and e.attempt == attempt]
+        resume = started.resume_epoch
+        if done and (resume is None or resume < done):
+            found.append(
+                f"{training_id}: attempt {attempt} resumed at epoch {resume}, but epoch {done} "
+                "was complete and checkpointed"
+            )
+        if resume is not None and epochs and min(epochs) < resume:
+            found.append(
+                f"{training_id}: attempt {attempt} resumed at epoch {resume} but trained epoch "
+                f"{min(epochs)} again"
+            )
+        done = max([done, *epochs])
     return found

@@ -81,3 +81,45 @@ async def test_a_second_completed_is_caught(tmp_path: Path) -> None:
         await store.append([again])
         found = await violations(store, [*confirmed, again], Expectations({"t-1"}))
     assert any("2 Completed events" in line for line in found), found
+
+
+def _resumed_run(resume_epoch: int | None, epochs: tuple[int, ...]) -> list[Event]:
+    """Attempt 1 completes epochs 1 and 2 and dies; attempt 2 starts at `resume_epoch` and
+    reports `epochs`, then completes."""
+    script = TrainingScript("t-1")
+    events: list[Event] = [script.requested(), script.started()]
+    events += [script.epoch_completed(e, 0.5, total_epochs=4) for e in (1, 2)]
+    second = script.started(attempt=2, trainer="t2")
+    events.append(second.model_copy(update={"resume_epoch": resume_epoch}))
+    events += [
+        script.epoch_completed(e, 0.4, total_epochs=4, attempt=2, trainer="t2") for e in epochs
+    ]
+    return [*events, script.completed(attempt=2, trainer="t2")]
+
+
+async def _check(tmp_path: Path, events: list[Event]) -> list[str]:
+    async with migrated_sqlite(tmp_path / "log.db") as engine:
+        store = SqlEventStore(engine)
+        await store.append(events)
+        return await violations(store, events, Expectations({"t-1"}))
+
+
+async def test_a_resume_from_the_checkpoint_passes(tmp_path: Path) -> None:
+    # Epoch 2's checkpoint (the start of epoch 3) may still have been in flight: epoch 2 again.
+    assert await _check(tmp_path, _resumed_run(3, (3, 4))) == []
+    (tmp_path / "b").mkdir()
+    assert await _check(tmp_path / "b", _resumed_run(2, (2, 3, 4))) == []
+
+
+async def test_a_resumed_attempt_that_starts_over_is_caught(tmp_path: Path) -> None:
+    found = await _check(tmp_path, _resumed_run(None, (1, 2, 3, 4)))
+    assert found == [
+        "t-1: attempt 2 resumed at epoch None, but epoch 2 was complete and checkpointed"
+    ], found
+
+
+async def test_a_resumed_attempt_that_trains_earlier_epochs_again_is_caught(
+    tmp_path: Path,
+) -> None:
+    found = await _check(tmp_path, _resumed_run(3, (2, 3, 4)))
+    assert found == ["t-1: attempt 2 resumed at epoch 3 but trained epoch 2 again"], found
