@@ -588,13 +588,13 @@ async def main(args: argparse.Namespace) -> None:
             if "2" in wanted:
                 print(
                     f"\n2. trainer event → SSE client, {TRAINERS if rig.real else 1} "
-                    "trainings running (target p99 < 100 ms)"
+                    "trainings running (target p99 < 50 ms)"
                 )
                 real, probes, cpu = await loaded_latencies(rig, client, probe, args.seconds)
-                report("the trainings' own events", real, 100)
+                report("the trainings' own events", real, 50)
                 print(f"  {'CPU per event delivered':<44} {cpu}")
                 if probe is not None:
-                    report("probe events meanwhile", probes, 100)
+                    report("probe events meanwhile", probes, 50)
             if probe is not None:
                 await probe.close()
             if "3" in wanted:

@@ -359,8 +359,9 @@ async def _as_of(get: Callable[..., Awaitable[None]], early: dict, rng: random.R
 
 
 async def one_scale(events_wanted: int, work: Path) -> dict[str, Any]:
-    per_training = len(templates()[0])
-    trainings = max(100, events_wanted // per_training)
+    # The templates average ~100 events a training (the first, a completed run, is the
+    # longest): 10 million events are 100,000 trainings and the log gets at least N events.
+    trainings = max(100, -(-events_wanted // 100))
     name = f"ktrdr_scale_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(asyncpg_dsn(ADMIN_URL))
     await admin.execute(f'CREATE DATABASE "{name}"')

@@ -83,13 +83,13 @@ async def test_a_training_outlives_a_tiny_delivery_ack_timeout_and_completes_onc
     private_probe, private_spawn, tmp_path
 ):
     # Each delivery is held about 3 s (< the node's 8 s timeout): the run hands over; the
-    # training itself (50 epochs) runs well past the timeout.
+    # training itself (150 epochs, ~9 s on an idle machine) runs well past the timeout.
     trainer = private_spawn("lease", lease_s=3, broker_consumer_timeout_s=8)
     await private_probe.wait_ready(trainer)
     warm_up = nmr_request(epochs=1, seed=SEED)  # a cold first run imports and reads for seconds
     await private_probe.publish(warm_up)
     await private_probe.wait_terminal(warm_up.training_id, within_s=120)
-    req = nmr_request(epochs=50, early_stopping=None, seed=SEED)
+    req = nmr_request(epochs=150, early_stopping=None, seed=SEED)
     await private_probe.publish(req)
     reference = asyncio.ensure_future(reference_weights(req, tmp_path))
     terminal = await private_probe.wait_terminal(req.training_id, within_s=400)
