@@ -241,4 +241,4 @@ def _train_then_flush(
     try:
         return train_fn(request, reporter, token, checkpoints=checkpoints)
     finally:
-        checkpoints.flush()
+        checkpoints.close()

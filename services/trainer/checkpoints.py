@@ -7,14 +7,15 @@ trainer that shares the store (a shared volume, S3) can continue the training, s
 resumes on another machine. Once the training reaches its terminal event its checkpoints are
 deleted (`discard`).
 
-Writes happen on a writer thread of their own: the training thread only encodes the checkpoint
-and hands the bytes over, so the store's fsync or network round trips never stall a batch. At
-most one write is in flight: handing over the next checkpoint waits for the one before to be
-stored (as good as never: an epoch outlasts a write), so when the loop reports epoch k complete
-the checkpoint that starts epoch k is durable -- a killed run resumes at most one epoch back.
-`flush()` returns once the last checkpoint handed over is stored: the trainer calls it when the
-run ends, before any terminal event or hand-back. A failed write is logged and costs only
-recomputation: the resume starts from the checkpoint before it, exactly.
+Checkpoints are encoded and written on a writer thread of this sink: the training thread only
+copies its state (a `Snapshot`) and hands it over, so neither the encoding nor the store's fsync
+or network round trips stall a batch. At most one checkpoint is in flight: handing over the
+next one waits for the one before to be stored (as good as never: an epoch outlasts a write),
+so when the loop reports epoch k complete the checkpoint that starts epoch k is durable -- a
+killed run resumes at most one epoch back. `close()` returns once the last checkpoint handed
+over is stored and ends the thread: the trainer calls it when the run ends, before any terminal
+event or hand-back. A failed write is logged and costs only recomputation: the resume starts
+from the checkpoint before it, exactly.
 
 A checkpoint that cannot be read back (a half-copied restore, a format this code does not
 read) is skipped for the one before it: resuming from an older checkpoint is still exact.
@@ -29,7 +30,7 @@ import time
 
 from libs.artifacts.port import ArtifactNotFound, ArtifactStore
 from libs.metrics import observe_checkpoint
-from libs.pipeline.training.checkpoint import Position, position_of
+from libs.pipeline.training.checkpoint import Position, Snapshot, position_of
 
 log = logging.getLogger("ktrdr.trainer.checkpoints")
 
@@ -54,9 +55,12 @@ class ArtifactCheckpoints:
         self._resume: tuple[Position, bytes] | None = None
         self._looked = False
         self._stored: list[str] | None = None  # this run's view of the keys, oldest first
-        self._writing = False
         self._changed = threading.Condition()
-        self.waited_s = 0.0  # how long hand-overs waited for the write before them
+        self._job: tuple[str, Snapshot] | None = None  # handed over, not taken by the writer
+        self._busy = False  # a checkpoint is handed over and not yet stored (or failed)
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self.waited_s = 0.0  # how long hand-overs waited for the checkpoint before them
         self.failures = 0
 
     # --- the CheckpointSink protocol (called from the training thread) -------------------------
@@ -64,26 +68,40 @@ class ArtifactCheckpoints:
         found = self.resume_point()
         return found[1] if found else None
 
-    def save(self, data: bytes, position: Position) -> None:
-        """Hand `data` to a writer thread; returns at once unless the previous checkpoint is
-        still being written."""
+    def save(self, snapshot: Snapshot, position: Position) -> None:
+        """Hand `snapshot` to the writer thread; returns at once unless the checkpoint before
+        it is still being stored."""
         key = f"{self.prefix}e{position.epoch:06d}-b{position.batch:06d}.ckpt"
         with self._changed:
-            if self._writing:
+            if self._busy:
                 began = time.perf_counter()
-                self._changed.wait_for(lambda: not self._writing)
+                self._changed.wait_for(lambda: not self._busy)
                 self.waited_s += time.perf_counter() - began
-            self._writing = True
-        threading.Thread(
-            target=self._write_one, args=(key, data), name="checkpoint-writer", daemon=True
-        ).start()
+            self._job, self._busy = (key, snapshot), True
+            if self._writer is None:
+                self._closing = False
+                self._writer = threading.Thread(
+                    target=self._write_jobs, name="checkpoint-writer", daemon=True
+                )
+                self._writer.start()
+            self._changed.notify_all()
 
     # --- for the trainer -----------------------------------------------------------------------
     def flush(self, timeout_s: float | None = None) -> bool:
-        """Wait until the checkpoint handed over last is written (or failed); False on
+        """Wait until the checkpoint handed over last is stored (or failed); False on
         timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._writing, timeout_s)
+            return self._changed.wait_for(lambda: not self._busy, timeout_s)
+
+    def close(self) -> None:
+        """Flush, then end the writer thread (a later `save` starts another)."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._busy)
+            self._closing = True
+            self._changed.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join()
 
     def resume_point(self) -> tuple[Position, bytes] | None:
         """The newest readable checkpoint and where it stands (looked up once per run)."""
@@ -94,7 +112,7 @@ class ArtifactCheckpoints:
 
     def discard(self) -> int:
         """Delete every checkpoint of the training (it reached its terminal event)."""
-        self.flush()
+        self.close()
         keys = self._keys()
         for key in keys:
             self.store.delete(key)
@@ -102,16 +120,26 @@ class ArtifactCheckpoints:
         return len(keys)
 
     # --- the writer thread ---------------------------------------------------------------------
-    def _write_one(self, key: str, data: bytes) -> None:
-        try:
-            self._write(key, data)
-        except Exception as error:
-            self.failures += 1
-            log.warning("checkpoint %s not stored (%s); the previous one stays", key, error)
-        finally:
+    def _write_jobs(self) -> None:
+        while True:
             with self._changed:
-                self._writing = False
-                self._changed.notify_all()
+                self._changed.wait_for(lambda: self._job is not None or self._closing)
+                if self._job is None:
+                    self._writer = None
+                    return
+                (key, snapshot), self._job = self._job, None
+            try:
+                self._write(key, self._encode(snapshot))
+            except Exception as error:
+                self.failures += 1
+                log.warning("checkpoint %s not stored (%s); the previous one stays", key, error)
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
+
+    def _encode(self, snapshot: Snapshot) -> bytes:
+        return snapshot.encode()
 
     def _write(self, key: str, data: bytes) -> None:
         with observe_checkpoint("save"):  # ktrdr_checkpoint_seconds{phase="save"}
