@@ -1,12 +1,13 @@
 """Bus trainer benchmarks: what the bus adds to a training, and how fast a cancel lands.
 
-    .venv/bin/python bench/trainer.py [--repeats 7] [--cancels 20] [--epochs 20] [--memory]
+    .venv/bin/python bench/trainer.py [--repeats 11] [--cancels 20] [--epochs 20] [--memory]
 
 1. overhead  publish TrainingRequested → Completed received, through an in-process
              TrainerService, vs bare train_strategy() on the same request in the same process;
              between them, train_strategy() with the trainer's reporter and token only, and
-             with its checkpoint sink too (no bus). Interleaved after one warm-up each; medians
-             and best-of-n (on a shared machine the best runs are the least disturbed) of the
+             with its checkpoint sink too (no bus). One of each a round, in shuffled order,
+             after one warm-up each; medians, the median of per-round ratios to bare, and
+             best-of-n (on a shared machine the best runs are the least disturbed) of the
              whole request, of the training thread's own call (wall and CPU), and the fixed
              cost per request (receive, Started, the model's upload, Completed). Target: the
              training thread ≤ 3 % slower.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import socket
 import statistics
 import sys
@@ -177,16 +179,23 @@ async def overhead(client, watcher, models_dir: Path, epochs: int, repeats: int)
     make = lambda: make_request(epochs, "2017-12-31")  # noqa: E731
     await bare(make(), models_dir)  # warm-up: first-call costs (torch, TA-Lib) on both sides
     await through_bus(client, watcher, make())
-    runs: dict[str, list[Sample]] = {"bare train_strategy()": [], "+ reporter/token only": []}
-    runs["+ checkpoints, no bus"] = []
-    runs["bus trainer"] = []
+    variants = {
+        "bare train_strategy()": lambda: bare(make(), models_dir),
+        "+ reporter/token only": lambda: bare(make(), models_dir, adapters=True),
+        "+ checkpoints, no bus": lambda: bare(make(), models_dir, checkpoints=True),
+        "bus trainer": lambda: through_bus(client, watcher, make()),
+    }
+    runs: dict[str, list[Sample]] = {name: [] for name in variants}
+    order = list(variants)
+    shuffle = random.Random(15)
     for _ in range(repeats):
-        runs["bare train_strategy()"].append(await bare(make(), models_dir))
-        runs["+ reporter/token only"].append(await bare(make(), models_dir, adapters=True))
-        runs["+ checkpoints, no bus"].append(await bare(make(), models_dir, checkpoints=True))
-        runs["bus trainer"].append(await through_bus(client, watcher, make()))
+        shuffle.shuffle(order)  # no variant always runs right after another
+        for name in order:
+            runs[name].append(await variants[name]())
     print(f"\n1. training through the bus vs bare train_strategy() ({epochs} epochs, EURUSD 1h")
-    print(f"   2017), n={repeats} interleaved; ratio vs bare in brackets")
+    print(f"   2017), n={repeats} rounds, each variant once a round in shuffled order; medians,")
+    print("   and in brackets the median of the per-round ratios to bare (one round's runs are")
+    print("   seconds apart and see the same load from elsewhere; best: best over best)")
     print("   wall: request in → terminal event out; train wall / CPU: the training thread's")
     print("   train_strategy() call; process CPU: every thread of this process")
     columns = ("wall median", "wall best", "train wall", "train CPU", "process CPU")
@@ -194,41 +203,23 @@ async def overhead(client, watcher, models_dir: Path, epochs: int, repeats: int)
     baseline = runs["bare train_strategy()"]
     for name, samples in runs.items():
         cells = []
-        for pick in (
-            _median_wall,
-            _best_wall,
-            _median_train_wall,
-            _median_train_cpu,
-            _median_process_cpu,
-        ):
-            value, base = pick(samples), pick(baseline)
-            cells.append(f"{value:7.3f} s ({value / base - 1:+6.1%})")
+        for field in ("wall_s", "best", "train_wall_s", "train_cpu_s", "process_cpu_s"):
+            if field == "best":
+                value = min(s.wall_s for s in samples)
+                ratio = value / min(s.wall_s for s in baseline)
+            else:
+                value = statistics.median(getattr(s, field) for s in samples)
+                ratio = statistics.median(
+                    getattr(s, field) / getattr(b, field)
+                    for s, b in zip(samples, baseline, strict=True)
+                )
+            cells.append(f"{value:7.3f} s ({ratio - 1:+6.1%})")
         print(f"  {name:<22} " + " ".join(f"{c:>18}" for c in cells))
     fixed = statistics.median(
         s.wall_s - b for s, b in zip(runs["bus trainer"], _inside(watcher), strict=False)
     )
     print("  fixed cost per request (publish → Started → … → Completed received, minus the")
     print(f"  training's own duration): median {fixed * 1000:.1f} ms")
-
-
-def _median_wall(samples: list[Sample]) -> float:
-    return statistics.median(s.wall_s for s in samples)
-
-
-def _best_wall(samples: list[Sample]) -> float:
-    return min(s.wall_s for s in samples)
-
-
-def _median_train_wall(samples: list[Sample]) -> float:
-    return statistics.median(s.train_wall_s for s in samples)
-
-
-def _median_train_cpu(samples: list[Sample]) -> float:
-    return statistics.median(s.train_cpu_s for s in samples)
-
-
-def _median_process_cpu(samples: list[Sample]) -> float:
-    return statistics.median(s.process_cpu_s for s in samples)
 
 
 def _inside(watcher: Watcher) -> list[float]:
@@ -341,7 +332,7 @@ async def delete_topology(url: str, topology: Topology) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", default=["overhead", "cancel"])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--cancels", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)

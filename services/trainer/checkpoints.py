@@ -7,15 +7,15 @@ trainer that shares the store (a shared volume, S3) can continue the training, s
 resumes on another machine. Once the training reaches its terminal event its checkpoints are
 deleted (`discard`).
 
-Checkpoints are encoded and written on a writer thread of this sink: the training thread only
-copies its state (a `Snapshot`) and hands it over, so neither the encoding nor the store's fsync
-or network round trips stall a batch. At most one checkpoint is in flight: handing over the
-next one waits for the one before to be stored (as good as never: an epoch outlasts a write),
-so when the loop reports epoch k complete the checkpoint that starts epoch k is durable -- a
-killed run resumes at most one epoch back. `close()` returns once the last checkpoint handed
-over is stored and ends the thread: the trainer calls it when the run ends, before any terminal
-event or hand-back. A failed write is logged and costs only recomputation: the resume starts
-from the checkpoint before it, exactly.
+Checkpoints are written on a writer thread of this sink: the training thread encodes one
+(`torch.save` holds the GIL, so another thread would not spare it that time) and hands the bytes
+over, so the store's fsync or network round trips never stall a batch. At most one checkpoint
+is in flight: handing over the next one waits for the one before to be stored (as good as
+never: an epoch outlasts a write), so when the loop reports epoch k complete the checkpoint
+that starts epoch k is durable -- a killed run resumes at most one epoch back. `close()`
+returns once the last checkpoint handed over is stored and ends the thread: the trainer calls
+it when the run ends, before any terminal event or hand-back. A failed write is logged and
+costs only recomputation: the resume starts from the checkpoint before it, exactly.
 
 A checkpoint that cannot be read back (a half-copied restore, a format this code does not
 read) is skipped for the one before it: resuming from an older checkpoint is still exact.
@@ -30,7 +30,7 @@ import time
 
 from libs.artifacts.port import ArtifactNotFound, ArtifactStore
 from libs.metrics import observe_checkpoint
-from libs.pipeline.training.checkpoint import Position, Snapshot, position_of
+from libs.pipeline.training.checkpoint import Position, position_of
 
 log = logging.getLogger("ktrdr.trainer.checkpoints")
 
@@ -56,7 +56,7 @@ class ArtifactCheckpoints:
         self._looked = False
         self._stored: list[str] | None = None  # this run's view of the keys, oldest first
         self._changed = threading.Condition()
-        self._job: tuple[str, Snapshot] | None = None  # handed over, not taken by the writer
+        self._job: tuple[str, bytes] | None = None  # handed over, not taken by the writer
         self._busy = False  # a checkpoint is handed over and not yet stored (or failed)
         self._writer: threading.Thread | None = None
         self._closing = False
@@ -68,16 +68,16 @@ class ArtifactCheckpoints:
         found = self.resume_point()
         return found[1] if found else None
 
-    def save(self, snapshot: Snapshot, position: Position) -> None:
-        """Hand `snapshot` to the writer thread; returns at once unless the checkpoint before
-        it is still being stored."""
+    def save(self, data: bytes, position: Position) -> None:
+        """Hand `data` to the writer thread; returns at once unless the checkpoint before it
+        is still being stored."""
         key = f"{self.prefix}e{position.epoch:06d}-b{position.batch:06d}.ckpt"
         with self._changed:
             if self._busy:
                 began = time.perf_counter()
                 self._changed.wait_for(lambda: not self._busy)
                 self.waited_s += time.perf_counter() - began
-            self._job, self._busy = (key, snapshot), True
+            self._job, self._busy = (key, data), True
             if self._writer is None:
                 self._closing = False
                 self._writer = threading.Thread(
@@ -127,9 +127,9 @@ class ArtifactCheckpoints:
                 if self._job is None:
                     self._writer = None
                     return
-                (key, snapshot), self._job = self._job, None
+                (key, data), self._job = self._job, None
             try:
-                self._write(key, self._encode(snapshot))
+                self._write(key, data)
             except Exception as error:
                 self.failures += 1
                 log.warning("checkpoint %s not stored (%s); the previous one stays", key, error)
@@ -137,9 +137,6 @@ class ArtifactCheckpoints:
                 with self._changed:
                     self._busy = False
                     self._changed.notify_all()
-
-    def _encode(self, snapshot: Snapshot) -> bytes:
-        return snapshot.encode()
 
     def _write(self, key: str, data: bytes) -> None:
         with observe_checkpoint("save"):  # ktrdr_checkpoint_seconds{phase="save"}

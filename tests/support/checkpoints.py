@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from libs.pipeline.training.checkpoint import Position, Snapshot
+from libs.pipeline.training.checkpoint import Position
 
 
 class MemoryCheckpoints:
-    """Keeps every checkpoint handed to it (encoded at once), in order; `latest()` is the last
-    one kept."""
+    """Keeps every checkpoint handed to it, in order; `latest()` is the last one kept."""
 
     def __init__(self, interval_s: float | None = None) -> None:
         self.interval_s = interval_s
@@ -16,8 +15,8 @@ class MemoryCheckpoints:
     def latest(self) -> bytes | None:
         return self.saved[-1][1] if self.saved else None
 
-    def save(self, snapshot: Snapshot, position: Position) -> None:
-        self.saved.append((position, snapshot.encode()))
+    def save(self, data: bytes, position: Position) -> None:
+        self.saved.append((position, data))
 
     def positions(self) -> list[Position]:
         return [position for position, _ in self.saved]

@@ -5,11 +5,6 @@ The loop hands a checkpoint to a `CheckpointSink` at the end of every epoch, at 
 `latest()` holds a checkpoint continues from it. The pipeline knows nothing of where the bytes
 go: the entry points implement the sink (the bus trainer on the artifact store).
 
-What the loop hands over is a `Snapshot`: copies of its state, not yet encoded. Copying a few
-dozen tensors takes the training thread a fraction of a millisecond; encoding them takes a few
-milliseconds, which a sink may spend on a thread of its own while the training runs on (the
-trainer's does: the shipped strategies' epochs last 40-130 ms).
-
 A checkpoint holds the model, optimiser, scheduler and early-stopping state, the best epoch's
 weights, the metric history, the running statistics of a half-done epoch and every random
 state (the batch-order and dropout generators, torch's, numpy's and Python's global ones), so
@@ -54,21 +49,9 @@ class CheckpointSink(Protocol):
         """The newest checkpoint of this run, or None to start from scratch."""
         ...
 
-    def save(self, snapshot: Snapshot, position: Position) -> None:
-        """Keep `snapshot.encode()` (atomically) as the checkpoint at `position`."""
+    def save(self, data: bytes, position: Position) -> None:
+        """Keep `data` (atomically) as the checkpoint at `position`."""
         ...
-
-
-class Snapshot:
-    """The loop's state at one position, copied: the training may run on while it is encoded."""
-
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: dict[str, Any]) -> None:
-        self.payload = _detached(payload)
-
-    def encode(self) -> bytes:
-        return encode(self.payload)
 
 
 class CheckpointMismatch(ValueError):
@@ -126,18 +109,3 @@ def _tuples_to_lists(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_tuples_to_lists(v) for v in value]
     return value
-
-
-def _detached(value: Any) -> Any:
-    """A copy no later training step can change: tensors cloned, containers rebuilt."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        return {key: _detached(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_detached(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(_detached(item) for item in value)
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    return value  # numbers, strings, None: immutable

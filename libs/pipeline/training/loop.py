@@ -36,8 +36,8 @@ from libs.pipeline.training.checkpoint import (
     CheckpointMismatch,
     CheckpointSink,
     Position,
-    Snapshot,
     decode,
+    encode,
     fingerprint,
     global_rng_states,
     restore_global_rng_states,
@@ -369,7 +369,7 @@ class _Run:
                 "global": global_rng_states(),
             },
         }
-        self.sink.save(Snapshot(payload), Position(self.epoch, self.batch))
+        self.sink.save(encode(payload), Position(self.epoch, self.batch))
 
     def restore(self, payload: dict[str, Any]) -> None:
         if payload["fingerprint"] != self.fingerprint:
