@@ -19,13 +19,18 @@ QUEUED_CANCELS = 3
 async def test_twenty_trainings_with_cancels_and_sse_clients(rig: Rig) -> None:
     async with rig.client() as client:
         long_run = await rig.submit(client, epochs=300)  # minutes, unless cancelled
-        rest = await asyncio.gather(*(rig.submit(client, epochs=1) for _ in range(TRAININGS - 1)))
+        others = TRAININGS - 1 - QUEUED_CANCELS
+        rest = await asyncio.gather(*(rig.submit(client, epochs=1) for _ in range(others)))
+        # Submitted once all the others are in the log (the concurrent ones above land in any
+        # order), so they wait behind 16 others on two trainers: cancelled while queued.
+        queued = await asyncio.gather(
+            *(rig.submit(client, epochs=1) for _ in range(QUEUED_CANCELS))
+        )
+        rest += queued
         trainings = [long_run, *rest]
         streams = [
             asyncio.create_task(_follow(rig, client, training_id)) for training_id in trainings
         ]
-        # The last ones wait behind at least 16 others on two trainers: cancelled while queued.
-        queued = rest[-QUEUED_CANCELS:]
         for training_id in queued:
             assert await rig.cancel(client, training_id) == 202
         await rig.until_training(client, long_run)
