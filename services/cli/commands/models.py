@@ -71,6 +71,14 @@ def _needs_service(command: str) -> NoReturn:
     )
 
 
+def _service_url(api_url: str | None, command: str) -> str:
+    """The service's URL for a command that only works against the service."""
+    url = _remote(api_url)
+    if url is None:
+        _needs_service(command)
+    return url
+
+
 def _tenant_params(tenant: str | None) -> dict[str, str]:
     return {"tenant": tenant} if tenant else {}
 
@@ -368,9 +376,7 @@ def pull_command(
     after a move, and `torch` / `json` read as they are)."""
     from services.cli.client.http import ApiError, checked, unreachable
 
-    url = _remote(api_url)
-    if url is None:
-        _needs_service("pull")
+    url = _service_url(api_url, "pull")
     with _client(url, api_key) as client:
         path = f"{_model_path(strategy, version)}/download"
         try:
@@ -434,9 +440,7 @@ def alias_set_command(
     api_key: str | None = ApiKey,
 ) -> None:
     """Point an alias at a version (it moves there from wherever it was)."""
-    url = _remote(api_url)
-    if url is None:
-        _needs_service("alias set")
+    url = _service_url(api_url, "alias set")
     body: dict[str, Any] = {"version": version}
     if timeframe:
         body["timeframe"] = timeframe
@@ -456,9 +460,7 @@ def alias_rm_command(
     api_key: str | None = ApiKey,
 ) -> None:
     """Remove an alias."""
-    url = _remote(api_url)
-    if url is None:
-        _needs_service("alias rm")
+    url = _service_url(api_url, "alias rm")
     params = {"timeframe": timeframe} if timeframe else {}
     with _client(url, api_key) as client:
         _delete(client, _paths().alias_path(strategy, alias), params)
@@ -476,9 +478,7 @@ def delete_command(
 ) -> None:
     """Admins: delete a model version of the service (its artifact and its registry entry; a
     ModelDeleted event records it)."""
-    url = _remote(api_url)
-    if url is None:
-        _needs_service("delete")
+    url = _service_url(api_url, "delete")
     params = {**_tenant_params(tenant), **({"reason": reason} if reason else {})}
     with _client(url, api_key) as client:
         _delete(client, _model_path(strategy, version), params)
