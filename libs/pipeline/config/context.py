@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from libs.pipeline import names
-from libs.pipeline.config.errors import ConfigIssue, SectionIssues
+from libs.pipeline.config.errors import ConfigIssue, SectionIssues, fields_without_effect
 from libs.pipeline.config.sections import Section
 
 # provider -> (required fields, optional fields)
@@ -47,16 +47,8 @@ class ContextSeriesConfig(Section):
             for key in required
             if data.get(key) is None
         ]
-        shared = ("provider", "alignment")
-        issues += [
-            ConfigIssue(
-                (key,),
-                f"no effect with provider {provider}; {provider} uses: "
-                f"{', '.join((*required, *optional))}",
-            )
-            for key in data
-            if key not in (*shared, *required, *optional) and key in cls.model_fields
-        ]
+        known = set(cls.model_fields) - {"alignment"}  # every provider's
+        issues += fields_without_effect(data, known, "provider", provider, [*required, *optional])
         if issues:
             raise SectionIssues(issues)
         if provider == "fred" and data.get("frequency") is None:

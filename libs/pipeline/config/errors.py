@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -73,6 +73,25 @@ class SectionIssues(ValueError):
     @classmethod
     def at(cls, field: str, message: str, kind: IssueKind = "invalid") -> SectionIssues:
         return cls([ConfigIssue((field,), message, kind)])
+
+
+def fields_without_effect(
+    data: Mapping[str, Any],
+    known: Iterable[str],
+    discriminator: str,
+    choice: str,
+    uses: Sequence[str],
+) -> list[ConfigIssue]:
+    """One issue for each field set in `data` (a section's input, one of its `known` fields)
+    that the `choice` of its `discriminator` (a type, a source, a provider) does not use."""
+    reason = f"no effect with {discriminator} {choice}; {choice} uses: "
+    reason += ", ".join(uses) or "no other fields"
+    checked = set(known) - {discriminator, *uses}
+    return [
+        ConfigIssue((key,), reason)
+        for key, value in data.items()
+        if key in checked and value is not None
+    ]
 
 
 def format_path(loc: Iterable[str | int], *, prefix: str = "") -> str:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from libs.pipeline.config.errors import ConfigIssue, SectionIssues
+from libs.pipeline.config.errors import ConfigIssue, SectionIssues, fields_without_effect
 from libs.pipeline.config.sections import ArchitectureConfig, FeaturesConfig, Section
 from libs.pipeline.dates import parse_bound
 
@@ -53,17 +53,8 @@ class LrSchedulerConfig(Section):
         if kind not in _SCHEDULER_FIELDS:
             return data  # the Literal reports it with the valid types
         used = _SCHEDULER_FIELDS[kind]
-        unused = [
-            key
-            for key, value in data.items()
-            if key != "type" and key not in used and key in cls.model_fields and value is not None
-        ]
-        if unused:
-            uses = ", ".join(used) or "no other fields"
-            reason = f"no effect with type {kind}; {kind} uses: {uses}"
-            if len(unused) == 1:
-                raise SectionIssues.at(unused[0], reason)
-            raise ValueError(f"{', '.join(unused)}: {reason}")
+        if issues := fields_without_effect(data, cls.model_fields, "type", kind, list(used)):
+            raise SectionIssues(issues)
         return {**used, **{key: value for key, value in data.items() if value is not None}}
 
     def to_ktrdr(self) -> dict[str, Any]:
@@ -299,18 +290,8 @@ class LabelsConfig(Section):
         if source not in LABEL_FIELDS:
             return data  # the Literal reports it with the valid sources
         used = LABEL_FIELDS[source]
-        unused = [
-            key
-            for key, value in data.items()
-            if key != "source" and key not in used and key in cls.model_fields and value is not None
-        ]
-        if unused:
-            uses = ", ".join(used)
-            return_issue = [
-                ConfigIssue((key,), f"no effect with source {source}; {source} uses: {uses}")
-                for key in unused
-            ]
-            raise SectionIssues(return_issue)
+        if issues := fields_without_effect(data, cls.model_fields, "source", source, list(used)):
+            raise SectionIssues(issues)
         return {**used, **{key: value for key, value in data.items() if value is not None}}
 
     @model_validator(mode="after")

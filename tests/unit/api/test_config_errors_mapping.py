@@ -36,6 +36,15 @@ def test_a_problem_deep_inside_an_override_names_that_override() -> None:
     assert error.reason.startswith("no effect with type step")
 
 
+def test_every_field_without_effect_is_named_on_its_own() -> None:
+    body = SubmitTraining(
+        strategy="tiny_rsi",
+        overrides={"lr_scheduler": {"type": "step", "factor": 0.5, "patience": 3}},
+    )
+    fields = sorted(error.field for error in override_fields(body))
+    assert fields == ["overrides.lr_scheduler.factor", "overrides.lr_scheduler.patience"]
+
+
 def test_a_list_element_of_a_dotted_override_keeps_its_index() -> None:
     body = SubmitTraining(
         strategy="tiny_rsi", overrides={"model.architecture.hidden_layers": [8, 0]}
